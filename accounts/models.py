@@ -1,0 +1,222 @@
+"""Client accounts, their users and API keys, funding workflows and the audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from ledger.models import AMOUNT, AppendOnlyModel
+
+
+class AccountStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACTIVE = "active", "Active"
+    FROZEN = "frozen", "Frozen"
+    CLOSED = "closed", "Closed"
+
+
+class KycStatus(models.TextChoices):
+    NONE = "none", "Not started"
+    PENDING = "pending", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class AccountKind(models.TextChoices):
+    INDIVIDUAL = "individual", "Individual"
+    INSTITUTION = "institution", "Institution"
+
+
+class Tier(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    PROFESSIONAL = "professional", "Professional"
+    VIP = "vip", "VIP"
+
+
+class ClientAccount(models.Model):
+    legal_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=AccountKind.choices, default=AccountKind.INSTITUTION)
+    status = models.CharField(max_length=8, choices=AccountStatus.choices, default=AccountStatus.PENDING)
+    kyc_status = models.CharField(max_length=8, choices=KycStatus.choices, default=KycStatus.NONE)
+    tier = models.CharField(max_length=12, choices=Tier.choices, default=Tier.STANDARD)
+    can_trade = models.BooleanField(default=True)
+    can_withdraw = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        permissions = [
+            ("freeze_clientaccount", "Can freeze, unfreeze and close client accounts"),
+            ("export_reports", "Can export compliance reports"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.legal_name} (#{self.pk})"
+
+
+class AssetLimit(models.Model):
+    """Per-account, per-asset limits; absent means no account-specific limit."""
+
+    account = models.ForeignKey(ClientAccount, on_delete=models.CASCADE, related_name="asset_limits")
+    asset = models.ForeignKey("ledger.Asset", on_delete=models.PROTECT, related_name="+")
+    max_order_size = models.DecimalField(**AMOUNT, null=True, blank=True)
+    daily_withdrawal_limit = models.DecimalField(**AMOUNT, null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "asset"], name="asset_limit_unique")]
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Account admin"
+    TRADER = "trader", "Trader"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    """A user's place in exactly one client account, with a role."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    account = models.ForeignKey(ClientAccount, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.account_id} ({self.role})"
+
+
+class Scope(models.TextChoices):
+    READ = "read", "Read"
+    TRADE = "trade", "Trade"
+    TRANSFER = "transfer", "Transfer"
+
+
+class ApiKey(models.Model):
+    """Credential of a client app. The secret is shown once at creation and stored only as a SHA-256 hash."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    account = models.ForeignKey(ClientAccount, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    allowed_ips = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix} ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class FundingStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    COMPLETED = "completed", "Completed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class FundingBase(models.Model):
+    account = models.ForeignKey(ClientAccount, on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey("ledger.Asset", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**AMOUNT)
+    status = models.CharField(max_length=10, choices=FundingStatus.choices, default=FundingStatus.REQUESTED)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    blockchain_address = models.CharField(max_length=128, blank=True)
+    tx_hash = models.CharField(max_length=128, blank=True)
+    bank_reference = models.CharField(max_length=128, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    entry = models.OneToOneField(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-id"]
+
+
+class Deposit(FundingBase):
+    class Meta(FundingBase.Meta):
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_positive"),
+            models.UniqueConstraint(
+                fields=["account", "idempotency_key"], name="deposit_idempotency_unique_per_account"
+            ),
+        ]
+
+
+class Withdrawal(FundingBase):
+    hold = models.OneToOneField("ledger.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    requires_four_eyes = models.BooleanField(default=False)
+    second_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta(FundingBase.Meta):
+        permissions = [("approve_withdrawal", "Can approve withdrawals")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_positive"),
+            models.UniqueConstraint(
+                fields=["account", "idempotency_key"], name="withdrawal_idempotency_unique_per_account"
+            ),
+        ]
+
+
+class IdempotencyRecord(models.Model):
+    """The stored response of an idempotent API request, replayed when the same key comes again."""
+
+    account = models.ForeignKey(ClientAccount, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    endpoint = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "endpoint", "key"], name="idempotency_unique_per_endpoint")
+        ]
+
+
+class AuditLog(AppendOnlyModel):
+    """Append-only record of every state change: who, when, what, before and after."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=100, help_text="User, API key prefix or 'system'.")
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    account = models.ForeignKey(
+        ClientAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"

@@ -1,0 +1,64 @@
+"""Writes of the accounts domain. Every state change records an audit row in the same transaction."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models, transaction
+from django.forms.models import model_to_dict
+
+from accounts.models import AuditLog, ClientAccount
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return value.pk
+    return value
+
+
+def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict:
+    """A JSON-safe picture of a model's fields, for an audit row's before/after."""
+    return _jsonable(model_to_dict(obj, fields=fields))
+
+
+def actor_label(acting_user, credential=None) -> str:
+    if credential is not None and hasattr(credential, "prefix"):
+        return f"api-key:{credential.prefix}"
+    if acting_user is None:
+        return "system"
+    return acting_user.get_username()
+
+
+def audit_record(
+    *,
+    acting_user,
+    action: str,
+    obj: models.Model,
+    account: ClientAccount | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    label: str | None = None,
+    ip_address: str | None = None,
+) -> AuditLog:
+    """Append an audit row. Must run inside the transaction of the change it records."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+    return AuditLog.objects.create(
+        actor=acting_user if getattr(acting_user, "pk", None) else None,
+        actor_label=label or actor_label(acting_user),
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        account=account,
+        before=_jsonable(before),
+        after=_jsonable(after),
+        ip_address=ip_address,
+    )

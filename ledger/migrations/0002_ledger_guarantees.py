@@ -1,0 +1,78 @@
+"""Database-enforced ledger guarantees (PostgreSQL only; the embedded SQLite default relies on Python checks).
+
+- Every journal entry balances per asset: a deferred constraint trigger checks at commit, so postings may be
+  inserted in any order inside a transaction but an unbalanced entry can never be committed.
+- A journal entry has at least two postings: checked at commit as well.
+- Entries and postings are append-only: UPDATE and DELETE raise.
+"""
+
+from django.db import migrations
+
+FORWARD = """
+CREATE FUNCTION ledger_check_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+    target_entry bigint;
+BEGIN
+    IF TG_TABLE_NAME = 'ledger_posting' THEN
+        target_entry := NEW.entry_id;
+    ELSE
+        target_entry := NEW.id;
+        IF (SELECT count(*) FROM ledger_posting p WHERE p.entry_id = NEW.id) < 2 THEN
+            RAISE EXCEPTION 'journal entry % has fewer than two postings', NEW.id
+                USING ERRCODE = 'check_violation';
+        END IF;
+    END IF;
+    SELECT p.asset_id, sum(p.amount) AS total INTO bad
+      FROM ledger_posting p WHERE p.entry_id = target_entry
+     GROUP BY p.asset_id HAVING sum(p.amount) <> 0 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'journal entry % does not balance for asset %: postings sum to %',
+            target_entry, bad.asset_id, bad.total USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER ledger_posting_balanced
+    AFTER INSERT ON ledger_posting DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_balanced();
+
+CREATE CONSTRAINT TRIGGER ledger_entry_has_postings
+    AFTER INSERT ON ledger_journalentry DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_balanced();
+
+CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% on % is not allowed: it is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation';
+END $$;
+
+CREATE TRIGGER ledger_posting_append_only BEFORE UPDATE OR DELETE ON ledger_posting
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_entry_append_only BEFORE UPDATE OR DELETE ON ledger_journalentry
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+"""
+
+BACKWARD = """
+DROP TRIGGER ledger_entry_append_only ON ledger_journalentry;
+DROP TRIGGER ledger_posting_append_only ON ledger_posting;
+DROP FUNCTION ledger_refuse_change();
+DROP TRIGGER ledger_entry_has_postings ON ledger_journalentry;
+DROP TRIGGER ledger_posting_balanced ON ledger_posting;
+DROP FUNCTION ledger_check_entry_balanced();
+"""
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(FORWARD, params=None)
+
+
+def backward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(BACKWARD, params=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("ledger", "0001_initial")]
+    operations = [migrations.RunPython(forward, backward)]

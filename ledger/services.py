@@ -1,0 +1,377 @@
+"""The only writer of the ledger: entries, postings, balances and holds.
+
+Every function here runs in a transaction. Balance rows are locked with ``SELECT ... FOR UPDATE`` in one
+statement ordered by id, so concurrent postings never deadlock on each other and never lose an update.
+Python validation gives good error messages; the PostgreSQL triggers (migration 0002) are the guarantee.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
+from ledger.models import (
+    AccountType,
+    Asset,
+    Balance,
+    Hold,
+    HoldStatus,
+    JournalEntry,
+    LedgerAccount,
+    Posting,
+    Purpose,
+)
+from ledger.money import require_exact
+from ledger.reference import ASSETS, FIRM_ACCOUNTS
+
+ZERO = Decimal(0)
+
+
+
+# --- value objects ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of an entry: ``amount`` is signed, debit positive, credit negative."""
+
+    account: LedgerAccount
+    asset: str
+    amount: Decimal
+
+
+def debit(account: LedgerAccount, asset: str | Asset, amount: Decimal) -> Leg:
+    return Leg(account, _code(asset), amount)
+
+
+def credit(account: LedgerAccount, asset: str | Asset, amount: Decimal) -> Leg:
+    return Leg(account, _code(asset), -amount)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Consume ``amount`` of an active hold as part of an entry (the held funds are being spent)."""
+
+    hold: Hold
+    amount: Decimal
+
+
+@dataclass
+class EntrySpec:
+    key: str
+    kind: str
+    legs: Sequence[Leg]
+    memo: str = ""
+    captures: Sequence[Capture] = ()
+    reverses: JournalEntry | None = None
+    created_by: object = None
+    content_hash: str = field(default="", init=False)
+
+
+def _code(asset: str | Asset) -> str:
+    return asset.code if isinstance(asset, Asset) else asset
+
+
+# --- accounts of the chart --------------------------------------------------------------------------------
+
+
+def firm_account(purpose: str) -> LedgerAccount:
+    """The firm's ledger account for a purpose (custody, fees, ...), created on first use."""
+    code, name, account_type = FIRM_ACCOUNTS[purpose]
+    account, _ = LedgerAccount.objects.get_or_create(
+        code=code, defaults={"name": name, "type": account_type, "purpose": purpose}
+    )
+    return account
+
+
+def client_ledger_account_create(*, client) -> LedgerAccount:
+    """What the firm owes a client: a liability account, one per client account, balances per asset."""
+    account, _ = LedgerAccount.objects.get_or_create(
+        client=client,
+        defaults={
+            "code": f"client:{client.pk}",
+            "name": f"Client {client.pk} funds",
+            "type": AccountType.LIABILITY,
+            "purpose": Purpose.CLIENT,
+        },
+    )
+    return account
+
+
+def reference_data_ensure() -> None:
+    """Create the assets and firm accounts if missing (they are seeded by migration 0003 as well)."""
+    for code, name, precision, is_fiat in ASSETS:
+        Asset.objects.get_or_create(code=code, defaults={"name": name, "precision": precision, "is_fiat": is_fiat})
+    for purpose in FIRM_ACCOUNTS:
+        firm_account(purpose)
+
+
+@transaction.atomic
+def credit_limit_set(*, account: LedgerAccount, asset: str | Asset, limit: Decimal) -> Balance:
+    if limit < 0:
+        raise InvalidAmount("A credit limit cannot be negative.", field="limit")
+    balance = _lock_balances({(account.pk, _code(asset)): account})[(account.pk, _code(asset))]
+    balance.credit_limit = limit
+    balance.save(update_fields=["credit_limit", "updated_at"])
+    return balance
+
+
+# --- posting ----------------------------------------------------------------------------------------------
+
+
+def entry_post(
+    *,
+    key: str,
+    kind: str,
+    legs: Sequence[Leg],
+    memo: str = "",
+    captures: Sequence[Capture] = (),
+    reverses: JournalEntry | None = None,
+    acting_user=None,
+) -> JournalEntry:
+    """Post one balanced entry. Replaying a key returns the original entry; other content under it: conflict."""
+    spec = EntrySpec(
+        key=key, kind=kind, legs=legs, memo=memo, captures=captures, reverses=reverses, created_by=acting_user
+    )
+    return entries_post(specs=[spec])[0]
+
+
+def entries_post(*, specs: Sequence[EntrySpec]) -> list[JournalEntry]:
+    """Post many entries in one transaction with one balance lock statement (the matcher's batch path)."""
+    for spec in specs:
+        _validate(spec)
+    _check_unique_keys_in_batch(specs)
+    try:
+        with transaction.atomic():
+            return _post_new_or_replay(specs)
+    except IntegrityError:
+        # A concurrent transaction committed one of our keys first (the unique index made us wait for it):
+        # the second attempt finds that entry and replays it, or reports the conflict.
+        if not JournalEntry.objects.filter(key__in=[s.key for s in specs]).exists():
+            raise
+        with transaction.atomic():
+            return _post_new_or_replay(specs)
+
+
+def _post_new_or_replay(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
+    existing = {e.key: e for e in JournalEntry.objects.filter(key__in=[s.key for s in specs])}
+    for spec in specs:
+        found = existing.get(spec.key)
+        if found is not None and found.content_hash != spec.content_hash:
+            raise IdempotencyConflict(
+                f"Entry key {spec.key!r} was already used for different postings.", field="key"
+            )
+    new_specs = [s for s in specs if s.key not in existing]
+    created = {e.key: e for e in _write(new_specs)} if new_specs else {}
+    return [existing.get(s.key) or created[s.key] for s in specs]
+
+
+def _write(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
+    now = timezone.now()
+    entries = JournalEntry.objects.bulk_create(
+        [
+            JournalEntry(
+                key=s.key,
+                kind=s.kind,
+                memo=s.memo,
+                content_hash=s.content_hash,
+                reverses=s.reverses,
+                created_by=s.created_by,
+                created_at=now,
+            )
+            for s in specs
+        ]
+    )
+    _apply_to_balances(specs)
+    Posting.objects.bulk_create(
+        [
+            Posting(entry=entry, account=leg.account, asset_id=leg.asset, amount=leg.amount, created_at=now)
+            for entry, spec in zip(entries, specs)
+            for leg in spec.legs
+        ]
+    )
+    _consume_holds([c for s in specs for c in s.captures])
+    return entries
+
+
+def _apply_to_balances(specs: Sequence[EntrySpec]) -> None:
+    amount_delta: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    held_delta: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    accounts: dict[tuple[int, str], LedgerAccount] = {}
+    for spec in specs:
+        for leg in spec.legs:
+            k = (leg.account.pk, leg.asset)
+            accounts[k] = leg.account
+            amount_delta[k] += leg.amount * leg.account.normal_sign
+        for capture in spec.captures:
+            k = (capture.hold.account_id, capture.hold.asset_id)
+            held_delta[k] -= capture.amount
+    balances = _lock_balances(accounts)
+    changed = []
+    for k, balance in balances.items():
+        balance.amount += amount_delta[k]
+        balance.held += held_delta[k]
+        if balance.held < 0:
+            raise LedgerError("A capture exceeds what is held.", code="hold_exceeded")
+        if balance.enforce_floor and balance.amount - balance.held < -balance.credit_limit:
+            raise InsufficientFunds(
+                f"Insufficient {k[1]} in {accounts[k].code}: the entry would leave "
+                f"{balance.amount - balance.held} available.",
+                field="amount",
+            )
+        balance.updated_at = timezone.now()
+        changed.append(balance)
+    Balance.objects.bulk_update(changed, ["amount", "held", "updated_at"])
+
+
+def _lock_balances(accounts: dict[tuple[int, str], LedgerAccount]) -> dict[tuple[int, str], Balance]:
+    """Lock the balance rows of these (account id, asset) pairs in id order, creating missing ones."""
+    wanted = Q()
+    for account_id, asset in accounts:
+        wanted |= Q(account_id=account_id, asset_id=asset)
+    found = {(b.account_id, b.asset_id) for b in Balance.objects.filter(wanted).only("account_id", "asset_id")}
+    missing = [k for k in accounts if k not in found]
+    if missing:
+        Balance.objects.bulk_create(
+            [
+                Balance(account_id=a, asset_id=s, enforce_floor=accounts[(a, s)].is_client)
+                for a, s in missing
+            ],
+            ignore_conflicts=True,
+        )
+    rows = Balance.objects.select_for_update().filter(wanted).order_by("id")
+    return {(b.account_id, b.asset_id): b for b in rows}
+
+
+def _consume_holds(captures: Sequence[Capture]) -> None:
+    per_hold: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    holds: dict[int, Hold] = {}
+    for capture in captures:
+        per_hold[capture.hold.pk] += capture.amount
+        holds[capture.hold.pk] = capture.hold
+    for hold_id, amount in sorted(per_hold.items()):
+        hold = holds[hold_id]
+        hold.remaining -= amount
+        if hold.remaining < 0 or hold.status != HoldStatus.ACTIVE:
+            raise LedgerError(f"Capture of {amount} exceeds hold {hold.key}.", code="hold_exceeded")
+        hold.status = HoldStatus.CAPTURED if hold.remaining == 0 else HoldStatus.ACTIVE
+        updated = Hold.objects.filter(pk=hold_id, status=HoldStatus.ACTIVE, remaining__gte=amount).update(
+            remaining=hold.remaining, status=hold.status, updated_at=timezone.now()
+        )
+        if updated != 1:
+            raise LedgerError(f"Hold {hold.key} changed underneath this capture.", code="hold_exceeded")
+
+
+def _validate(spec: EntrySpec) -> None:
+    if not spec.key or len(spec.key) > 200:
+        raise LedgerError("An entry needs an idempotency key of 1 to 200 characters.", code="invalid_key")
+    if len(spec.legs) < 2:
+        raise UnbalancedEntry("An entry needs at least two postings.")
+    precisions = asset_precisions()
+    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for leg in spec.legs:
+        if leg.asset not in precisions:
+            raise LedgerError(f"Unknown asset {leg.asset!r}.", code="unknown_asset", field="asset")
+        if not isinstance(leg.amount, Decimal) or leg.amount == 0:
+            raise InvalidAmount("Posting amounts must be non-zero Decimals.", field="amount")
+        require_exact(leg.amount, precisions[leg.asset], field="amount")
+        if leg.account.pk is None:
+            raise LedgerError("Postings must name a saved ledger account.", code="invalid_account")
+        totals[leg.asset] += leg.amount
+    unbalanced = {asset: total for asset, total in totals.items() if total != 0}
+    if unbalanced:
+        raise UnbalancedEntry(f"Entry {spec.key!r} does not balance: {unbalanced}.")
+    for capture in spec.captures:
+        if capture.amount <= 0:
+            raise InvalidAmount("A capture must be positive.", field="amount")
+        if not any(l.account.pk == capture.hold.account_id and l.asset == capture.hold.asset_id for l in spec.legs):
+            raise LedgerError("A capture must spend from an account the entry posts to.", code="invalid_capture")
+    spec.content_hash = _content_hash(spec)
+
+
+def _check_unique_keys_in_batch(specs: Sequence[EntrySpec]) -> None:
+    keys = [s.key for s in specs]
+    if len(set(keys)) != len(keys):
+        raise LedgerError("A batch names the same entry key twice.", code="invalid_key")
+
+
+def _content_hash(spec: EntrySpec) -> str:
+    legs = sorted((leg.account.pk, leg.asset, str(leg.amount.normalize())) for leg in spec.legs)
+    captures = sorted((c.hold.pk, str(c.amount.normalize())) for c in spec.captures)
+    reverses = spec.reverses.pk if spec.reverses else None
+    return hashlib.sha256(repr((spec.kind, legs, captures, reverses)).encode()).hexdigest()
+
+
+def asset_precisions() -> dict[str, int]:
+    return dict(Asset.objects.values_list("code", "precision"))
+
+
+@transaction.atomic
+def entry_reverse(*, entry: JournalEntry, memo: str = "", acting_user=None) -> JournalEntry:
+    """Post the mirror image of ``entry``. An entry is reversed at most once (replay returns the reversal)."""
+    if entry.kind == "reversal":
+        raise LedgerError("A reversal cannot itself be reversed; post a new entry.", code="invalid_reversal")
+    legs = [Leg(p.account, p.asset_id, -p.amount) for p in entry.postings.select_related("account")]
+    return entry_post(
+        key=f"reversal:{entry.key}",
+        kind="reversal",
+        legs=legs,
+        memo=memo or f"Reversal of {entry.key}",
+        reverses=entry,
+        acting_user=acting_user,
+    )
+
+
+# --- holds ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal, reason: str = "") -> Hold:
+    """Reserve part of an available balance. Replaying a key returns the original hold."""
+    asset = _code(asset)
+    existing = Hold.objects.filter(key=key).first()
+    if existing is not None:
+        if (existing.account_id, existing.asset_id, existing.amount) != (account.pk, asset, amount):
+            raise IdempotencyConflict(f"Hold key {key!r} was already used for another hold.", field="key")
+        return existing
+    if amount <= 0:
+        raise InvalidAmount("A hold must be positive.", field="amount")
+    require_exact(amount, asset_precisions()[asset], field="amount")
+    balance = _lock_balances({(account.pk, asset): account})[(account.pk, asset)]
+    if balance.enforce_floor and balance.amount - balance.held - amount < -balance.credit_limit:
+        raise InsufficientFunds(
+            f"Insufficient available {asset}: {balance.amount - balance.held} available, {amount} needed.",
+            field="amount",
+        )
+    balance.held += amount
+    balance.save(update_fields=["held", "updated_at"])
+    return Hold.objects.create(
+        key=key, account=account, asset_id=asset, amount=amount, remaining=amount, reason=reason
+    )
+
+
+@transaction.atomic
+def hold_release(*, hold: Hold, amount: Decimal | None = None) -> Hold:
+    """Give back ``amount`` (default: all that remains) of a hold to the available balance."""
+    hold = Hold.objects.select_for_update().get(pk=hold.pk)
+    if hold.status != HoldStatus.ACTIVE:
+        return hold
+    amount = hold.remaining if amount is None else amount
+    if amount < 0 or amount > hold.remaining:
+        raise InvalidAmount(f"Cannot release {amount} of a hold with {hold.remaining} remaining.", field="amount")
+    balance = _lock_balances({(hold.account_id, hold.asset_id): hold.account})[(hold.account_id, hold.asset_id)]
+    balance.held -= amount
+    balance.save(update_fields=["held", "updated_at"])
+    hold.remaining -= amount
+    if hold.remaining == 0:
+        hold.status = HoldStatus.RELEASED
+    hold.save(update_fields=["remaining", "status", "updated_at"])
+    return hold

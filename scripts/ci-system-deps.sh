@@ -1,0 +1,2 @@
+# System packages the test suite needs beyond Python (none yet).
+true

@@ -1,0 +1,14 @@
+import pytest
+
+from ledger.services import reference_data_ensure
+
+
+@pytest.fixture(autouse=True)
+def reference_data(request):
+    """Assets and firm accounts: seeded by migration, but flushed away by transactional tests, so ensured here."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    transactional = "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    reference_data_ensure()
