@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from decimal import Decimal
 
 from django.db import models, transaction
 from django.forms.models import model_to_dict
 
-from accounts.models import AuditLog, ClientAccount
+from accounts.models import ApiKey, AuditLog, ClientAccount, Scope
+from brokerage.exceptions import DomainError
 
 
 def _jsonable(value):
@@ -62,3 +66,36 @@ def audit_record(
         after=_jsonable(after),
         ip_address=ip_address,
     )
+
+
+# --- API keys ---------------------------------------------------------------------------------------------
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_matches(key: ApiKey, secret: str) -> bool:
+    return hmac.compare_digest(key.secret_hash, _secret_hash(secret))
+
+
+@transaction.atomic
+def api_key_create(*, user, name: str = "", scopes: list[str], allowed_ips: list[str] | None = None,
+                   acting_user=None) -> tuple[ApiKey, str]:
+    """Create a key for ``user`` in their client account. Returns the key and the full secret, shown once."""
+    unknown = set(scopes) - set(Scope.values)
+    if unknown or not scopes:
+        raise DomainError(f"Scopes must be a non-empty subset of {sorted(Scope.values)}.", code="invalid_scope",
+                          field="scopes")
+    membership = getattr(user, "membership", None)
+    if membership is None:
+        raise DomainError("Only users of a client account can hold API keys.", code="no_client_account")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        user=user, account=membership.account, name=name, prefix=prefix, secret_hash=_secret_hash(secret),
+        scopes=sorted(set(scopes)), allowed_ips=allowed_ips or [],
+    )
+    audit_record(acting_user=acting_user or user, action="api_key.create", obj=key, account=membership.account,
+                 after=snapshot(key, ["name", "prefix", "scopes", "allowed_ips"]))
+    return key, f"{prefix}.{secret}"

@@ -1,0 +1,48 @@
+"""Who may do what through the client API: a scope per kind of request, granted by role and API key."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from accounts.models import ApiKey, ClientAccount, Role, Scope
+from brokerage.exceptions import Forbidden
+
+ROLE_SCOPES = {
+    Role.VIEWER: {Scope.READ},
+    Role.TRADER: {Scope.READ, Scope.TRADE},
+    Role.ADMIN: {Scope.READ, Scope.TRADE, Scope.TRANSFER},
+}
+
+
+def client_account_of(request) -> ClientAccount:
+    """The client account a request acts for: the API key's account, else the user's membership."""
+    if isinstance(request.auth, ApiKey):
+        return request.auth.account
+    membership = getattr(request.user, "membership", None)
+    if membership is None:
+        raise Forbidden("This user does not belong to a client account.", code="no_client_account")
+    return membership.account
+
+
+def granted_scopes(request) -> set[str]:
+    membership = getattr(request.user, "membership", None)
+    role_scopes = ROLE_SCOPES.get(membership.role, set()) if membership else set()
+    if isinstance(request.auth, ApiKey):
+        return role_scopes & set(request.auth.scopes)
+    return role_scopes
+
+
+class ClientScopePermission(BasePermission):
+    """Requires the scope a view names for the request's method in ``required_scopes``.
+
+    ``required_scopes = {"GET": "read", "POST": "trade"}``; methods not listed need ``read``.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        client_account_of(request)
+        needed = getattr(view, "required_scopes", {}).get(request.method, Scope.READ)
+        if needed not in granted_scopes(request):
+            raise Forbidden(f"This request needs the {needed!r} scope.", code="scope_required")
+        return True

@@ -1,0 +1,53 @@
+"""The one place that turns errors into API responses: ``{"code": ..., "message": ..., "field": ...}``."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from brokerage.exceptions import DomainError
+
+
+def _first_error(detail, path: str | None = None) -> tuple[str | None, drf_exceptions.ErrorDetail | str]:
+    """Walk DRF's nested error detail to its first leaf, returning (field path, error)."""
+    if isinstance(detail, dict):
+        key, value = next(iter(detail.items()))
+        if key in ("non_field_errors", "__all__"):
+            return _first_error(value, path)
+        return _first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(detail, list) and detail:
+        return _first_error(detail[0], path)
+    return path, detail
+
+
+def _validation_body(exc: drf_exceptions.ValidationError) -> dict:
+    field, error = _first_error(exc.detail)
+    code = getattr(error, "code", None) or "invalid"
+    return {"code": code, "message": str(error), "field": field, "errors": exc.detail}
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, DjangoValidationError):
+        exc = drf_exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf_exceptions.ValidationError):
+        response.data = _validation_body(exc)
+    elif isinstance(exc, drf_exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        response.data = {"code": code, "message": str(exc.detail), "field": None}
+    return response
