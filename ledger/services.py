@@ -13,13 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from brokerage.exceptions import Conflict, Forbidden
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
 from ledger.models import (
     AccountType,
+    Adjustment,
+    AdjustmentStatus,
     Asset,
     Balance,
     Hold,
@@ -146,8 +148,9 @@ def entry_post(
 
 def entries_post(*, specs: Sequence[EntrySpec]) -> list[JournalEntry]:
     """Post many entries in one transaction with one balance lock statement (the matcher's batch path)."""
+    precisions = asset_precisions()
     for spec in specs:
-        _validate(spec)
+        _validate(spec, precisions)
     _check_unique_keys_in_batch(specs)
     try:
         with transaction.atomic():
@@ -227,28 +230,48 @@ def _apply_to_balances(specs: Sequence[EntrySpec]) -> None:
                 f"{balance.amount - balance.held} available.",
                 field="amount",
             )
-        balance.updated_at = timezone.now()
         changed.append(balance)
-    Balance.objects.bulk_update(changed, ["amount", "held", "updated_at"])
+    _save_balances(changed)
 
 
 def _lock_balances(accounts: dict[tuple[int, str], LedgerAccount]) -> dict[tuple[int, str], Balance]:
-    """Lock the balance rows of these (account id, asset) pairs in id order, creating missing ones."""
-    wanted = Q()
-    for account_id, asset in accounts:
-        wanted |= Q(account_id=account_id, asset_id=asset)
-    found = {(b.account_id, b.asset_id) for b in Balance.objects.filter(wanted).only("account_id", "asset_id")}
-    missing = [k for k in accounts if k not in found]
+    """Lock the balance rows of these (account id, asset) pairs in id order, creating missing ones.
+
+    One ``SELECT ... ORDER BY id FOR UPDATE`` takes every lock a posting needs, so two transactions touching
+    the same balances always lock them in the same order and cannot deadlock on each other.
+    """
+    rows = _select_balances_for_update(list(accounts))
+    missing = [k for k in accounts if k not in rows]
     if missing:
         Balance.objects.bulk_create(
-            [
-                Balance(account_id=a, asset_id=s, enforce_floor=accounts[(a, s)].is_client)
-                for a, s in missing
-            ],
+            [Balance(account_id=a, asset_id=s, enforce_floor=accounts[(a, s)].is_client) for a, s in missing],
             ignore_conflicts=True,
         )
-    rows = Balance.objects.select_for_update().filter(wanted).order_by("id")
-    return {(b.account_id, b.asset_id): b for b in rows}
+        rows = _select_balances_for_update(list(accounts))
+    return rows
+
+
+def _select_balances_for_update(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Balance]:
+    pairs = ", ".join(["(%s, %s)"] * len(keys))
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = f"SELECT * FROM ledger_balance WHERE (account_id, asset_id) IN ({pairs}) ORDER BY id{lock}"
+    params = [value for key in keys for value in key]
+    return {(b.account_id, b.asset_id): b for b in Balance.objects.raw(sql, params)}
+
+
+def _save_balances(balances: list[Balance]) -> None:
+    """Write new amounts and held in one statement (Django's bulk_update builds a slow CASE per field)."""
+    if connection.vendor != "postgresql":
+        Balance.objects.bulk_update(balances, ["amount", "held", "updated_at"])
+        return
+    values = ", ".join(["(%s::bigint, %s::numeric, %s::numeric)"] * len(balances))
+    params = [timezone.now()] + [value for b in balances for value in (b.pk, b.amount, b.held)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_balance AS b SET amount = v.amount, held = v.held, updated_at = %s "
+            f"FROM (VALUES {values}) AS v(id, amount, held) WHERE b.id = v.id",
+            params,
+        )
 
 
 def _consume_holds(captures: Sequence[Capture]) -> None:
@@ -270,12 +293,11 @@ def _consume_holds(captures: Sequence[Capture]) -> None:
             raise LedgerError(f"Hold {hold.key} changed underneath this capture.", code="hold_exceeded")
 
 
-def _validate(spec: EntrySpec) -> None:
+def _validate(spec: EntrySpec, precisions: dict[str, int]) -> None:
     if not spec.key or len(spec.key) > 200:
         raise LedgerError("An entry needs an idempotency key of 1 to 200 characters.", code="invalid_key")
     if len(spec.legs) < 2:
         raise UnbalancedEntry("An entry needs at least two postings.")
-    precisions = asset_precisions()
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for leg in spec.legs:
         if leg.asset not in precisions:
@@ -375,3 +397,112 @@ def hold_release(*, hold: Hold, amount: Decimal | None = None) -> Hold:
         hold.status = HoldStatus.RELEASED
     hold.save(update_fields=["remaining", "status", "updated_at"])
     return hold
+
+
+# --- manual adjustments under maker-checker -----------------------------------------------------------------
+# A positive amount credits the client and debits firm equity; a negative one debits the client and credits
+# firm equity. Equity rather than suspense: an approved adjustment is a decided outcome the firm bears (a goodwill
+# credit, a fee refund, a correction), while suspense holds unexplained breaks that are still being investigated.
+
+
+def _require_staff_permission(acting_user, perm: str, doing: str) -> None:
+    if acting_user is None or not acting_user.has_perm(perm):
+        raise Forbidden(f"You do not have permission to {doing}.", code="permission_denied")
+
+
+def _require_four_eyes(adjustment: Adjustment, acting_user) -> None:
+    if adjustment.proposed_by_id == acting_user.pk:
+        raise Forbidden(
+            "Four-eyes rule: the proposer of an adjustment cannot approve or reject it.", code="four_eyes"
+        )
+
+
+def _adjustment_audit(adjustment: Adjustment, *, action: str, acting_user, before=None, extra=None) -> None:
+    from accounts.services import audit_record, snapshot  # accounts.services imports this module
+
+    after = snapshot(adjustment, ["account", "asset", "amount", "reason", "status", "decided_by", "entry"])
+    audit_record(
+        acting_user=acting_user,
+        action=action,
+        obj=adjustment,
+        account=adjustment.account.client,
+        before=before,
+        after={**after, **(extra or {})},
+    )
+
+
+@transaction.atomic
+def adjustment_propose(
+    *, account: LedgerAccount, asset: str | Asset, amount: Decimal, reason: str, acting_user
+) -> Adjustment:
+    """Record a proposed correction of a client balance. Nothing is posted until another user approves it."""
+    _require_staff_permission(acting_user, "ledger.add_adjustment", "propose adjustments")
+    if not account.is_client:
+        raise LedgerError("Adjustments apply to client accounts only.", code="invalid_account", field="account")
+    precision = asset_precisions().get(_code(asset))
+    if precision is None:
+        raise LedgerError(f"Unknown asset {_code(asset)!r}.", code="unknown_asset", field="asset")
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
+        raise InvalidAmount("An adjustment needs a non-zero decimal amount.", field="amount")
+    amount = require_exact(amount, precision, field="amount")
+    reason = (reason or "").strip()
+    if not reason:
+        raise LedgerError("Say why the balance needs adjusting.", code="reason_required", field="reason")
+    adjustment = Adjustment.objects.create(
+        account=account, asset_id=_code(asset), amount=amount, reason=reason[:500], proposed_by=acting_user
+    )
+    _adjustment_audit(adjustment, action="adjustment.propose", acting_user=acting_user)
+    return adjustment
+
+
+@transaction.atomic
+def adjustment_approve(*, adjustment: Adjustment, acting_user) -> Adjustment:
+    """Approve someone else's proposal and post it as one balanced entry. Approving again changes nothing."""
+    _require_staff_permission(acting_user, "ledger.approve_adjustment", "approve adjustments")
+    adjustment = Adjustment.objects.select_for_update().select_related("account").get(pk=adjustment.pk)
+    _require_four_eyes(adjustment, acting_user)
+    if adjustment.status == AdjustmentStatus.APPROVED:
+        return adjustment
+    if adjustment.status != AdjustmentStatus.PROPOSED:
+        raise Conflict(f"Adjustment #{adjustment.pk} was already {adjustment.status}.", code="already_decided")
+    before = {"status": adjustment.status}
+    adjustment.entry = entry_post(
+        key=f"adjustment:{adjustment.pk}",
+        kind="adjustment",
+        legs=[
+            credit(adjustment.account, adjustment.asset_id, adjustment.amount),
+            debit(firm_account(Purpose.EQUITY), adjustment.asset_id, adjustment.amount),
+        ],
+        memo=f"Adjustment #{adjustment.pk}: {adjustment.reason}"[:500],
+        acting_user=acting_user,
+    )
+    adjustment.status = AdjustmentStatus.APPROVED
+    adjustment.decided_by = acting_user
+    adjustment.decided_at = timezone.now()
+    adjustment.save(update_fields=["entry", "status", "decided_by", "decided_at"])
+    _adjustment_audit(adjustment, action="adjustment.approve", acting_user=acting_user, before=before)
+    return adjustment
+
+
+@transaction.atomic
+def adjustment_reject(*, adjustment: Adjustment, acting_user, reason: str) -> Adjustment:
+    """Turn a proposal down; nothing is posted. Rejecting again changes nothing."""
+    _require_staff_permission(acting_user, "ledger.approve_adjustment", "reject adjustments")
+    adjustment = Adjustment.objects.select_for_update().select_related("account").get(pk=adjustment.pk)
+    _require_four_eyes(adjustment, acting_user)
+    if adjustment.status == AdjustmentStatus.REJECTED:
+        return adjustment
+    if adjustment.status != AdjustmentStatus.PROPOSED:
+        raise Conflict(f"Adjustment #{adjustment.pk} was already {adjustment.status}.", code="already_decided")
+    reason = (reason or "").strip()
+    if not reason:
+        raise LedgerError("Say why the adjustment is rejected.", code="reason_required", field="reason")
+    before = {"status": adjustment.status}
+    adjustment.status = AdjustmentStatus.REJECTED
+    adjustment.decided_by = acting_user
+    adjustment.decided_at = timezone.now()
+    adjustment.save(update_fields=["status", "decided_by", "decided_at"])
+    _adjustment_audit(
+        adjustment, action="adjustment.reject", acting_user=acting_user, before=before, extra={"reason": reason}
+    )
+    return adjustment

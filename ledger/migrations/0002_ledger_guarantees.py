@@ -9,26 +9,29 @@
 from django.db import migrations
 
 FORWARD = """
-CREATE FUNCTION ledger_check_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+-- enable_seqscan off: on a young table without statistics the planner scans ledger_posting sequentially for
+-- each checked posting (O(n) per row); these checks must always take the entry_id index.
+CREATE FUNCTION ledger_check_entry_balanced() RETURNS trigger LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 DECLARE
     bad record;
-    target_entry bigint;
 BEGIN
-    IF TG_TABLE_NAME = 'ledger_posting' THEN
-        target_entry := NEW.entry_id;
-    ELSE
-        target_entry := NEW.id;
-        IF (SELECT count(*) FROM ledger_posting p WHERE p.entry_id = NEW.id) < 2 THEN
-            RAISE EXCEPTION 'journal entry % has fewer than two postings', NEW.id
-                USING ERRCODE = 'check_violation';
-        END IF;
-    END IF;
     SELECT p.asset_id, sum(p.amount) AS total INTO bad
-      FROM ledger_posting p WHERE p.entry_id = target_entry
+      FROM ledger_posting p WHERE p.entry_id = NEW.entry_id
      GROUP BY p.asset_id HAVING sum(p.amount) <> 0 LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'journal entry % does not balance for asset %: postings sum to %',
-            target_entry, bad.asset_id, bad.total USING ERRCODE = 'check_violation';
+            NEW.entry_id, bad.asset_id, bad.total USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION ledger_check_entry_has_postings() RETURNS trigger LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
+BEGIN
+    IF (SELECT count(*) FROM ledger_posting p WHERE p.entry_id = NEW.id) < 2 THEN
+        RAISE EXCEPTION 'journal entry % has fewer than two postings', NEW.id
+            USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 END $$;
@@ -39,7 +42,7 @@ CREATE CONSTRAINT TRIGGER ledger_posting_balanced
 
 CREATE CONSTRAINT TRIGGER ledger_entry_has_postings
     AFTER INSERT ON ledger_journalentry DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_balanced();
+    FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_has_postings();
 
 CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -59,6 +62,7 @@ DROP TRIGGER ledger_posting_append_only ON ledger_posting;
 DROP FUNCTION ledger_refuse_change();
 DROP TRIGGER ledger_entry_has_postings ON ledger_journalentry;
 DROP TRIGGER ledger_posting_balanced ON ledger_posting;
+DROP FUNCTION ledger_check_entry_has_postings();
 DROP FUNCTION ledger_check_entry_balanced();
 """
 
