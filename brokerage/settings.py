@@ -26,7 +26,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "brokerage.apps.ConsoleAdminConfig",  # django.contrib.admin with the operations console site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

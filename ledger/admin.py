@@ -1,3 +1,265 @@
-from django.contrib import admin
+"""Ledger in the operations console: read-only books, and manual adjustments under maker-checker."""
 
-# Register your models here.
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from brokerage.admin_tools import (
+    ReadOnlyAdminMixin,
+    add_domain_error,
+    perm_checker,
+    reason_action,
+    service_action,
+)
+from brokerage.exceptions import DomainError
+from ledger import services
+from ledger.models import (
+    Adjustment,
+    AdjustmentStatus,
+    Asset,
+    Balance,
+    BalanceSnapshot,
+    Hold,
+    JournalEntry,
+    LedgerAccount,
+    Posting,
+    Purpose,
+    ReconciliationBreak,
+    ReconciliationRun,
+)
+from ledger.templatetags.console_format import amount as fmt_amount
+
+APPROVE_ADJUSTMENT = "ledger.approve_adjustment"
+
+
+@admin.register(Asset)
+class AssetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["code", "name", "precision", "is_fiat"]
+
+
+class BalanceInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Balance
+    fields = ["asset", "total", "held", "available", "credit_limit", "updated_at"]
+    readonly_fields = fields
+    extra = 0
+
+    @admin.display(description="total")
+    def total(self, obj):
+        return fmt_amount(obj.amount)
+
+    @admin.display(description="available")
+    def available(self, obj):
+        return fmt_amount(obj.available)
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["code", "name", "type", "purpose", "client", "statement"]
+    list_filter = ["purpose", "type"]
+    search_fields = ["code", "name", "client__legal_name"]
+    list_select_related = ["client"]
+    inlines = [BalanceInline]
+
+    @admin.display(description="statement")
+    def statement(self, obj):
+        return format_html('<a href="{}">statement</a>', reverse("admin:account_statement", args=[obj.pk]))
+
+
+class PostingInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Posting
+    fields = ["account", "asset", "debit", "credit"]
+    readonly_fields = fields
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+    @admin.display(description="debit")
+    def debit(self, obj):
+        return fmt_amount(obj.amount) if obj.amount > 0 else ""
+
+    @admin.display(description="credit")
+    def credit(self, obj):
+        return fmt_amount(-obj.amount) if obj.amount < 0 else ""
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "key", "kind", "memo", "created_at", "created_by"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["key", "memo", "id__exact"]
+    list_select_related = ["created_by"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [PostingInline]
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "key", "account", "asset", "amount", "remaining", "status", "reason", "created_at"]
+    list_filter = ["status", "asset"]
+    search_fields = ["key", "account__code", "account__client__legal_name"]
+    list_select_related = ["account"]
+    show_full_result_count = False
+
+
+@admin.register(BalanceSnapshot)
+class BalanceSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["day", "account", "asset", "amount"]
+    list_filter = ["day", "asset"]
+    search_fields = ["account__code", "account__client__legal_name"]
+    list_select_related = ["account"]
+
+
+class ReconciliationBreakInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReconciliationBreak
+    fields = ["check_name", "account", "asset", "expected", "actual", "detail"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "started_at", "finished_at", "ok", "triggered_by"]
+    list_filter = ["ok"]
+    inlines = [ReconciliationBreakInline]
+
+
+# --- manual adjustments -------------------------------------------------------------------------------------
+
+
+class ClientLedgerAccountChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.client.legal_name} (client #{obj.client_id}, {obj.code})"
+
+
+class AdjustmentProposalForm(forms.Form):
+    account = ClientLedgerAccountChoice(
+        queryset=LedgerAccount.objects.filter(purpose=Purpose.CLIENT).select_related("client").order_by("client_id")
+    )
+    asset = forms.ModelChoiceField(queryset=Asset.objects.all())
+    amount = forms.DecimalField(
+        max_digits=38, decimal_places=18, help_text="Positive credits the client, negative debits the client."
+    )
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+def _approve(adjustment, acting_user):
+    return services.adjustment_approve(adjustment=adjustment, acting_user=acting_user)
+
+
+def _reject(adjustment, acting_user, reason):
+    return services.adjustment_reject(adjustment=adjustment, acting_user=acting_user, reason=reason)
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(admin.ModelAdmin):
+    """Proposed by one user, decided by another who holds ``ledger.approve_adjustment``; see the services."""
+
+    list_display = ["id", "client", "asset", "signed_amount", "status", "proposed_by", "proposed_at", "decided_by"]
+    list_filter = ["status", "asset"]
+    search_fields = ["reason", "account__code", "account__client__legal_name", "id__exact"]
+    list_select_related = ["account__client", "proposed_by", "decided_by"]
+    readonly_fields = ["entry_link"]
+    fields = [
+        "account", "asset", "amount", "reason", "status",
+        "proposed_by", "proposed_at", "decided_by", "decided_at", "entry_link",
+    ]
+    actions = [
+        service_action(
+            name="approve_selected", description="Approve selected adjustments (posts them)",
+            permission="approve", call=_approve, done="Approved and posted",
+        ),
+        reason_action(
+            name="reject_selected", description="Reject selected adjustments",
+            permission="approve", call=_reject, done="Rejected",
+        ),
+    ]
+    has_approve_permission = perm_checker(APPROVE_ADJUSTMENT)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decided through approve/reject only
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="client")
+    def client(self, obj):
+        return obj.account.client
+
+    @admin.display(description="amount")
+    def signed_amount(self, obj):
+        return fmt_amount(obj.amount)
+
+    @admin.display(description="journal entry")
+    def entry_link(self, obj):
+        if obj.entry_id is None:
+            return "-"
+        url = reverse("admin:ledger_journalentry_change", args=[obj.entry_id])
+        return format_html('<a href="{}">{}</a>', url, obj.entry_id)
+
+    def get_urls(self):
+        return [
+            path("<int:object_id>/approve/", self.admin_site.admin_view(self.approve_view),
+                 name="ledger_adjustment_approve"),
+            path("<int:object_id>/reject/", self.admin_site.admin_view(self.reject_view),
+                 name="ledger_adjustment_reject"),
+        ] + super().get_urls()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = AdjustmentProposalForm(request.POST or None, initial={"account": request.GET.get("account")})
+        if request.method == "POST" and form.is_valid():
+            try:
+                adjustment = services.adjustment_propose(
+                    account=form.cleaned_data["account"],
+                    asset=form.cleaned_data["asset"],
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    acting_user=request.user,
+                )
+            except DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                self.message_user(
+                    request, f"Adjustment #{adjustment.pk} proposed; another user must approve it.", messages.SUCCESS
+                )
+                return redirect("admin:ledger_adjustment_change", adjustment.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Propose an adjustment",
+            "opts": self.opts,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/ledger/adjustment/propose.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"can_decide": self.has_approve_permission(request), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def approve_view(self, request, object_id):
+        return self._decide(request, object_id, lambda adj: _approve(adj, request.user), "approved and posted")
+
+    def reject_view(self, request, object_id):
+        reason = request.POST.get("reason", "")
+        return self._decide(request, object_id, lambda adj: _reject(adj, request.user, reason), "rejected")
+
+    def _decide(self, request, object_id, decide, outcome: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        adjustment = get_object_or_404(Adjustment, pk=object_id)
+        try:
+            decide(adjustment)
+        except DomainError as exc:
+            self.message_user(request, f"Adjustment #{adjustment.pk} not decided: {exc.message}", messages.ERROR)
+        else:
+            self.message_user(request, f"Adjustment #{adjustment.pk} {outcome}.", messages.SUCCESS)
+        return redirect("admin:ledger_adjustment_change", adjustment.pk)

@@ -1,0 +1,166 @@
+"""The operations console: Django's admin site with a dashboard index and the ledger's report pages.
+
+Views here only parse input, call a selector or a service and render; a refused operation becomes a message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+
+from brokerage.exceptions import DomainError
+
+VIEW_LEDGER = "ledger.view_journalentry"
+RUN_RECONCILIATION = "ledger.add_reconciliationrun"
+
+
+class ConsoleAdminSite(admin.AdminSite):
+    site_header = "Brokerage operations console"
+    site_title = "Operations console"
+    index_title = "Dashboard"
+    index_template = "admin/console_index.html"
+
+    def get_urls(self):
+        console = [
+            path("console/reconcile/", self.admin_view(self.reconciliation_run_view), name="reconciliation_run"),
+            path("console/trial-balance/", self.admin_view(self.trial_balance_view), name="trial_balance"),
+            path(
+                "console/statement/<int:account_id>/",
+                self.admin_view(self.statement_view),
+                name="account_statement",
+            ),
+        ]
+        return console + super().get_urls()
+
+    def index(self, request, extra_context=None):
+        return super().index(request, {**self.dashboard_context(request), **(extra_context or {})})
+
+    def dashboard_context(self, request) -> dict:
+        from brokerage import console
+
+        return {
+            "market_activity": console.market_activity(since=console.start_of_day()),
+            "pending_withdrawals": console.pending_withdrawals_by_status(),
+            "awaiting_adjustments": console.adjustments_awaiting_approval(),
+            "reconciliation": console.latest_reconciliation(),
+            "can_run_reconciliation": request.user.has_perm(RUN_RECONCILIATION),
+            "can_view_ledger": request.user.has_perm(VIEW_LEDGER),
+            "reports_url": _reverse_or_none("admin:reports") or _reverse_or_none("admin-reports"),
+        }
+
+    # --- views ------------------------------------------------------------------------------------------
+
+    def reconciliation_run_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm(RUN_RECONCILIATION):
+            raise PermissionDenied
+        from ledger.reconciliation import reconciliation_run
+
+        try:
+            run = reconciliation_run(acting_user=request.user)
+        except DomainError as exc:
+            messages.error(request, f"Reconciliation refused: {exc.message}")
+        else:
+            outcome = "no breaks" if run.ok else f"{run.breaks.count()} break(s) found"
+            level = messages.SUCCESS if run.ok else messages.WARNING
+            messages.add_message(request, level, f"Reconciliation run #{run.pk} finished: {outcome}.")
+        return redirect("admin:index")
+
+    def trial_balance_view(self, request):
+        from brokerage.console import trial_balance_for
+
+        _require(request, VIEW_LEDGER)
+        form = TrialBalanceForm(request.GET)  # every field is optional: no query means all assets, now
+        trial_balances = []
+        if form.is_valid():
+            assets = [form.cleaned_data["asset"]] if form.cleaned_data["asset"] else _asset_codes()
+            trial_balances = [trial_balance_for(asset=a, at=form.cleaned_data["at"]) for a in assets]
+        return self._render(request, "admin/ledger/trial_balance.html", "Trial balance", form=form,
+                            trial_balances=trial_balances)
+
+    def statement_view(self, request, account_id: int):
+        from brokerage.console import account_statement
+        from ledger.models import LedgerAccount
+
+        _require(request, VIEW_LEDGER)
+        account = get_object_or_404(LedgerAccount.objects.select_related("client"), pk=account_id)
+        form = StatementForm(request.GET or None, initial=StatementForm.defaults())
+        statement = None
+        if form.is_bound and form.is_valid():
+            statement = account_statement(account=account, **form.period())
+        return self._render(request, "admin/ledger/statement.html", f"Statement of {account.code}",
+                            form=form, account=account, statement=statement)
+
+    def _render(self, request, template: str, title: str, **context):
+        return TemplateResponse(request, template, {**self.each_context(request), "title": title, **context})
+
+
+def _require(request, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied
+
+
+def _reverse_or_none(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def _asset_codes() -> list[str]:
+    from ledger.models import Asset
+
+    return list(Asset.objects.values_list("code", flat=True))
+
+
+def _asset_choices() -> list[tuple[str, str]]:
+    return [(code, code) for code in _asset_codes()]
+
+
+class TrialBalanceForm(forms.Form):
+    asset = forms.ChoiceField(required=False)
+    at = forms.DateTimeField(
+        required=False, label="As of", help_text="Empty: now.", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["asset"].choices = [("", "All assets")] + _asset_choices()
+
+
+class StatementForm(forms.Form):
+    asset = forms.ChoiceField()
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="First day, included.")
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Last day, included.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["asset"].choices = _asset_choices()
+
+    @staticmethod
+    def defaults() -> dict:
+        today = timezone.localdate()
+        return {"start": today.replace(day=1), "end": today}
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise forms.ValidationError("The period ends before it starts.")
+        return data
+
+    def period(self) -> dict:
+        tz = timezone.get_current_timezone()
+        return {
+            "asset": self.cleaned_data["asset"],
+            "start": datetime.combine(self.cleaned_data["start"], time.min, tzinfo=tz),
+            "end": datetime.combine(self.cleaned_data["end"] + timedelta(days=1), time.min, tzinfo=tz),
+        }

@@ -1,0 +1,127 @@
+"""Building blocks of the operations console's ModelAdmins.
+
+The admin never changes state itself: actions call the domain services (which check the rules and write the
+audit log) and show a refused operation as a message, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import transaction
+from django.template.response import TemplateResponse
+
+from accounts.services import audit_record, snapshot
+from brokerage.exceptions import DomainError
+
+
+class ReadOnlyAdminMixin:
+    """For append-only and service-owned records: the admin shows them and never adds, edits or deletes."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class NoDeleteMixin:
+    """Financial records are never deleted from the console."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AuditedModelAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """Plain edits of reference data (limits, fee rates) are audited like service calls, in the same transaction."""
+
+    def audit_account(self, obj):
+        return None
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            before = snapshot(type(obj).objects.get(pk=obj.pk)) if change else None
+            super().save_model(request, obj, form, change)
+            audit_record(
+                acting_user=request.user,
+                action=f"{obj._meta.model_name}.{'change' if change else 'create'}",
+                obj=obj,
+                account=self.audit_account(obj),
+                before=before,
+                after=snapshot(obj),
+            )
+
+
+def perm_checker(perm: str) -> Callable:
+    """A ``has_<name>_permission`` method for ModelAdmin actions that need one Django permission."""
+
+    def has_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(perm)
+
+    return has_permission
+
+
+def add_domain_error(form: forms.Form, exc: DomainError) -> None:
+    """Show a refused operation on the form: on its field when the error names one, else above the form."""
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+def call_for_each(modeladmin, request, queryset, call: Callable, *, done: str) -> int:
+    """Run ``call(obj)`` for every selected object, each in its own transaction (a service call); a refusal
+    becomes an error message naming the object and does not stop the others. Returns how many succeeded."""
+    succeeded = 0
+    for obj in queryset:
+        try:
+            call(obj)
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+        else:
+            succeeded += 1
+    if succeeded:
+        modeladmin.message_user(request, f"{done}: {succeeded} of {len(queryset)}.", messages.SUCCESS)
+    return succeeded
+
+
+def service_action(*, name: str, description: str, permission: str, call: Callable, done: str) -> Callable:
+    """An admin action calling ``call(obj, acting_user)`` on each selected object."""
+
+    def action(modeladmin, request, queryset):
+        call_for_each(modeladmin, request, queryset, lambda obj: call(obj, request.user), done=done)
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=[permission])(action)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=500)
+
+
+def reason_action(*, name: str, description: str, permission: str, call: Callable, done: str) -> Callable:
+    """An admin action that first asks why (an intermediate page), then calls ``call(obj, acting_user, reason)``
+    on each selected object."""
+
+    def action(modeladmin, request, queryset):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            call_for_each(modeladmin, request, queryset, lambda obj: call(obj, request.user, reason), done=done)
+            return None
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": description,
+            "opts": modeladmin.model._meta,
+            "form": form,
+            "objects": queryset,
+            "action_name": name,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/action_reason.html", context)
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=[permission])(action)

@@ -1,0 +1,15 @@
+"""Template filters of the operations console."""
+
+from decimal import Decimal
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def amount(value) -> str:
+    """A Decimal without the trailing zeros of its 18 stored places and never in exponent notation."""
+    if not isinstance(value, Decimal):
+        return "" if value is None else str(value)
+    return format(value.normalize(), "f") if value else "0"
