@@ -28,6 +28,12 @@ class Market(models.Model):
     status = models.CharField(max_length=12, choices=MarketStatus.choices, default=MarketStatus.OPEN)
     maker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal("0.001"))
     taker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal("0.002"))
+    match_seq = models.BigIntegerField(
+        default=0, editable=False, help_text="Matcher batches committed; a worker's in-memory book is this old."
+    )
+    cancel_seq = models.BigIntegerField(
+        default=0, editable=False, help_text="Cancels of resting orders; each stamps the order with its number."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -117,7 +123,13 @@ class Order(models.Model):
     )
     filled_size = models.DecimalField(**AMOUNT, default=Decimal(0))
     filled_quote = models.DecimalField(**AMOUNT, default=Decimal(0))
-    fees_paid = models.DecimalField(**AMOUNT, default=Decimal(0))
+    fees_paid = models.DecimalField(**AMOUNT, default=Decimal(0), help_text="Exact fees accrued (notional x rate).")
+    settled_quote = models.DecimalField(
+        **AMOUNT, default=Decimal(0), help_text="Quote moved in the ledger: paid incl. fees (buy), received net (sell)."
+    )
+    maker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal(0))
+    taker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal(0))
+    cancel_seq = models.BigIntegerField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.NEW)
     reason = models.CharField(max_length=64, blank=True, help_text="Why rejected or cancelled.")
     hold = models.OneToOneField("ledger.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -139,6 +151,9 @@ class Order(models.Model):
                 condition=Q(status__in=["open", "partially_filled"]),
             ),
             models.Index(fields=["account", "status"], name="order_account_status"),
+            models.Index(
+                fields=["market", "cancel_seq"], name="order_market_cancel_seq", condition=Q(cancel_seq__isnull=False)
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["account", "client_order_id"], name="order_client_order_id_unique"),
@@ -159,16 +174,23 @@ class Order(models.Model):
 
 
 class Fill(models.Model):
-    """One match between a resting (maker) and an incoming (taker) order; settled by exactly one entry."""
+    """One match between a resting (maker) and an incoming (taker) order; settled by exactly one entry.
+
+    The firm's fee revenue of the fill is ``buyer_quote - seller_quote`` (see ``trading.settlement``).
+    """
 
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills")
     maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_fills")
     taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_fills")
+    maker_account = models.ForeignKey("accounts.ClientAccount", on_delete=models.PROTECT, related_name="+")
+    taker_account = models.ForeignKey("accounts.ClientAccount", on_delete=models.PROTECT, related_name="+")
     price = models.DecimalField(**AMOUNT)
     size = models.DecimalField(**AMOUNT)
-    quote_amount = models.DecimalField(**AMOUNT)
-    maker_fee = models.DecimalField(**AMOUNT)
-    taker_fee = models.DecimalField(**AMOUNT)
+    quote_amount = models.DecimalField(**AMOUNT, help_text="Exact notional, price x size.")
+    maker_fee = models.DecimalField(**AMOUNT, help_text="Exact fee accrued by the maker (notional x rate).")
+    taker_fee = models.DecimalField(**AMOUNT, help_text="Exact fee accrued by the taker (notional x rate).")
+    buyer_quote = models.DecimalField(**AMOUNT, help_text="Quote debited to the buyer, fees included.")
+    seller_quote = models.DecimalField(**AMOUNT, help_text="Quote credited to the seller, net of fees.")
     aggressor_side = models.CharField(max_length=4, choices=Side.choices)
     entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="fill")
     created_at = models.DateTimeField(db_index=True)
@@ -179,4 +201,7 @@ class Fill(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(size__gt=0) & Q(price__gt=0), name="fill_positive"),
             models.CheckConstraint(condition=~Q(maker_order=F("taker_order")), name="fill_distinct_orders"),
+            models.CheckConstraint(
+                condition=Q(seller_quote__gte=0) & Q(buyer_quote__gte=F("seller_quote")), name="fill_fee_non_negative"
+            ),
         ]

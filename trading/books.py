@@ -1,0 +1,68 @@
+"""The matcher's in-memory order books, one per market per worker process, kept in step with the database.
+
+A book is only trusted under the market's advisory lock and only if it is as old as the database says:
+
+- ``Market.match_seq`` counts committed matcher batches. A book built or last advanced at another number is
+  stale (another worker process matched this market since, or our own batch rolled back): rebuild it from
+  the resting orders.
+- ``Market.cancel_seq`` counts cancels of resting orders; each cancelled order carries the number it got. A
+  book behind on cancels only drops the orders cancelled since, without a rebuild.
+
+Any error while a batch runs discards the book (``book_forget``): the transaction rolls back, the book must too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trading.engine import Book, Resting
+from trading.models import Market, Order, OrderStatus
+
+
+@dataclass
+class CachedBook:
+    book: Book
+    epoch: tuple  # identifies the market row across a test database flush that reuses ids
+    match_seq: int
+    cancel_seq: int
+
+
+_books: dict[int, CachedBook] = {}
+
+
+def book_for(market: Market) -> CachedBook:
+    """The market's book, rebuilt or brought up to date with the database. Call under the market lock."""
+    cached = _books.get(market.pk)
+    epoch = (market.pk, market.created_at)
+    if cached is None or cached.epoch != epoch or cached.match_seq != market.match_seq:
+        cached = _books[market.pk] = CachedBook(_book_load(market), epoch, market.match_seq, market.cancel_seq)
+    elif cached.cancel_seq != market.cancel_seq:
+        _cancels_apply(cached, market)
+    return cached
+
+
+def book_forget(market_id: int) -> None:
+    _books.pop(market_id, None)
+
+
+def books_clear() -> None:
+    _books.clear()
+
+
+def _book_load(market: Market) -> Book:
+    book = Book(lot_size=market.lot_size)
+    rows = (
+        Order.objects.filter(market=market, status__in=(OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED))
+        .order_by("id")
+        .values_list("id", "account_id", "side", "price", "size", "filled_size")
+    )
+    for order_id, account_id, side, price, size, filled in rows:
+        book.add(Resting(order_id, account_id, side, price, size - filled))
+    return book
+
+
+def _cancels_apply(cached: CachedBook, market: Market) -> None:
+    cancelled = Order.objects.filter(market=market, cancel_seq__gt=cached.cancel_seq).values_list("id", flat=True)
+    for order_id in cancelled:
+        cached.book.remove(order_id)
+    cached.cancel_seq = market.cancel_seq

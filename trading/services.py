@@ -1,0 +1,419 @@
+"""Writes of the trading domain: placing and cancelling orders, market status, and the matcher's batch.
+
+Serialisation per market is a PostgreSQL advisory lock (``LOCK_NAMESPACE``, market id), held for one
+transaction: the matcher *tries* it (a worker that finds it taken re-queues the wake-up instead of waiting);
+cancels and status changes *wait* for it, so they never interleave with a batch that is matching the same
+orders. Placing an order takes no market lock: it only inserts a ``new`` row and a hold.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+
+from accounts.errors import AccountNotOperational
+from accounts.models import AssetLimit, ClientAccount, KycStatus
+from accounts.services import account_require_active, audit_record, snapshot
+from brokerage.exceptions import Forbidden
+from ledger import services as ledger
+from ledger.errors import InsufficientFunds
+from ledger.models import LedgerAccount
+from ledger.money import is_exact
+from ledger.selectors import balance_get
+from trading.books import book_for, book_forget
+from trading.engine import Incoming
+from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict, OrderNotOpen
+from trading.matching import BatchSettlement
+from trading.models import (
+    OPEN_STATUSES,
+    FeeSchedule,
+    Market,
+    MarketStatus,
+    Order,
+    OrderStatus,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from trading.settlement import buy_hold, decimal_places
+from trading.wakeups import market_wake_on_commit, wake_flag_clear
+
+LOCK_NAMESPACE = 0x7472  # first key of the two-key advisory lock: "tr"(ading); the second is the market id
+LEDGER_DECIMALS = 18
+RATE_DECIMALS = 8
+ORDER_AUDIT_FIELDS = [
+    "market", "client_order_id", "side", "type", "time_in_force", "post_only", "stp", "price", "size", "funds",
+    "status", "reason", "filled_size",
+]
+
+
+# --- placing ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderParams:
+    market_id: int
+    side: str
+    type: str
+    size: Decimal | None
+    price: Decimal | None
+    funds: Decimal | None
+    time_in_force: str
+    post_only: bool
+    stp: str
+
+    @classmethod
+    def of(cls, order: Order) -> OrderParams:
+        return cls(**{f.name: getattr(order, f.name) for f in fields(cls)})
+
+
+@transaction.atomic
+def order_place(*, account: ClientAccount, market: Market, side: str, type: str, size: Decimal | None = None,
+                price: Decimal | None = None, funds: Decimal | None = None, time_in_force: str = TimeInForce.GTC,
+                post_only: bool = False, stp: str = SelfTradePrevention.CANCEL_NEWEST,
+                client_order_id: str | None = None, acting_user) -> Order:
+    """Accept an order: validate it, hold what it may spend, store it as ``new`` and wake the matcher.
+
+    Idempotent on (account, client_order_id): the same id with the same parameters returns the stored order,
+    with other parameters it is a conflict.
+    """
+    client_order_id = client_order_id or uuid.uuid4().hex
+    params = _params_normalised(OrderParams(market.pk, side, type, size, price, funds, time_in_force,
+                                            bool(post_only), stp))
+    existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
+    if existing is not None:
+        return _replayed(existing, params)
+    _market_check(market, params)
+    _account_check(account)
+    _limits_check(account, market, params)
+    maker_rate, taker_rate = fee_rates_for(account=account, market=market)
+    order = Order(account=account, client_order_id=client_order_id, maker_fee_rate=maker_rate,
+                  taker_fee_rate=taker_rate, created_by=_user(acting_user), **_params_fields(params))
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError:
+        existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
+        if existing is None:
+            raise
+        return _replayed(existing, params)
+    order.hold = _hold_place(order, market)
+    order.save(update_fields=["hold"])
+    audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
+                 after=snapshot(order, ORDER_AUDIT_FIELDS))
+    market_wake_on_commit(market.pk)
+    return order
+
+
+def _params_fields(params: OrderParams) -> dict:
+    return {f.name: getattr(params, f.name) for f in fields(params)}
+
+
+def _replayed(existing: Order, params: OrderParams) -> Order:
+    if OrderParams.of(existing) != params:
+        raise OrderConflict(
+            f"Client order id {existing.client_order_id!r} was already used for an order with other parameters.",
+            field="client_order_id",
+        )
+    return existing
+
+
+def _require_choice(value, choices, field: str) -> None:
+    if value not in choices:
+        raise InvalidOrder(f"{value!r} is not one of {sorted(choices)}.", code="invalid_choice", field=field)
+
+
+def _params_normalised(p: OrderParams) -> OrderParams:
+    """Check the order's shape; market orders never rest, so their GTC means IOC."""
+    _require_choice(p.side, Side.values, "side")
+    _require_choice(p.type, OrderType.values, "type")
+    _require_choice(p.time_in_force, TimeInForce.values, "time_in_force")
+    _require_choice(p.stp, SelfTradePrevention.values, "stp")
+    for name in ("size", "price", "funds"):
+        value = getattr(p, name)
+        if value is not None and (not isinstance(value, Decimal) or not value.is_finite() or value <= 0):
+            raise InvalidOrder(f"{name} must be a positive decimal.", code="not_positive", field=name)
+    if p.type == OrderType.LIMIT:
+        _limit_shape_check(p)
+        return p
+    _market_shape_check(p)
+    tif = TimeInForce.IOC if p.time_in_force == TimeInForce.GTC else p.time_in_force
+    return OrderParams(**{**_params_fields(p), "time_in_force": tif})
+
+
+def _limit_shape_check(p: OrderParams) -> None:
+    if p.price is None:
+        raise InvalidOrder("A limit order needs a price.", code="price_required", field="price")
+    if p.size is None:
+        raise InvalidOrder("A limit order needs a size.", code="size_required", field="size")
+    if p.funds is not None:
+        raise InvalidOrder("Only market buys may give funds.", code="funds_not_allowed", field="funds")
+    if p.post_only and p.time_in_force != TimeInForce.GTC:
+        raise InvalidOrder("Post-only orders must be good-till-cancelled.", code="post_only_requires_gtc",
+                           field="post_only")
+
+
+def _market_shape_check(p: OrderParams) -> None:
+    if p.price is not None:
+        raise InvalidOrder("A market order takes no price.", code="price_not_allowed", field="price")
+    if p.post_only:
+        raise InvalidOrder("A market order cannot be post-only.", code="post_only_requires_limit", field="post_only")
+    if (p.size is None) == (p.funds is None):
+        raise InvalidOrder("A market order needs exactly one of size and funds.", code="size_or_funds",
+                           field="size")
+    if p.funds is not None and p.side != Side.BUY:
+        raise InvalidOrder("Only market buys may give funds.", code="funds_not_allowed", field="funds")
+    if p.funds is not None and p.time_in_force == TimeInForce.FOK:
+        raise InvalidOrder("A market buy by funds cannot be fill-or-kill.", code="fok_requires_size",
+                           field="time_in_force")
+
+
+def _market_check(market: Market, p: OrderParams) -> None:
+    if market.status != MarketStatus.OPEN:
+        raise MarketNotOpen(f"{market.symbol} is {market.get_status_display().lower()}: no new orders.",
+                            field="market")
+    if decimal_places(market.tick_size) + decimal_places(market.lot_size) + RATE_DECIMALS > LEDGER_DECIMALS:
+        raise MarketMisconfigured(f"{market.symbol}: tick and lot are too fine for exact fee accounting.")
+    if p.price is not None and p.price % market.tick_size != 0:
+        raise InvalidOrder(f"The price must be a multiple of the tick size {market.tick_size.normalize()}.",
+                           code="invalid_tick", field="price")
+    if p.size is not None:
+        _size_check(market, p.size)
+    if p.funds is not None and not is_exact(p.funds, market.quote.precision):
+        raise InvalidOrder(f"{market.quote_id} amounts have at most {market.quote.precision} decimal places.",
+                           code="too_precise", field="funds")
+
+
+def _size_check(market: Market, size: Decimal) -> None:
+    if size % market.lot_size != 0 or not is_exact(size, market.base.precision):
+        raise InvalidOrder(f"The size must be a multiple of the lot size {market.lot_size.normalize()}.",
+                           code="invalid_lot", field="size")
+    if size < market.min_size:
+        raise InvalidOrder(f"The size is below the minimum {market.min_size.normalize()}.",
+                           code="size_below_minimum", field="size")
+    if size > market.max_size:
+        raise InvalidOrder(f"The size is above the maximum {market.max_size.normalize()}.",
+                           code="size_above_maximum", field="size")
+
+
+def _account_check(account: ClientAccount) -> None:
+    account_require_active(account=account)
+    if account.kyc_status != KycStatus.APPROVED:
+        raise AccountNotOperational("Trading needs an approved KYC review.", code="kyc_not_approved")
+    if not account.can_trade:
+        raise AccountNotOperational("Trading is disabled for this account.", code="trading_disabled")
+
+
+def _limits_check(account: ClientAccount, market: Market, p: OrderParams) -> None:
+    """Per-asset maximum order sizes: the base asset caps the size, the quote asset the notional or funds."""
+    committed = {market.base_id: p.size, market.quote_id: p.funds or (p.price * p.size if p.price else None)}
+    limits = AssetLimit.objects.filter(
+        account=account, asset_id__in=list(committed), max_order_size__isnull=False
+    ).values_list("asset_id", "max_order_size")
+    for asset, limit in limits:
+        amount = committed[asset]
+        if amount is not None and amount > limit:
+            field = "size" if asset == market.base_id else ("funds" if p.funds else "price")
+            raise InvalidOrder(f"The order exceeds this account's maximum {asset} order size of {limit.normalize()}.",
+                               code="order_size_limit_exceeded", field=field)
+
+
+def fee_rates_for(*, account: ClientAccount, market: Market) -> tuple[Decimal, Decimal]:
+    """(maker, taker) rates: the account tier's schedule for this market, else for all markets, else the market's."""
+    schedules = {
+        s.market_id: s
+        for s in FeeSchedule.objects.filter(Q(market=market) | Q(market__isnull=True), tier=account.tier)
+    }
+    schedule = schedules.get(market.pk) or schedules.get(None)
+    if schedule is None:
+        return market.maker_fee_rate, market.taker_fee_rate
+    return schedule.maker_fee_rate, schedule.taker_fee_rate
+
+
+def _hold_place(order: Order, market: Market):
+    ledger_account = LedgerAccount.objects.get(client_id=order.account_id)
+    asset, amount = _hold_needed(order, market, ledger_account)
+    return ledger.hold_place(key=f"order:{order.pk}", account=ledger_account, asset=asset, amount=amount,
+                             reason=f"order {order.pk} {order.side} {market.symbol}")
+
+
+def _hold_needed(order: Order, market: Market, ledger_account: LedgerAccount) -> tuple[str, Decimal]:
+    """What the order may spend. A market buy by size cannot know its price: it holds all available quote
+    for the moment it is matched, and gets back what it did not spend."""
+    if order.side == Side.SELL:
+        return market.base_id, order.size
+    if order.funds is not None:
+        return market.quote_id, order.funds
+    if order.type == OrderType.MARKET:
+        available = balance_get(account=ledger_account, asset=market.quote_id).available
+        if available <= 0:
+            raise InsufficientFunds(f"No {market.quote_id} available for a market buy.", field="size")
+        return market.quote_id, available
+    rate = order.maker_fee_rate if order.post_only else max(order.maker_fee_rate, order.taker_fee_rate)
+    return market.quote_id, buy_hold(price=order.price, size=order.size, fee_rate=rate,
+                                     quote_precision=market.quote.precision)
+
+
+def _user(acting_user):
+    return acting_user if getattr(acting_user, "pk", None) else None
+
+
+# --- cancelling ---------------------------------------------------------------------------------------------
+
+USER_REQUESTED = "user_requested"
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, acting_user, reason: str = USER_REQUESTED) -> Order:
+    """Cancel an order that is not done yet and give back what its hold still reserves.
+
+    Cancelling a cancelled order returns it unchanged; a filled or rejected one is ``order_not_open``.
+    """
+    _market_lock(order.market_id, wait=True)
+    order = Order.objects.select_for_update().select_related("hold").get(pk=order.pk)
+    if order.status == OrderStatus.CANCELLED:
+        return order
+    if order.status not in OPEN_STATUSES:
+        raise OrderNotOpen(f"Order {order.pk} is {order.status} and cannot be cancelled.")
+    seq = _cancel_seq_next(order.market_id) if order.status != OrderStatus.NEW else None
+    _cancelled([order], seq, reason, acting_user)
+    return order
+
+
+@transaction.atomic
+def orders_cancel_all(*, account: ClientAccount, market: Market | None = None, acting_user,
+                      reason: str = USER_REQUESTED) -> list[Order]:
+    """Cancel every open order of ``account`` (in ``market`` only, if given). Returns the cancelled orders."""
+    scope = Order.objects.filter(account=account, status__in=OPEN_STATUSES)
+    if market is not None:
+        scope = scope.filter(market=market)
+    market_ids = sorted(set(scope.values_list("market_id", flat=True)))
+    for market_id in market_ids:  # in id order: two cancel-alls never wait for each other in a cycle
+        _market_lock(market_id, wait=True)
+    orders = list(scope.filter(market_id__in=market_ids).select_for_update().select_related("hold").order_by("id"))
+    for market_id in market_ids:
+        in_market = [o for o in orders if o.market_id == market_id]
+        resting = any(o.status != OrderStatus.NEW for o in in_market)
+        _cancelled(in_market, _cancel_seq_next(market_id) if resting else None, reason, acting_user)
+    return orders
+
+
+def _cancelled(orders: list[Order], seq: int | None, reason: str, acting_user) -> None:
+    """Mark orders of one market cancelled; resting ones carry ``seq`` so matchers drop them from the book."""
+    for order in orders:
+        before = snapshot(order, ["status", "reason"])
+        if order.status != OrderStatus.NEW:
+            order.cancel_seq = seq
+        order.status, order.reason = OrderStatus.CANCELLED, reason[:64]
+        order.save(update_fields=["status", "reason", "cancel_seq", "updated_at"])
+        if order.hold is not None:
+            ledger.hold_release(hold=order.hold)
+        audit_record(acting_user=acting_user, action="order.cancel", obj=order, account=order.account,
+                     before=before, after=snapshot(order, ["status", "reason", "filled_size"]))
+
+
+def _cancel_seq_next(market_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE trading_market SET cancel_seq = cancel_seq + 1 WHERE id = %s RETURNING cancel_seq", [market_id]
+        )
+        return cursor.fetchone()[0]
+
+
+# --- markets ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def market_status_set(*, market: Market, status: str, acting_user, reason: str = "") -> Market:
+    """Open, halt or set a market cancel-only. Waits for a running batch, so once this commits no order of a
+    halted market is matched; reopening wakes the matcher for the orders that waited."""
+    _require_choice(status, MarketStatus.values, "status")
+    if acting_user is not None and not acting_user.has_perm("trading.halt_market"):
+        raise Forbidden("You do not have permission to change a market's status.", code="permission_denied")
+    _market_lock(market.pk, wait=True)
+    market = Market.objects.select_for_update().get(pk=market.pk)
+    before = {"status": market.status}
+    market.status = status
+    market.save(update_fields=["status", "updated_at"])
+    audit_record(acting_user=acting_user, action="market.status_set", obj=market, before=before,
+                 after={"status": status, "reason": reason})
+    if status == MarketStatus.OPEN:
+        market_wake_on_commit(market.pk)
+    return market
+
+
+def _market_lock(market_id: int, *, wait: bool) -> bool:
+    """Take the market's transaction-scoped advisory lock (PostgreSQL; elsewhere writes are serialised anyway)."""
+    if connection.vendor != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s::int, %s::int)::text", [LOCK_NAMESPACE, market_id])
+        return wait or cursor.fetchone()[0] == "true"
+
+
+# --- matching -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    market_id: int
+    locked: bool = True
+    status: str = MarketStatus.OPEN
+    orders: int = 0
+    fills: int = 0
+    more: bool = False
+
+
+def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
+    """Match the market's ``new`` orders, oldest first, up to ``MATCHER_BATCH_SIZE`` of them, and settle every
+    fill, all in one transaction. ``more`` says whether new orders remain for another batch.
+
+    Without ``wait`` a market locked by another transaction returns at once with ``locked=False``.
+    Replays are harmless: a second run finds no ``new`` orders left. A crash rolls everything back, including
+    this process's in-memory book, and the next run redoes the batch.
+    """
+    try:
+        with transaction.atomic():
+            if not _market_lock(market_id, wait=wait):
+                return MatchSummary(market_id, locked=False)
+            wake_flag_clear(market_id)
+            market = Market.objects.select_related("base", "quote").get(pk=market_id)
+            if market.status != MarketStatus.OPEN:
+                return MatchSummary(market_id, status=market.status)
+            batch_size = settings.MATCHER_BATCH_SIZE
+            orders = list(
+                Order.objects.filter(market=market, status=OrderStatus.NEW).select_related("hold")
+                .order_by("id")[:batch_size]
+            )
+            if not orders:
+                return MatchSummary(market_id)
+            fills = _batch_match(market, orders)
+            return MatchSummary(market_id, orders=len(orders), fills=fills, more=len(orders) == batch_size)
+    except BaseException:
+        book_forget(market_id)
+        raise
+
+
+def _batch_match(market: Market, orders: list[Order]) -> int:
+    cached = book_for(market)
+    outcomes = [cached.book.submit(_incoming(order)) for order in orders]
+    settlement = BatchSettlement(market=market, takers=orders)
+    fills = settlement.settle(outcomes)
+    Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
+    cached.match_seq = market.match_seq + 1
+    return fills
+
+
+def _incoming(order: Order) -> Incoming:
+    funds = order.funds
+    if funds is None and order.type == OrderType.MARKET and order.side == Side.BUY:
+        funds = order.hold.amount  # a market buy by size spends at most what it holds
+    return Incoming(order.pk, order.account_id, order.side, order.type, order.price, order.size, funds,
+                    order.time_in_force, order.post_only, order.stp, order.taker_fee_rate)

@@ -1,0 +1,47 @@
+"""Celery tasks of trading: thin wake-ups. The database is the queue of record; messages carry only a market id.
+
+Serialisation (README "Matching"): every ``match_market`` task may run on any worker process; the PostgreSQL
+advisory lock of the market (``trading.services.LOCK_NAMESPACE``, market id) lets one of them match at a time.
+A task that finds the lock taken re-queues itself after ``LOCKED_RETRY_SECONDS`` instead of blocking a worker
+slot, so no wake-up is lost while another batch runs. We chose the lock over a queue per market: it needs no
+routing or per-market worker configuration, stays correct with any number of workers and queues, and markets
+still spread over workers. A worker keeps its in-memory books between tasks, so throughput is best when one
+worker process serves a market most of the time (e.g. a dedicated worker with ``--concurrency 1``); any other
+process that gets a task rebuilds the book from the database first.
+
+Idempotency: tasks are acked late (``CELERY_TASK_ACKS_LATE``), so a worker killed mid-batch gets its task
+redelivered; its transaction rolled back, so the redelivered task redoes the batch. A duplicate task finds no
+``new`` orders and does nothing.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from trading.models import MarketStatus, Order, OrderStatus
+from trading.services import market_match
+
+LOCKED_RETRY_SECONDS = 0.05
+
+
+@shared_task(name="trading.tasks.match_market", ignore_result=True)
+def match_market(market_id: int) -> dict:
+    # Run in-process (no broker), a re-queue would recurse: wait for the lock instead.
+    summary = market_match(market_id=market_id, wait=bool(match_market.app.conf.task_always_eager))
+    if not summary.locked:
+        match_market.apply_async((market_id,), countdown=LOCKED_RETRY_SECONDS)
+    elif summary.more:
+        match_market.delay(market_id)
+    return summary.__dict__
+
+
+@shared_task(name="trading.tasks.sweep_markets", ignore_result=True)
+def sweep_markets() -> list[int]:
+    """Beat: wake every open market that has ``new`` orders, in case a wake-up message was lost."""
+    market_ids = list(
+        Order.objects.filter(status=OrderStatus.NEW, market__status=MarketStatus.OPEN)
+        .values_list("market_id", flat=True).distinct().order_by("market_id")
+    )
+    for market_id in market_ids:
+        match_market.delay(market_id)
+    return market_ids

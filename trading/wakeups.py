@@ -1,0 +1,60 @@
+"""Wake-up calls for the matcher: "market M has work". The message carries no data; orders are in the database.
+
+Placing orders at thousands per second must not publish thousands of matcher tasks that each find nothing, so
+wake-ups are coalesced with a Redis flag per market (``SET NX`` with a short expiry): the first order after
+the matcher started a batch publishes a task, the next ones see the flag and do not. The matcher clears the
+flag under its lock *before* it reads the new orders, so an order committed after that read always publishes
+again. A lost message costs at most the flag's expiry or the periodic sweep, never an order.
+Without a Redis broker (embedded default, tasks run in-process) every wake-up is published.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+FLAG_TTL_SECONDS = 2
+
+
+def _flag(market_id: int) -> str:
+    return f"trading:wake:{market_id}"
+
+
+@cache
+def _redis():
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+
+def market_wake(market_id: int) -> None:
+    """Ask a worker to match ``market_id`` unless a wake-up is already pending. Call it after commit."""
+    from trading.tasks import match_market
+
+    client = _redis()
+    if client is not None and not client.set(_flag(market_id), 1, nx=True, ex=FLAG_TTL_SECONDS):
+        return
+    match_market.delay(market_id)
+
+
+def market_wake_on_commit(market_id: int) -> None:
+    # robust: the order is committed whatever happens to the message; the sweep finds it if this fails.
+    from django.db import transaction
+
+    transaction.on_commit(lambda: market_wake(market_id), robust=True)
+
+
+def wake_flag_clear(market_id: int) -> None:
+    client = _redis()
+    if client is not None:
+        try:
+            client.delete(_flag(market_id))
+        except Exception:  # noqa: BLE001 - a stale flag only delays the next wake-up by FLAG_TTL_SECONDS
+            logger.warning("could not clear the wake-up flag of market %s", market_id, exc_info=True)
