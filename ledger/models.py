@@ -311,3 +311,48 @@ class ReconciliationBreak(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ReportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ReportJob(models.Model):
+    """A compliance report written by a worker to a file under MEDIA_ROOT, with its progress."""
+
+    report = models.CharField(max_length=32)
+    format = models.CharField(max_length=4)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    account = models.ForeignKey(
+        "accounts.ClientAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=8, choices=ReportJobStatus.choices, default=ReportJobStatus.QUEUED)
+    rows_total = models.BigIntegerField(null=True, blank=True)
+    rows_done = models.BigIntegerField(default=0)
+    file = models.CharField(max_length=255, blank=True, help_text="Path of the finished file under MEDIA_ROOT.")
+    sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the content after the header line.")
+    error = models.CharField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"report job #{self.pk} {self.report} ({self.status})"
+
+    @property
+    def percent(self) -> int | None:
+        if self.status == ReportJobStatus.DONE:
+            return 100
+        if not self.rows_total:
+            return None
+        return min(99, self.rows_done * 100 // self.rows_total)

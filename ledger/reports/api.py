@@ -1,0 +1,170 @@
+"""Compliance report endpoints for staff with the ``accounts.export_reports`` permission (never client keys)."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey
+from brokerage.exceptions import Conflict
+from ledger.models import ReportJob, ReportJobStatus
+from ledger.reports.definitions import REPORTS
+from ledger.reports.forms import ReportForm, ReportParams
+from ledger.reports.services import report_export_record, report_job_path, report_job_request
+from ledger.reports.writer import FORMATS, report_filename, report_render
+
+EXPORT_PERMISSION = "accounts.export_reports"
+
+
+def may_export_reports(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff
+                and user.has_perm(EXPORT_PERMISSION))
+
+
+class CanExportReports(BasePermission):
+    """Staff with the export permission, signed in by session or token; a client API key never qualifies."""
+
+    message = "Reports are for compliance staff with the export_reports permission."
+
+    def has_permission(self, request, view) -> bool:
+        return not isinstance(request.auth, ApiKey) and may_export_reports(request.user)
+
+
+class ReportApiView(APIView):
+    permission_classes = [CanExportReports]
+
+    def perform_content_negotiation(self, request, force=False):
+        # ``?format=csv|json`` picks the report's format, not a DRF renderer; errors are always JSON.
+        return JSONRenderer(), JSONRenderer.media_type
+
+
+def parsed(data: dict) -> ReportParams:
+    form = ReportForm(data)
+    if not form.is_valid():
+        raise ValidationError({
+            field: [ErrorDetail(e["message"], code=e["code"]) for e in errors]
+            for field, errors in form.errors.get_json_data().items()
+        })
+    return form.params()
+
+
+def streaming_report(params: ReportParams) -> StreamingHttpResponse:
+    """Render the report (one read of the database, spooled and hashed) and stream it with its header."""
+    rendered = report_render(params.name, scope=params.scope, fmt=params.fmt)
+    response = StreamingHttpResponse(rendered.chunks(), content_type=FORMATS[params.fmt])
+    filename = report_filename(params.name, scope=params.scope, fmt=params.fmt)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-SHA256"] = rendered.sha256
+    response["X-Report-Rows"] = str(rendered.rows)
+    return response
+
+
+REPORT_QUERY = [
+    OpenApiParameter("from", OpenApiTypes.STR, required=True,
+                     description="First UTC day (YYYY-MM-DD, included) or ISO 8601 date-time (included)."),
+    OpenApiParameter("to", OpenApiTypes.STR, required=True,
+                     description="Last UTC day (YYYY-MM-DD, included) or ISO 8601 date-time (excluded)."),
+    OpenApiParameter("account", OpenApiTypes.INT, description="Client account id; omit for the whole firm."),
+    OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), description="csv (default) or json."),
+]
+
+
+class ReportListView(ReportApiView):
+    @extend_schema(responses=inline_serializer("ReportDefinition", many=True, fields={
+        "name": serializers.CharField(), "title": serializers.CharField(), "description": serializers.CharField(),
+        "columns": serializers.ListField(child=serializers.CharField()),
+        "url": serializers.URLField(),
+    }))
+    def get(self, request):
+        return Response([
+            {"name": r.name, "title": r.title, "description": r.description, "columns": list(r.columns),
+             "url": reverse("api-report-export", args=[r.name], request=request)}
+            for r in REPORTS.values()
+        ])
+
+
+class ReportExportView(ReportApiView):
+    @extend_schema(
+        parameters=REPORT_QUERY,
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT},
+        description="The report as a file. Line 1 is a header with the row count, the SHA-256 of every byte after "
+                    "line 1 (also in the X-Content-SHA256 header) and the generation time.",
+    )
+    def get(self, request, name: str):
+        params = parsed({**request.query_params.dict(), "report": name})
+        report_export_record(params=params, acting_user=request.user, channel="api")
+        return streaming_report(params)
+
+
+class ReportJobSerializer(serializers.ModelSerializer):
+    from_ = serializers.DateTimeField(source="start", read_only=True)
+    to = serializers.DateTimeField(source="end", read_only=True)
+    percent = serializers.IntegerField(read_only=True, allow_null=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportJob
+        fields = ["id", "report", "format", "from_", "to", "account", "status", "rows_total", "rows_done", "percent",
+                  "sha256", "error", "created_at", "started_at", "finished_at", "download_url"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+    def get_download_url(self, job: ReportJob) -> str | None:
+        if job.status != ReportJobStatus.DONE:
+            return None
+        return reverse("api-report-job-download", args=[job.pk], request=self.context.get("request"))
+
+
+class ReportJobListView(ReportApiView):
+    @extend_schema(responses=ReportJobSerializer(many=True))
+    def get(self, request):
+        jobs = ReportJob.objects.all()[:50]
+        return Response(ReportJobSerializer(jobs, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request=inline_serializer("ReportJobRequest", fields={
+            "report": serializers.ChoiceField(choices=list(REPORTS)),
+            "from": serializers.CharField(), "to": serializers.CharField(),
+            "account": serializers.IntegerField(required=False, allow_null=True),
+            "format": serializers.ChoiceField(choices=list(FORMATS), required=False),
+        }),
+        responses={202: ReportJobSerializer},
+    )
+    def post(self, request):
+        job = report_job_request(params=parsed(dict(request.data.items())), acting_user=request.user)
+        job.refresh_from_db()
+        return Response(ReportJobSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReportJobDetailView(ReportApiView):
+    @extend_schema(responses=ReportJobSerializer)
+    def get(self, request, pk: int):
+        job = get_object_or_404(ReportJob, pk=pk)
+        return Response(ReportJobSerializer(job, context={"request": request}).data)
+
+
+def report_job_file(job: ReportJob) -> FileResponse:
+    if job.status != ReportJobStatus.DONE:
+        raise Conflict(f"Report job #{job.pk} is {job.status}; its file is not ready.", code="report_not_ready")
+    response = FileResponse(open(report_job_path(job), "rb"), as_attachment=True,
+                            filename=f"{job.report}-{job.pk}.{job.format}", content_type=FORMATS[job.format])
+    response["X-Content-SHA256"] = job.sha256
+    return response
+
+
+class ReportJobDownloadView(ReportApiView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT})
+    def get(self, request, pk: int):
+        return report_job_file(get_object_or_404(ReportJob, pk=pk))

@@ -1,0 +1,79 @@
+"""The parameters of a report request, parsed once for the API, the staff page and the management command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from django import forms
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import ClientAccount
+from ledger.dates import day_end, day_start
+from ledger.reports.definitions import REPORTS, Scope
+from ledger.reports.writer import FORMATS
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    name: str
+    scope: Scope
+    fmt: str
+
+
+class DateOrDateTimeField(forms.Field):
+    """``2024-03-01`` (a whole UTC day) or an ISO 8601 date-time (naive means UTC)."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, (date, datetime)):
+            return value
+        text = str(value).strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else _aware(parse_datetime(text))
+        except (TypeError, ValueError):
+            raise forms.ValidationError("Use a date (2024-03-01) or an ISO 8601 date-time.", code="invalid")
+
+
+def _aware(value: datetime | None) -> datetime:
+    if value is None:
+        raise ValueError("not a date-time")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class ReportForm(forms.Form):
+    """Dates are whole UTC days and both ends are included (``from=2024-03-01&to=2024-03-31`` is March);
+    date-times give the half-open range ``from <= t < to``."""
+
+    report = forms.ChoiceField(choices=[(r.name, r.title) for r in REPORTS.values()])
+    format = forms.ChoiceField(choices=[(f, f.upper()) for f in FORMATS], required=False, initial="csv")
+    account = forms.ModelChoiceField(
+        queryset=ClientAccount.objects.all(), required=False, help_text="Client account id; empty for the firm."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword, so these two are declared here rather than as class attributes.
+        self.fields["from"] = DateOrDateTimeField(help_text="First day (YYYY-MM-DD) or date-time, UTC.")
+        self.fields["to"] = DateOrDateTimeField(help_text="Last day (included) or date-time (excluded), UTC.")
+        self.order_fields(["report", "from", "to", "account", "format"])
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("from"), data.get("to")
+        if start is None or end is None:
+            return data
+        data["start"] = start if isinstance(start, datetime) else day_start(start)
+        data["end"] = end if isinstance(end, datetime) else day_end(end)
+        if data["start"] >= data["end"]:
+            self.add_error("to", forms.ValidationError("The range must end after it starts.", code="invalid_range"))
+        return data
+
+    def params(self) -> ReportParams:
+        """The parsed request; call after ``is_valid()``."""
+        data = self.cleaned_data
+        return ReportParams(
+            name=data["report"], scope=Scope(data["start"], data["end"], data.get("account")),
+            fmt=data.get("format") or "csv",
+        )
