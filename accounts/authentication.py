@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from accounts.audit_context import client_ip, credential_used
 from accounts.models import ApiKey
 from accounts.services import api_key_matches
 
@@ -23,10 +24,6 @@ def _credential(request) -> str | None:
     if header[:7].lower() == "apikey ":
         return header[7:].strip()
     return request.META.get("HTTP_X_API_KEY") or None
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -48,6 +45,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Requests from this IP address are not allowed for this key.",
                                                   code="ip_not_allowed")
         self._touch(key)
+        credential_used(user_id=key.user_id, label=f"{key.user.get_username()} (api-key {key.prefix})"[:100])
         return key.user, key
 
     def authenticate_header(self, request):

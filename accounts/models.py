@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from ledger.models import AMOUNT, AppendOnlyModel
 
@@ -92,6 +92,13 @@ class Scope(models.TextChoices):
     TRANSFER = "transfer", "Transfer"
 
 
+ROLE_SCOPES = {
+    Role.VIEWER: {Scope.READ},
+    Role.TRADER: {Scope.READ, Scope.TRADE},
+    Role.ADMIN: {Scope.READ, Scope.TRADE, Scope.TRANSFER},
+}
+
+
 class ApiKey(models.Model):
     """Credential of a client app. The secret is shown once at creation and stored only as a SHA-256 hash."""
 
@@ -135,6 +142,7 @@ class FundingBase(models.Model):
     blockchain_address = models.CharField(max_length=128, blank=True)
     tx_hash = models.CharField(max_length=128, blank=True)
     bank_reference = models.CharField(max_length=128, blank=True)
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it was rejected or cancelled.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -152,10 +160,15 @@ class FundingBase(models.Model):
         ordering = ["-id"]
 
 
+COMPLETED_HAS_ENTRY = ~Q(status=FundingStatus.COMPLETED) | Q(entry__isnull=False)
+OPEN_FUNDING_STATUSES = (FundingStatus.REQUESTED, FundingStatus.APPROVED)
+
+
 class Deposit(FundingBase):
     class Meta(FundingBase.Meta):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_positive"),
+            models.CheckConstraint(condition=COMPLETED_HAS_ENTRY, name="deposit_completed_has_entry"),
             models.UniqueConstraint(
                 fields=["account", "idempotency_key"], name="deposit_idempotency_unique_per_account"
             ),
@@ -173,6 +186,17 @@ class Withdrawal(FundingBase):
         permissions = [("approve_withdrawal", "Can approve withdrawals")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_positive"),
+            models.CheckConstraint(condition=COMPLETED_HAS_ENTRY, name="withdrawal_completed_has_entry"),
+            # Four eyes, guaranteed by the database: no approver is the requester, the two approvers differ.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("requested_by")),
+                name="withdrawal_approver_not_requester",
+            ),
+            models.CheckConstraint(
+                condition=Q(second_approved_by__isnull=True)
+                | (~Q(second_approved_by=F("approved_by")) & ~Q(second_approved_by=F("requested_by"))),
+                name="withdrawal_second_approver_distinct",
+            ),
             models.UniqueConstraint(
                 fields=["account", "idempotency_key"], name="withdrawal_idempotency_unique_per_account"
             ),

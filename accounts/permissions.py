@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
-from accounts.models import ApiKey, ClientAccount, Role, Scope
+from accounts.models import ROLE_SCOPES, ApiKey, ClientAccount, Scope
 from brokerage.exceptions import Forbidden
-
-ROLE_SCOPES = {
-    Role.VIEWER: {Scope.READ},
-    Role.TRADER: {Scope.READ, Scope.TRADE},
-    Role.ADMIN: {Scope.READ, Scope.TRADE, Scope.TRANSFER},
-}
 
 
 def client_account_of(request) -> ClientAccount:

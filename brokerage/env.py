@@ -48,3 +48,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_decimal_map(name: str) -> dict[str, Decimal]:
+    """``"BTC=0.25,ETH=5"`` as ``{"BTC": Decimal("0.25"), "ETH": Decimal("5")}``."""
+    result = {}
+    for item in env_list(name, []):
+        key, _, raw = (part.strip() for part in item.partition("="))
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            value = None
+        if not key or value is None or not value.is_finite():
+            raise RuntimeError(f"{name} must look like 'BTC=0.25,ETH=5', got {item!r}")
+        result[key] = value
+    return result

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from brokerage.env import env_bool, env_decimal, env_int, env_list, env_str
+from brokerage.env import env_bool, env_decimal, env_decimal_map, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.audit_context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -100,6 +101,14 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
 
+# Throttle counters must be shared by every web process: Redis when configured, else this process's memory.
+CACHE_URL = env_str("CACHE_URL", "") or env_str("REDIS_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 # --- REST API -------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -111,7 +120,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "brokerage.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "brokerage.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "brokerage.api_errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ApiKeyRateThrottle"],
@@ -124,6 +133,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.AccountStatus",
+        "FundingStatusEnum": "accounts.models.FundingStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------
@@ -153,6 +166,13 @@ CELERY_BEAT_SCHEDULE = {
 # --- Business settings ----------------------------------------------------------------------------------
 MATCHER_BATCH_SIZE = env_int("MATCHER_BATCH_SIZE", 500)
 WITHDRAWAL_FOUR_EYES_THRESHOLD_USD = env_decimal("WITHDRAWAL_FOUR_EYES_THRESHOLD_USD", Decimal("10000"))
+# Four-eyes thresholds of other assets, in the asset's own units ("BTC=0.25,ETH=5"). There is no price feed
+# the back office trusts for this, so an asset without a threshold always needs two approvers (fail safe).
+WITHDRAWAL_FOUR_EYES_THRESHOLDS = {
+    "USD": WITHDRAWAL_FOUR_EYES_THRESHOLD_USD,
+    "USDP": WITHDRAWAL_FOUR_EYES_THRESHOLD_USD,
+    **env_decimal_map("WITHDRAWAL_FOUR_EYES_THRESHOLDS"),
+}
 
 LOGGING = {
     "version": 1,

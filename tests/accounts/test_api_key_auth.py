@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from accounts.models import ApiKey, Role, Scope
+from accounts.models import ApiKey, Membership, Role, Scope
 from accounts.permissions import client_account_of
 from tests.api import api_client_for
 
@@ -79,7 +79,8 @@ def test_scope_missing_from_key_is_refused():
 
 
 def test_viewer_role_cannot_trade_even_with_a_trade_key():
-    client = api_client_for(role=Role.VIEWER)
+    client = api_client_for(role=Role.TRADER)
+    Membership.objects.filter(user=client.user).update(role=Role.VIEWER)
     assert client.post("/whoami").status_code == 403
     assert client.get("/whoami").status_code == 200
 

@@ -1,0 +1,342 @@
+"""The client API of the accounts domain: profile, funding, API keys and the audit log (thin: services and
+selectors do the work). Every view is scoped to ``client_account_of(request)``: another account's objects
+are simply not found (404)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from accounts import selectors, services
+from accounts.idempotency import HEADER, idempotent_response
+from accounts.models import ApiKey, AssetLimit, AuditLog, ClientAccount, Deposit, FundingStatus, Scope, Withdrawal
+from accounts.permissions import client_account_of, granted_scopes
+from brokerage.serializers import StrictSerializer
+from ledger.serializers import AssetAmountField, AssetAmountValidationMixin, AssetField, DecimalStringField
+
+# --- serializers ------------------------------------------------------------------------------------------
+
+
+class AssetLimitSerializer(serializers.ModelSerializer):
+    asset = AssetField(read_only=True)
+    max_order_size = AssetAmountField(allow_null=True)
+    daily_withdrawal_limit = AssetAmountField(allow_null=True)
+
+    class Meta:
+        model = AssetLimit
+        fields = ["asset", "max_order_size", "daily_withdrawal_limit"]
+
+
+class ClientAccountSerializer(serializers.ModelSerializer):
+    limits = AssetLimitSerializer(source="asset_limits", many=True, read_only=True)
+    username = serializers.SerializerMethodField()
+    role = serializers.SerializerMethodField()
+    scopes = serializers.SerializerMethodField(help_text="What this request's credential may do.")
+
+    class Meta:
+        model = ClientAccount
+        fields = ["id", "legal_name", "kind", "status", "kyc_status", "tier", "can_trade", "can_withdraw",
+                  "created_at", "limits", "username", "role", "scopes"]
+        read_only_fields = fields
+
+    def get_username(self, account) -> str:
+        return self.context["request"].user.get_username()
+
+    def get_role(self, account) -> str:
+        return self.context["request"].user.membership.role
+
+    def get_scopes(self, account) -> list[str]:
+        return sorted(granted_scopes(self.context["request"]))
+
+
+FUNDING_FIELDS = ["id", "asset", "amount", "status", "blockchain_address", "tx_hash", "bank_reference", "reason",
+                  "created_at", "updated_at"]
+
+
+class DepositSerializer(serializers.ModelSerializer):
+    asset = AssetField(read_only=True)
+    amount = AssetAmountField()
+
+    class Meta:
+        model = Deposit
+        fields = FUNDING_FIELDS
+        read_only_fields = fields
+
+
+class WithdrawalSerializer(DepositSerializer):
+    class Meta:
+        model = Withdrawal
+        fields = FUNDING_FIELDS
+        read_only_fields = fields
+
+
+class FundingCreateSerializer(AssetAmountValidationMixin, StrictSerializer):
+    asset = AssetField()
+    amount = DecimalStringField(help_text='A positive decimal string at the asset\'s precision, e.g. "0.5".')
+    blockchain_address = serializers.CharField(max_length=128, required=False, default="")
+    bank_reference = serializers.CharField(max_length=128, required=False, default="")
+
+
+class DepositCreateSerializer(FundingCreateSerializer):
+    tx_hash = serializers.CharField(max_length=128, required=False, default="")
+
+
+class ReasonSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=500, required=False, default="")
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "username", "scopes", "allowed_ips", "is_active", "created_at",
+                  "last_used_at", "revoked_at"]
+        read_only_fields = fields
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    secret = serializers.CharField(read_only=True, help_text="The full key: shown in this response only.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100, required=False, default="")
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), allow_empty=False)
+    allowed_ips = serializers.ListField(child=serializers.IPAddressField(), required=False, default=list)
+
+
+class AuditLogSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField(
+        help_text="Your user (and API key) who acted, 'operations' for brokerage staff, or 'system'."
+    )
+
+    class Meta:
+        model = AuditLog
+        fields = ["id", "at", "actor", "action", "object_type", "object_id", "before", "after"]
+        read_only_fields = fields
+
+    def get_actor(self, entry) -> str:
+        if entry.actor_id is None:
+            return "system"
+        return entry.actor_label if entry.actor_id in self.context["member_ids"] else "operations"
+
+
+# --- views ------------------------------------------------------------------------------------------------
+
+
+class AccountScopedMixin:
+    """Lists and lookups see only the request's client account."""
+
+    model: type
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return self.account_queryset(client_account_of(self.request))
+
+    def account_queryset(self, account):
+        raise NotImplementedError
+
+
+class AccountView(generics.GenericAPIView):
+    serializer_class = ClientAccountSerializer
+    required_scopes = {"GET": Scope.READ}
+    pagination_class = None
+
+    def get(self, request):
+        return Response(self.get_serializer(client_account_of(request)).data)
+
+
+class FundingFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=FundingStatus.choices)
+
+
+class DepositFilter(FundingFilter):
+    class Meta:
+        model = Deposit
+        fields = ["status", "asset"]
+
+
+class WithdrawalFilter(FundingFilter):
+    class Meta:
+        model = Withdrawal
+        fields = ["status", "asset"]
+
+
+class DepositListView(AccountScopedMixin, generics.ListAPIView):
+    """Your deposits, newest first. POST notifies us of a deposit you are sending; operations complete it
+    when the funds arrive, and only then is your balance credited. An optional Idempotency-Key makes the
+    notification safe to retry."""
+
+    model = Deposit
+    serializer_class = DepositSerializer
+    filterset_class = DepositFilter
+    required_scopes = {"GET": Scope.READ, "POST": Scope.TRANSFER}
+
+    def account_queryset(self, account):
+        return selectors.deposits_of(account=account)
+
+    @extend_schema(
+        request=DepositCreateSerializer,
+        responses={201: DepositSerializer},
+        parameters=[OpenApiParameter(HEADER, location=OpenApiParameter.HEADER, required=False)],
+    )
+    def post(self, request):
+        account = client_account_of(request)
+
+        def execute(key):
+            data = _validated(DepositCreateSerializer, request)
+            deposit = services.deposit_request(account=account, acting_user=request.user, idempotency_key=key, **data)
+            return Response(DepositSerializer(deposit).data, status=status.HTTP_201_CREATED)
+
+        return idempotent_response(request, account=account, endpoint="deposits.create", required=False,
+                                   execute=execute)
+
+
+class DepositDetailView(AccountScopedMixin, generics.RetrieveAPIView):
+    model = Deposit
+    serializer_class = DepositSerializer
+    required_scopes = {"GET": Scope.READ}
+
+    def account_queryset(self, account):
+        return selectors.deposits_of(account=account)
+
+
+class WithdrawalListView(AccountScopedMixin, generics.ListAPIView):
+    """Your withdrawals, newest first. POST requests one: the amount is held from your available balance at
+    once, and sent after operations approve it (two approvers above the four-eyes threshold). The
+    Idempotency-Key header is required: the same key and body replays the first response; the same key with
+    another body is a 409 `idempotency_conflict`."""
+
+    model = Withdrawal
+    serializer_class = WithdrawalSerializer
+    filterset_class = WithdrawalFilter
+    required_scopes = {"GET": Scope.READ, "POST": Scope.TRANSFER}
+
+    def account_queryset(self, account):
+        return selectors.withdrawals_of(account=account)
+
+    @extend_schema(
+        request=FundingCreateSerializer,
+        responses={201: WithdrawalSerializer},
+        parameters=[OpenApiParameter(HEADER, location=OpenApiParameter.HEADER, required=True)],
+    )
+    def post(self, request):
+        account = client_account_of(request)
+
+        def execute(key):
+            data = _validated(FundingCreateSerializer, request)
+            withdrawal = services.withdrawal_request(account=account, acting_user=request.user, idempotency_key=key,
+                                                     **data)
+            return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
+
+        return idempotent_response(request, account=account, endpoint="withdrawals.create", required=True,
+                                   execute=execute)
+
+
+class WithdrawalDetailView(AccountScopedMixin, generics.RetrieveAPIView):
+    model = Withdrawal
+    serializer_class = WithdrawalSerializer
+    required_scopes = {"GET": Scope.READ}
+
+    def account_queryset(self, account):
+        return selectors.withdrawals_of(account=account)
+
+
+class WithdrawalCancelView(AccountScopedMixin, generics.GenericAPIView):
+    """Cancel a withdrawal operations have not approved yet; the held amount becomes available again.
+    Cancelling a cancelled withdrawal returns it unchanged."""
+
+    model = Withdrawal
+    serializer_class = WithdrawalSerializer
+    required_scopes = {"POST": Scope.TRANSFER}
+
+    def account_queryset(self, account):
+        return selectors.withdrawals_of(account=account)
+
+    @extend_schema(request=ReasonSerializer, responses={200: WithdrawalSerializer})
+    def post(self, request, pk):
+        data = _validated(ReasonSerializer, request)
+        withdrawal = services.withdrawal_cancel(withdrawal=self.get_object(), acting_user=request.user, **data)
+        return Response(WithdrawalSerializer(withdrawal).data)
+
+
+class ApiKeyListView(AccountScopedMixin, generics.ListAPIView):
+    """Your API keys (an account admin sees every key of the account). POST creates a key for yourself:
+    the secret is in that response only. A key can be given only scopes your role has and, when created with
+    an API key, only scopes (and IPs) that key has."""
+
+    model = ApiKey
+    serializer_class = ApiKeySerializer
+    required_scopes = {"GET": Scope.READ, "POST": Scope.READ}
+
+    def account_queryset(self, account):
+        return selectors.api_keys_visible_to(user=self.request.user, account=account)
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def post(self, request):
+        data = _validated(ApiKeyCreateSerializer, request)
+        issuing_key = request.auth if isinstance(request.auth, ApiKey) else None
+        key, secret = services.api_key_create(user=request.user, issuing_key=issuing_key, acting_user=request.user,
+                                              **data)
+        key.secret = secret
+        return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailView(AccountScopedMixin, generics.RetrieveAPIView):
+    model = ApiKey
+    serializer_class = ApiKeySerializer
+    required_scopes = {"GET": Scope.READ}
+
+    def account_queryset(self, account):
+        return selectors.api_keys_visible_to(user=self.request.user, account=account)
+
+
+class ApiKeyRevokeView(ApiKeyDetailView):
+    """Revoke a key at once (your own, or any key of the account for an account admin)."""
+
+    required_scopes = {"POST": Scope.READ}
+
+    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    def post(self, request, pk):
+        _validated(StrictSerializer, request)
+        key = services.api_key_revoke(key=self.get_object(), acting_user=request.user)
+        return Response(ApiKeySerializer(key).data)
+
+
+class AuditLogFilter(filters.FilterSet):
+    class Meta:
+        model = AuditLog
+        fields = ["action", "object_type"]
+
+
+class AuditLogView(AccountScopedMixin, generics.ListAPIView):
+    """Every change to your account, newest first: who, when, what, before and after."""
+
+    model = AuditLog
+    serializer_class = AuditLogSerializer
+    filterset_class = AuditLogFilter
+    required_scopes = {"GET": Scope.READ}
+
+    def account_queryset(self, account):
+        return selectors.audit_log_of(account=account)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["member_ids"] = selectors.member_user_ids(account=client_account_of(self.request))
+        return context
+
+
+def _validated(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
