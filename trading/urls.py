@@ -1,1 +1,17 @@
-urlpatterns: list = []
+from django.urls import path
+
+from trading import api
+
+urlpatterns = [
+    path("orders/", api.OrderListView.as_view(), name="order-list"),
+    path("orders/cancel-all/", api.OrdersCancelAllView.as_view(), name="order-cancel-all"),
+    path("orders/<int:pk>/", api.OrderDetailView.as_view(), name="order-detail"),
+    path("orders/<int:pk>/cancel/", api.OrderCancelView.as_view(), name="order-cancel"),
+    path("orders/<int:pk>/fills/", api.OrderFillListView.as_view(), name="order-fills"),
+    path("fills/", api.FillListView.as_view(), name="fill-list"),
+    path("markets/", api.MarketListView.as_view(), name="market-list"),
+    path("markets/<str:symbol>/", api.MarketDetailView.as_view(), name="market-detail"),
+    path("markets/<str:symbol>/book/", api.OrderBookView.as_view(), name="market-book"),
+    path("markets/<str:symbol>/trades/", api.TradesView.as_view(), name="market-trades"),
+    path("markets/<str:symbol>/ticker/", api.TickerView.as_view(), name="market-ticker"),
+]

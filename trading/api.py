@@ -1,0 +1,442 @@
+"""The client API of trading: orders, fills and market data (thin: services and selectors do the work).
+
+Orders and fills are scoped to ``client_account_of(request)``: another account's are simply not found (404).
+Amounts are decimal strings, shown at the precision of their asset (prices at the quote asset's, or the
+tick's if finer); exact accruals (notional, fees) are shown in full.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from accounts.models import Scope
+from accounts.permissions import client_account_of
+from brokerage.serializers import StrictSerializer
+from ledger.serializers import DecimalStringField
+from trading import selectors, services
+from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from trading.settlement import decimal_places
+
+READ = {"GET": Scope.READ}
+TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
+
+
+# --- amounts ----------------------------------------------------------------------------------------------
+
+
+def _places(kind: str, market: Market, value: Decimal) -> int:
+    if kind == "base":
+        return market.base.precision
+    if kind == "quote":
+        return market.quote.precision
+    if kind == "price":
+        return max(market.quote.precision, decimal_places(market.tick_size))
+    return max(market.quote.precision, decimal_places(value))  # exact accruals, in full
+
+
+class MarketAmountField(DecimalStringField):
+    """An output amount at the precision ``kind`` names (base, quote, price, exact) for the row's market."""
+
+    def __init__(self, *, kind: str, **kwargs):
+        self.kind = kind
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        market = instance if isinstance(instance, Market) else instance.market
+        return super().get_attribute(instance), market
+
+    def to_representation(self, value) -> str | None:
+        amount, market = value
+        if amount is None:
+            return None
+        return format(amount.quantize(Decimal(1).scaleb(-_places(self.kind, market, amount))), "f")
+
+
+# --- serializers ------------------------------------------------------------------------------------------
+
+
+class MarketSerializer(serializers.ModelSerializer):
+    base = serializers.CharField(source="base_id", read_only=True)
+    quote = serializers.CharField(source="quote_id", read_only=True)
+    tick_size = MarketAmountField(kind="exact")
+    lot_size = MarketAmountField(kind="exact")
+    min_size = MarketAmountField(kind="base")
+    max_size = MarketAmountField(kind="base")
+    maker_fee_rate = serializers.SerializerMethodField()
+    taker_fee_rate = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Market
+        fields = ["symbol", "base", "quote", "status", "tick_size", "lot_size", "min_size", "max_size",
+                  "maker_fee_rate", "taker_fee_rate"]
+        read_only_fields = fields
+
+    def get_maker_fee_rate(self, market) -> str:
+        return format(market.maker_fee_rate.normalize(), "f")
+
+    def get_taker_fee_rate(self, market) -> str:
+        return format(market.taker_fee_rate.normalize(), "f")
+
+
+class OrderCreateSerializer(StrictSerializer):
+    market = serializers.SlugRelatedField(slug_field="symbol", queryset=Market.objects.select_related("base", "quote"))
+    side = serializers.ChoiceField(choices=Side.choices)
+    type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.LIMIT)
+    size = DecimalStringField(required=False, help_text="Base quantity, a multiple of the lot size.")
+    price = DecimalStringField(required=False, help_text="Limit price, a multiple of the tick size.")
+    funds = DecimalStringField(required=False, help_text="Market buys only: quote to spend, fees included.")
+    time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.GTC)
+    post_only = serializers.BooleanField(default=False)
+    stp = serializers.ChoiceField(choices=SelfTradePrevention.choices, default=SelfTradePrevention.CANCEL_NEWEST)
+    client_order_id = serializers.RegexField(
+        r"^[A-Za-z0-9_.:-]{1,64}$", required=False,
+        help_text="Your id for the order, unique in your account: resending it returns the same order.",
+    )
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    market = serializers.CharField(source="market.symbol", read_only=True)
+    price = MarketAmountField(kind="price", allow_null=True)
+    size = MarketAmountField(kind="base", allow_null=True)
+    funds = MarketAmountField(kind="quote", allow_null=True)
+    filled_size = MarketAmountField(kind="base")
+    filled_quote = MarketAmountField(kind="exact", help_text="Exact notional of the fills, price x size.")
+    fees_paid = MarketAmountField(kind="exact", help_text="Exact fees accrued at the order's rates.")
+    settled_quote = MarketAmountField(
+        kind="quote", help_text="Quote moved in your balance: paid incl. fees for a buy, received net for a sell."
+    )
+
+    class Meta:
+        model = Order
+        fields = ["id", "client_order_id", "market", "side", "type", "time_in_force", "post_only", "stp", "price",
+                  "size", "funds", "status", "reason", "filled_size", "filled_quote", "fees_paid", "settled_quote",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class CancelAllSerializer(StrictSerializer):
+    market = serializers.SlugRelatedField(slug_field="symbol", queryset=Market.objects.all(), required=False)
+
+
+class AccountFillSerializer(serializers.ModelSerializer):
+    """A fill as one side of it sees it: the request's account is the maker or the taker."""
+
+    market = serializers.CharField(source="market.symbol", read_only=True)
+    order_id = serializers.SerializerMethodField()
+    side = serializers.SerializerMethodField()
+    liquidity = serializers.SerializerMethodField(help_text="maker or taker")
+    price = MarketAmountField(kind="price")
+    size = MarketAmountField(kind="base")
+    quote_amount = MarketAmountField(kind="exact", help_text="Exact notional, price x size.")
+    fee = serializers.SerializerMethodField(help_text="Exact fee accrued by your side.")
+    settled_quote = serializers.SerializerMethodField(help_text="Quote moved in your balance for this fill.")
+
+    class Meta:
+        model = Fill
+        fields = ["id", "order_id", "market", "side", "liquidity", "price", "size", "quote_amount", "fee",
+                  "settled_quote", "created_at"]
+        read_only_fields = fields
+
+    def _is_maker(self, fill) -> bool:
+        return fill.maker_account_id == self.context["account"].pk
+
+    def _is_buyer(self, fill) -> bool:
+        return (fill.aggressor_side == Side.BUY) != self._is_maker(fill)
+
+    def get_order_id(self, fill) -> int:
+        return fill.maker_order_id if self._is_maker(fill) else fill.taker_order_id
+
+    def get_side(self, fill) -> str:
+        return Side.BUY if self._is_buyer(fill) else Side.SELL
+
+    def get_liquidity(self, fill) -> str:
+        return "maker" if self._is_maker(fill) else "taker"
+
+    def get_fee(self, fill) -> str:
+        fee = fill.maker_fee if self._is_maker(fill) else fill.taker_fee
+        return format(fee.quantize(Decimal(1).scaleb(-_places("exact", fill.market, fee))), "f")
+
+    def get_settled_quote(self, fill) -> str:
+        amount = fill.buyer_quote if self._is_buyer(fill) else fill.seller_quote
+        return format(amount.quantize(fill.market.quote.quantum), "f")
+
+
+class TradeSerializer(serializers.ModelSerializer):
+    price = MarketAmountField(kind="price")
+    size = MarketAmountField(kind="base")
+    side = serializers.CharField(source="aggressor_side", read_only=True, help_text="The taker's side.")
+    time = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Fill
+        fields = ["id", "price", "size", "side", "time"]
+        read_only_fields = fields
+
+
+class BookLevelSerializer(serializers.Serializer):
+    price = serializers.CharField()
+    size = serializers.CharField()
+    orders = serializers.IntegerField()
+
+
+class BookSerializer(serializers.Serializer):
+    market = serializers.CharField()
+    bids = BookLevelSerializer(many=True)
+    asks = BookLevelSerializer(many=True)
+
+
+class TickerSerializer(serializers.Serializer):
+    market = serializers.CharField(source="market.symbol")
+    last_price = MarketAmountField(kind="price", allow_null=True)
+    last_size = MarketAmountField(kind="base", allow_null=True)
+    last_at = serializers.DateTimeField(allow_null=True)
+    best_bid = MarketAmountField(kind="price", allow_null=True)
+    best_ask = MarketAmountField(kind="price", allow_null=True)
+    volume_24h = MarketAmountField(kind="base")
+    quote_volume_24h = MarketAmountField(kind="exact")
+
+
+def _validated(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _bounded_int(request, name: str, *, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise serializers.ValidationError({name: [serializers.ErrorDetail(
+            f"Must be a whole number from 1 to {maximum}.", code="invalid")]})
+    return int(raw)
+
+
+# --- orders -----------------------------------------------------------------------------------------------
+
+
+class AccountScoped:
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset_model.objects.none()
+        return self.account_queryset(client_account_of(self.request))
+
+
+class OrderFilter(filters.FilterSet):
+    market = filters.CharFilter(field_name="market__symbol")
+    status = filters.MultipleChoiceFilter(choices=OrderStatus.choices)
+    side = filters.ChoiceFilter(choices=Side.choices)
+
+    class Meta:
+        model = Order
+        fields = ["market", "status", "side"]
+
+
+class OrderListView(AccountScoped, generics.ListAPIView):
+    """Your orders, newest first (cursor-paginated). POST places an order: it is accepted as ``new`` with the
+    funds it may spend on hold, and matched by the matching engine moments later; poll it or list your fills.
+    Resending the same ``client_order_id`` returns the same order."""
+
+    queryset_model = Order
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+    required_scopes = TRADE
+
+    def account_queryset(self, account):
+        return selectors.orders_of(account=account)
+
+    @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
+    def post(self, request):
+        order = services.order_place(
+            account=client_account_of(request), acting_user=request.user, **_validated(OrderCreateSerializer, request)
+        )
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailView(AccountScoped, generics.RetrieveAPIView):
+    """One of your orders. DELETE cancels it (as does POST .../cancel/)."""
+
+    queryset_model = Order
+    serializer_class = OrderSerializer
+    required_scopes = TRADE
+
+    def account_queryset(self, account):
+        return selectors.orders_of(account=account)
+
+    @extend_schema(request=None, responses={200: OrderSerializer})
+    def delete(self, request, pk):
+        order = services.order_cancel(order=self.get_object(), acting_user=request.user)
+        return Response(OrderSerializer(order).data)
+
+
+class OrderCancelView(OrderDetailView):
+    """Cancel one of your orders; what its hold still reserves becomes available again."""
+
+    http_method_names = ["post", "options"]
+
+    @extend_schema(request=None, responses={200: OrderSerializer})
+    def post(self, request, pk):
+        return self.delete(request, pk)
+
+
+class OrdersCancelAllView(generics.GenericAPIView):
+    """Cancel all your open orders, or those of one market."""
+
+    serializer_class = CancelAllSerializer
+    required_scopes = TRADE
+    pagination_class = None
+    queryset = Order.objects.none()
+
+    @extend_schema(request=CancelAllSerializer, responses={200: OrderSerializer(many=True)})
+    def post(self, request):
+        data = _validated(CancelAllSerializer, request)
+        orders = services.orders_cancel_all(account=client_account_of(request), acting_user=request.user, **data)
+        return Response(OrderSerializer(orders, many=True).data)
+
+
+# --- fills ------------------------------------------------------------------------------------------------
+
+
+class FillFilter(filters.FilterSet):
+    market = filters.CharFilter(field_name="market__symbol")
+    order = filters.NumberFilter(method="filter_order")
+    liquidity = filters.ChoiceFilter(choices=[("maker", "maker"), ("taker", "taker")], method="filter_liquidity")
+    side = filters.ChoiceFilter(choices=Side.choices, method="filter_side")
+
+    class Meta:
+        model = Fill
+        fields = ["market", "order", "liquidity", "side"]
+
+    def _account(self):
+        return client_account_of(self.request)
+
+    def filter_order(self, queryset, name, value):
+        return queryset.filter(Q(maker_order_id=value) | Q(taker_order_id=value))
+
+    def filter_liquidity(self, queryset, name, value):
+        return queryset.filter(**{f"{value}_account": self._account()})
+
+    def filter_side(self, queryset, name, value):
+        # The account bought as taker of a buy, or as maker against a sell.
+        other = Side.SELL if value == Side.BUY else Side.BUY
+        account = self._account()
+        return queryset.filter(
+            Q(taker_account=account, aggressor_side=value) | Q(maker_account=account, aggressor_side=other)
+        )
+
+
+class FillListView(AccountScoped, generics.ListAPIView):
+    """Your fills, newest first (cursor-paginated)."""
+
+    queryset_model = Fill
+    serializer_class = AccountFillSerializer
+    filterset_class = FillFilter
+    required_scopes = READ
+
+    def account_queryset(self, account):
+        return selectors.fills_of(account=account)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "account": client_account_of(self.request)}
+
+
+class OrderFillListView(FillListView):
+    """The fills of one of your orders, newest first."""
+
+    filterset_class = None
+
+    def account_queryset(self, account):
+        order = get_object_or_404(selectors.orders_of(account=account), pk=self.kwargs["pk"])
+        return selectors.fills_of_order(order=order)
+
+
+# --- market data ------------------------------------------------------------------------------------------
+
+
+class MarketListView(generics.ListAPIView):
+    """The markets, their grid (tick, lot, sizes), status and base fee rates."""
+
+    serializer_class = MarketSerializer
+    required_scopes = READ
+    pagination_class = None
+    queryset = Market.objects.none()
+
+    def get_queryset(self):
+        return selectors.markets_list()
+
+
+class MarketDetailView(generics.RetrieveAPIView):
+    """One market."""
+
+    serializer_class = MarketSerializer
+    required_scopes = READ
+    lookup_field = "symbol"
+    queryset = Market.objects.none()
+
+    def get_queryset(self):
+        return selectors.markets_list()
+
+
+class MarketDataView(generics.GenericAPIView):
+    required_scopes = READ
+    pagination_class = None
+    queryset = Market.objects.none()
+
+    def market(self) -> Market:
+        return get_object_or_404(selectors.markets_list(), symbol=self.kwargs["symbol"])
+
+
+class OrderBookView(MarketDataView):
+    """Aggregated price levels of the book, best first: open size and number of orders per price."""
+
+    serializer_class = BookSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("depth", int, description="Levels per side, 1-200 (default 20).")])
+    def get(self, request, symbol):
+        market = self.market()
+        depth = _bounded_int(request, "depth", default=20, maximum=200)
+        snapshot = selectors.book_snapshot(market=market, depth=depth)
+        price_places, size_places = _places("price", market, Decimal(0)), market.base.precision
+        return Response({"market": market.symbol, **{
+            side: [
+                {"price": _fixed(price, price_places), "size": _fixed(size, size_places), "orders": count}
+                for price, size, count in levels
+            ]
+            for side, levels in snapshot.items()
+        }})
+
+
+def _fixed(value: Decimal, places: int) -> str:
+    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+
+
+class TradesView(MarketDataView):
+    """Recent trades of the market, newest first: price, size, the taker's side and time."""
+
+    serializer_class = TradeSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description="How many, 1-500 (default 50).")],
+        responses={200: TradeSerializer(many=True)},
+    )
+    def get(self, request, symbol):
+        trades = selectors.trades_recent(market=self.market(), limit=_bounded_int(request, "limit", default=50,
+                                                                                  maximum=500))
+        return Response(TradeSerializer(trades, many=True).data)
+
+
+class TickerView(MarketDataView):
+    """Last trade, best bid and ask, and the volume of the last 24 hours."""
+
+    serializer_class = TickerSerializer
+
+    def get(self, request, symbol):
+        return Response(TickerSerializer(selectors.ticker(market=self.market())).data)
