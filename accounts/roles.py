@@ -19,8 +19,12 @@ CONSOLE_APPS = ("accounts", "ledger", "trading")
 
 # Changes that operations staff make through the console (each one goes through a service that audits it).
 OPERATIONS_PERMISSIONS = [
+    "accounts.add_clientaccount",
     "accounts.change_clientaccount",
     "accounts.freeze_clientaccount",
+    "accounts.add_deposit",
+    "accounts.change_deposit",
+    "accounts.change_withdrawal",
     "accounts.change_apikey",
     "accounts.add_assetlimit",
     "accounts.change_assetlimit",

@@ -5,21 +5,19 @@ Views here only parse input, call a selector or a service and render; a refused 
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 
-from brokerage.exceptions import DomainError
+from ledger.dates import day_end, day_start
 
 VIEW_LEDGER = "ledger.view_journalentry"
 RUN_RECONCILIATION = "ledger.add_reconciliationrun"
+EXPORT_REPORTS = "accounts.export_reports"
 
 
 class ConsoleAdminSite(admin.AdminSite):
@@ -30,7 +28,6 @@ class ConsoleAdminSite(admin.AdminSite):
 
     def get_urls(self):
         console = [
-            path("console/reconcile/", self.admin_view(self.reconciliation_run_view), name="reconciliation_run"),
             path("console/trial-balance/", self.admin_view(self.trial_balance_view), name="trial_balance"),
             path(
                 "console/statement/<int:account_id>/",
@@ -47,33 +44,18 @@ class ConsoleAdminSite(admin.AdminSite):
         from brokerage import console
 
         return {
-            "market_activity": console.market_activity(since=console.start_of_day()),
+            "market_activity": console.market_activity(since=console.start_of_today()),
             "pending_withdrawals": console.pending_withdrawals_by_status(),
             "awaiting_adjustments": console.adjustments_awaiting_approval(),
             "reconciliation": console.latest_reconciliation(),
             "can_run_reconciliation": request.user.has_perm(RUN_RECONCILIATION),
             "can_view_ledger": request.user.has_perm(VIEW_LEDGER),
-            "reports_url": _reverse_or_none("admin:reports") or _reverse_or_none("admin-reports"),
+            # The compliance reports page and the reconciliation button's view belong to ledger.reports.
+            "reconcile_url": _reverse_or_none("admin-reconciliation-run"),
+            "reports_url": _reverse_or_none("admin-reports") if request.user.has_perm(EXPORT_REPORTS) else None,
         }
 
     # --- views ------------------------------------------------------------------------------------------
-
-    def reconciliation_run_view(self, request):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not request.user.has_perm(RUN_RECONCILIATION):
-            raise PermissionDenied
-        from ledger.reconciliation import reconciliation_run
-
-        try:
-            run = reconciliation_run(acting_user=request.user)
-        except DomainError as exc:
-            messages.error(request, f"Reconciliation refused: {exc.message}")
-        else:
-            outcome = "no breaks" if run.ok else f"{run.breaks.count()} break(s) found"
-            level = messages.SUCCESS if run.ok else messages.WARNING
-            messages.add_message(request, level, f"Reconciliation run #{run.pk} finished: {outcome}.")
-        return redirect("admin:index")
 
     def trial_balance_view(self, request):
         from brokerage.console import trial_balance_for
@@ -97,8 +79,11 @@ class ConsoleAdminSite(admin.AdminSite):
         statement = None
         if form.is_bound and form.is_valid():
             statement = account_statement(account=account, **form.period())
+        export_url = None
+        if statement and account.client_id and request.user.has_perm(EXPORT_REPORTS):
+            export_url = _reverse_or_none("admin-reports")
         return self._render(request, "admin/ledger/statement.html", f"Statement of {account.code}",
-                            form=form, account=account, statement=statement)
+                            form=form, account=account, statement=statement, export_url=export_url)
 
     def _render(self, request, template: str, title: str, **context):
         return TemplateResponse(request, template, {**self.each_context(request), "title": title, **context})
@@ -158,9 +143,9 @@ class StatementForm(forms.Form):
         return data
 
     def period(self) -> dict:
-        tz = timezone.get_current_timezone()
+        """Whole UTC days, both included, as the half-open range the statement selector takes."""
         return {
             "asset": self.cleaned_data["asset"],
-            "start": datetime.combine(self.cleaned_data["start"], time.min, tzinfo=tz),
-            "end": datetime.combine(self.cleaned_data["end"] + timedelta(days=1), time.min, tzinfo=tz),
+            "start": day_start(self.cleaned_data["start"]),
+            "end": day_end(self.cleaned_data["end"]),
         }

@@ -11,7 +11,10 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from accounts.services import audit_record, snapshot
@@ -38,7 +41,53 @@ class NoDeleteMixin:
         return False
 
 
-class AuditedModelAdmin(NoDeleteMixin, admin.ModelAdmin):
+class DomainErrorsAsMessagesMixin:
+    """Safety net of the change form: a service refusing a save shows as a message on the same page."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class ServiceAddMixin:
+    """The add page fills a plain form and creates the object through a service; a refusal shows on the form."""
+
+    add_form: type[forms.Form]
+    add_intro = ""
+
+    def create_through_service(self, request, data: dict):
+        raise NotImplementedError
+
+    def created_message(self, obj) -> str:
+        return f"{obj} created."
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = self.add_form(request.POST or None, initial=request.GET.dict())
+        if request.method == "POST" and form.is_valid():
+            try:
+                obj = self.create_through_service(request, form.cleaned_data)
+            except DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                self.message_user(request, self.created_message(obj), messages.SUCCESS)
+                return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", obj.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Add {self.opts.verbose_name}",
+            "opts": self.opts,
+            "form": form,
+            "intro": self.add_intro,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/service_form.html", context)
+
+
+class AuditedModelAdmin(DomainErrorsAsMessagesMixin, NoDeleteMixin, admin.ModelAdmin):
     """Plain edits of reference data (limits, fee rates) are audited like service calls, in the same transaction."""
 
     def audit_account(self, obj):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import OPEN_FUNDING_STATUSES, Withdrawal
+from ledger.dates import day_start, utc_date
 from ledger.models import Adjustment, AdjustmentStatus, LedgerAccount, Posting, ReconciliationRun
+from ledger.selectors import balance_as_of, statement_postings
 from trading.models import OPEN_STATUSES, Fill, Market
 
 ZERO = Decimal(0)
@@ -25,10 +27,8 @@ class MarketActivity:
     quote_volume: Decimal
 
 
-def start_of_day(now: datetime | None = None) -> datetime:
-    return (now or timezone.now()).astimezone(timezone.get_current_timezone()).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
+def start_of_today() -> datetime:
+    return day_start(utc_date(timezone.now()))
 
 
 def market_activity(*, since: datetime) -> list[MarketActivity]:
@@ -150,17 +150,15 @@ def account_statement(
     *, account: LedgerAccount, asset: str, start: datetime, end: datetime, limit: int = 1000
 ) -> Statement:
     """Postings of one account and asset in [start, end) with the running natural balance."""
-    sign = account.normal_sign
-    postings = Posting.objects.filter(account=account, asset_id=asset)
-    opening = (postings.filter(created_at__lt=start).aggregate(t=Sum("amount"))["t"] or ZERO) * sign
+    opening = balance_as_of(account=account, asset=asset, at=start - timedelta(microseconds=1))
     rows = list(
-        postings.filter(created_at__gte=start, created_at__lt=end)
-        .select_related("entry")
+        statement_postings(account=account)
+        .filter(asset_id=asset, created_at__gte=start, created_at__lt=end)
         .order_by("created_at", "id")[: limit + 1]
     )
     balance = opening
     lines = []
     for posting in rows[:limit]:
-        balance += posting.amount * sign
-        lines.append(StatementLine(posting, posting.amount * sign, balance))
+        balance += posting.change
+        lines.append(StatementLine(posting, posting.change, balance))
     return Statement(account, asset, start, end, opening, lines, truncated=len(rows) > limit)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from brokerage.admin_tools import (
     ReadOnlyAdminMixin,
-    add_domain_error,
+    ServiceAddMixin,
     perm_checker,
     reason_action,
     service_action,
@@ -160,8 +158,11 @@ def _reject(adjustment, acting_user, reason):
 
 
 @admin.register(Adjustment)
-class AdjustmentAdmin(admin.ModelAdmin):
+class AdjustmentAdmin(ServiceAddMixin, admin.ModelAdmin):
     """Proposed by one user, decided by another who holds ``ledger.approve_adjustment``; see the services."""
+
+    add_form = AdjustmentProposalForm
+    add_intro = "The adjustment is posted only when another staff user with the approve permission approves it."
 
     list_display = ["id", "client", "asset", "signed_amount", "status", "proposed_by", "proposed_at", "decided_by"]
     list_filter = ["status", "asset"]
@@ -213,33 +214,11 @@ class AdjustmentAdmin(admin.ModelAdmin):
                  name="ledger_adjustment_reject"),
         ] + super().get_urls()
 
-    def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = AdjustmentProposalForm(request.POST or None, initial={"account": request.GET.get("account")})
-        if request.method == "POST" and form.is_valid():
-            try:
-                adjustment = services.adjustment_propose(
-                    account=form.cleaned_data["account"],
-                    asset=form.cleaned_data["asset"],
-                    amount=form.cleaned_data["amount"],
-                    reason=form.cleaned_data["reason"],
-                    acting_user=request.user,
-                )
-            except DomainError as exc:
-                add_domain_error(form, exc)
-            else:
-                self.message_user(
-                    request, f"Adjustment #{adjustment.pk} proposed; another user must approve it.", messages.SUCCESS
-                )
-                return redirect("admin:ledger_adjustment_change", adjustment.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Propose an adjustment",
-            "opts": self.opts,
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/ledger/adjustment/propose.html", context)
+    def create_through_service(self, request, data):
+        return services.adjustment_propose(acting_user=request.user, **data)
+
+    def created_message(self, obj):
+        return f"Adjustment #{obj.pk} proposed; another user must approve it before it is posted."
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = {"can_decide": self.has_approve_permission(request), **(extra_context or {})}

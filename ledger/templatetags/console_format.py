@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django import template
 
+from ledger.money import plain
+
 register = template.Library()
 
 
@@ -12,4 +14,4 @@ def amount(value) -> str:
     """A Decimal without the trailing zeros of its 18 stored places and never in exponent notation."""
     if not isinstance(value, Decimal):
         return "" if value is None else str(value)
-    return format(value.normalize(), "f") if value else "0"
+    return plain(value)

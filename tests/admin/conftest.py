@@ -1,0 +1,47 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from accounts.roles import COMPLIANCE, OPERATIONS, SUPERVISORS
+from tests.factories import StaffFactory
+
+
+def staff_in(group_name: str, **kwargs):
+    user = StaffFactory(**kwargs)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+@pytest.fixture
+def operator(db):
+    return staff_in(OPERATIONS, username="operator")
+
+
+@pytest.fixture
+def supervisor(db):
+    return staff_in(SUPERVISORS, username="supervisor")
+
+
+@pytest.fixture
+def other_supervisor(db):
+    return staff_in(SUPERVISORS, username="supervisor2")
+
+
+@pytest.fixture
+def compliance_officer(db):
+    return staff_in(COMPLIANCE, username="compliance")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Factories set a password on every user; the production hasher would cost ~0.3 s each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_books():
+    """Matching in these tests starts from no in-memory books, as a freshly started worker would."""
+    from trading.books import books_clear
+
+    books_clear()
+    yield
+    books_clear()
