@@ -191,7 +191,10 @@ def _market_check(market: Market, p: OrderParams) -> None:
 
 
 def _size_check(market: Market, size: Decimal) -> None:
-    if size % market.lot_size != 0 or not is_exact(size, market.base.precision):
+    if not is_exact(size, market.base.precision):
+        raise InvalidOrder(f"{market.base_id} amounts have at most {market.base.precision} decimal places.",
+                           code="too_precise", field="size")
+    if size % market.lot_size != 0:
         raise InvalidOrder(f"The size must be a multiple of the lot size {market.lot_size.normalize()}.",
                            code="invalid_lot", field="size")
     if size < market.min_size:
@@ -239,8 +242,11 @@ def fee_rates_for(*, account: ClientAccount, market: Market) -> tuple[Decimal, D
 def _hold_place(order: Order, market: Market):
     ledger_account = LedgerAccount.objects.get(client_id=order.account_id)
     asset, amount = _hold_needed(order, market, ledger_account)
-    return ledger.hold_place(key=f"order:{order.pk}", account=ledger_account, asset=asset, amount=amount,
-                             reason=f"order {order.pk} {order.side} {market.symbol}")
+    try:
+        return ledger.hold_place(key=f"order:{order.pk}", account=ledger_account, asset=asset, amount=amount,
+                                 reason=f"order {order.pk} {order.side} {market.symbol}")
+    except InsufficientFunds as exc:  # name the order's field, not the ledger's
+        raise InsufficientFunds(exc.message, field="funds" if order.funds is not None else "size") from exc
 
 
 def _hold_needed(order: Order, market: Market, ledger_account: LedgerAccount) -> tuple[str, Decimal]:
