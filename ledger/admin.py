@@ -168,9 +168,9 @@ class AdjustmentAdmin(ServiceAddMixin, admin.ModelAdmin):
     list_filter = ["status", "asset"]
     search_fields = ["reason", "account__code", "account__client__legal_name", "id__exact"]
     list_select_related = ["account__client", "proposed_by", "decided_by"]
-    readonly_fields = ["entry_link"]
+    readonly_fields = ["client", "signed_amount", "entry_link"]
     fields = [
-        "account", "asset", "amount", "reason", "status",
+        "client", "asset", "signed_amount", "reason", "status",
         "proposed_by", "proposed_at", "decided_by", "decided_at", "entry_link",
     ]
     actions = [
@@ -193,9 +193,10 @@ class AdjustmentAdmin(ServiceAddMixin, admin.ModelAdmin):
 
     @admin.display(description="client")
     def client(self, obj):
-        return obj.account.client
+        url = reverse("admin:accounts_clientaccount_change", args=[obj.account.client_id])
+        return format_html('<a href="{}">{}</a>', url, obj.account.client)
 
-    @admin.display(description="amount")
+    @admin.display(description="amount (+ credits the client)")
     def signed_amount(self, obj):
         return fmt_amount(obj.amount)
 

@@ -1,0 +1,165 @@
+"""The operations console in a real browser: Debian's headless Chromium driven by Playwright against the live
+server (transactional tests: the server thread sees what the test commits, and the test sees what it commits)."""
+
+import os
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import AccountStatus, AuditLog, ClientAccount
+from accounts.roles import SUPERVISORS
+from ledger.models import Adjustment, AdjustmentStatus
+from tests.admin.conftest import staff_in
+from tests.factories import ClientAccountFactory, MarketFactory, assert_balance, ledger_account_of
+from trading.models import Market, MarketStatus
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: scripts/ci-system-deps.sh installs Debian's chromium in CI")
+        pytest.skip(f"{CHROMIUM} is not installed here (apt-get install chromium); CI installs it")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay synchronous and safe.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def plain_http_cookies(settings):
+    """The live server speaks plain HTTP; production's Secure cookies would never be sent back to it."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """``open_page(user)``: a fresh browser context (its own cookies) logged in as ``user`` on the dashboard."""
+    contexts = []
+
+    def open_as(user):
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        log_in(page, user.username, PASSWORD)
+        page.wait_for_selector("#console-dashboard")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def log_in(page, username: str, password: str) -> None:
+    page.goto(reverse("admin:login"))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+
+
+def run_action(page, changelist: str, pk: int, action: str) -> None:
+    page.goto(reverse(changelist))
+    page.check(f'input[name="_selected_action"][value="{pk}"]')
+    page.select_option('select[name="action"]', action)
+    page.click('button[name="index"]')
+
+
+def success_messages(page) -> str:
+    return page.inner_text("ul.messagelist")
+
+
+def test_logging_in(browser, live_server, operator):
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+
+    log_in(page, operator.username, "wrong password")
+    assert "enter the correct username and password" in page.inner_text(".errornote")
+
+    log_in(page, operator.username, PASSWORD)
+    page.wait_for_selector("#console-dashboard")
+    assert "Brokerage operations console" in page.inner_text("#site-name")
+    assert "Markets today" in page.inner_text("#markets-panel")
+    assert "Reconciliation" in page.inner_text("#reconciliation-panel")
+    context.close()
+
+
+def test_freezing_an_account(open_page, operator):
+    account = ClientAccountFactory(legal_name="Acme Trading GmbH")
+    page = open_page(operator)
+
+    run_action(page, "admin:accounts_clientaccount_changelist", account.pk, "freeze")
+    page.fill("#id_reason", "Sanctions screening hit")
+    page.click('input[name="apply"]')
+
+    assert "Frozen: 1 of 1" in success_messages(page)
+    assert ClientAccount.objects.get(pk=account.pk).status == AccountStatus.FROZEN
+    audit = AuditLog.objects.get(action="account.freeze")
+    assert (audit.actor_id, audit.after["reason"]) == (operator.pk, "Sanctions screening hit")
+    page.goto(reverse("admin:accounts_clientaccount_change", args=[account.pk]))
+    assert "Frozen" in page.inner_text(".field-status")
+
+
+def test_maker_checker_approval(open_page, supervisor):
+    account = ClientAccountFactory(legal_name="Goodwill Client SA")
+    checker = staff_in(SUPERVISORS, username="checker")
+    maker_page = open_page(supervisor)
+
+    maker_page.goto(reverse("admin:ledger_adjustment_add"))
+    maker_page.select_option("#id_account", str(ledger_account_of(account).pk))
+    assert "Goodwill Client SA" in maker_page.inner_text("#id_account option:checked")
+    maker_page.select_option("#id_asset", "USD")
+    maker_page.fill("#id_amount", "75.25")
+    maker_page.fill("#id_reason", "Refund of a fee charged twice")
+    maker_page.click('input[name="_save"]')
+    assert "another user must approve it" in success_messages(maker_page)
+    adjustment = Adjustment.objects.get()
+
+    maker_page.click("#approve-adjustment")  # the proposer tries to approve their own
+    assert "Four-eyes rule" in maker_page.inner_text("ul.messagelist .error")
+    assert Adjustment.objects.get().status == AdjustmentStatus.PROPOSED
+
+    checker_page = open_page(checker)
+    assert "Goodwill Client SA" in checker_page.inner_text("#approvals-panel")
+    checker_page.click(f'#approvals-panel a[href$="/adjustment/{adjustment.pk}/change/"]')
+    checker_page.click("#approve-adjustment")
+
+    assert f"Adjustment #{adjustment.pk} approved and posted" in success_messages(checker_page)
+    approved = Adjustment.objects.get()
+    assert (approved.status, approved.decided_by_id, approved.proposed_by_id) == ("approved", checker.pk, supervisor.pk)
+    assert_balance(account, "USD", Decimal("75.25"))
+    checker_page.goto(reverse("admin:accounts_clientaccount_change", args=[account.pk]))
+    assert "75.25" in checker_page.inner_text("#client-balances")
+
+
+def test_halting_a_market(open_page, supervisor):
+    market = MarketFactory(symbol="ETH-USD", base_id="ETH", quote_id="USD")
+    page = open_page(supervisor)
+
+    run_action(page, "admin:trading_market_changelist", market.pk, "halt")
+
+    assert "Halted: 1 of 1" in success_messages(page)
+    assert Market.objects.get(pk=market.pk).status == MarketStatus.HALTED
+    assert AuditLog.objects.get(action="market.status_set").actor_id == supervisor.pk
+    page.goto(reverse("admin:index"))
+    assert "Halted" in page.inner_text("#markets-panel")
