@@ -4,9 +4,8 @@ are simply not found (404)."""
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
@@ -76,16 +75,16 @@ class WithdrawalSerializer(DepositSerializer):
 class FundingCreateSerializer(AssetAmountValidationMixin, StrictSerializer):
     asset = AssetField()
     amount = DecimalStringField(help_text='A positive decimal string at the asset\'s precision, e.g. "0.5".')
-    blockchain_address = serializers.CharField(max_length=128, required=False, default="")
-    bank_reference = serializers.CharField(max_length=128, required=False, default="")
+    blockchain_address = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    bank_reference = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
 
 
 class DepositCreateSerializer(FundingCreateSerializer):
-    tx_hash = serializers.CharField(max_length=128, required=False, default="")
+    tx_hash = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
 
 
 class ReasonSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=500, required=False, default="")
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -171,7 +170,35 @@ class WithdrawalFilter(FundingFilter):
         fields = ["status", "asset"]
 
 
-class DepositListView(AccountScopedMixin, generics.ListAPIView):
+class FundingListView(AccountScopedMixin, generics.ListAPIView):
+    """Lists the account's deposits or withdrawals; POST requests one through ``request_service``."""
+
+    required_scopes = {"GET": Scope.READ, "POST": Scope.TRANSFER}
+    create_serializer: type[serializers.Serializer]
+    request_service: staticmethod
+    idempotency_key_required: bool
+
+    def post(self, request):
+        account = client_account_of(request)
+
+        def execute(key):
+            data = _validated(self.create_serializer, request)
+            created = self.request_service(account=account, acting_user=request.user, idempotency_key=key, **data)
+            return Response(self.get_serializer(created).data, status=status.HTTP_201_CREATED)
+
+        return idempotent_response(request, account=account, endpoint=f"{self.model._meta.model_name}s.create",
+                                   required=self.idempotency_key_required, execute=execute)
+
+
+def idempotency_header(*, required: bool) -> OpenApiParameter:
+    return OpenApiParameter(HEADER, location=OpenApiParameter.HEADER, required=required,
+                            description="Makes the request safe to retry: the same key and body replay the first "
+                                        "response.")
+
+
+@extend_schema_view(post=extend_schema(request=DepositCreateSerializer, responses={201: DepositSerializer},
+                                       parameters=[idempotency_header(required=False)]))
+class DepositListView(FundingListView):
     """Your deposits, newest first. POST notifies us of a deposit you are sending; operations complete it
     when the funds arrive, and only then is your balance credited. An optional Idempotency-Key makes the
     notification safe to retry."""
@@ -179,26 +206,12 @@ class DepositListView(AccountScopedMixin, generics.ListAPIView):
     model = Deposit
     serializer_class = DepositSerializer
     filterset_class = DepositFilter
-    required_scopes = {"GET": Scope.READ, "POST": Scope.TRANSFER}
+    create_serializer = DepositCreateSerializer
+    request_service = staticmethod(services.deposit_request)
+    idempotency_key_required = False
 
     def account_queryset(self, account):
         return selectors.deposits_of(account=account)
-
-    @extend_schema(
-        request=DepositCreateSerializer,
-        responses={201: DepositSerializer},
-        parameters=[OpenApiParameter(HEADER, location=OpenApiParameter.HEADER, required=False)],
-    )
-    def post(self, request):
-        account = client_account_of(request)
-
-        def execute(key):
-            data = _validated(DepositCreateSerializer, request)
-            deposit = services.deposit_request(account=account, acting_user=request.user, idempotency_key=key, **data)
-            return Response(DepositSerializer(deposit).data, status=status.HTTP_201_CREATED)
-
-        return idempotent_response(request, account=account, endpoint="deposits.create", required=False,
-                                   execute=execute)
 
 
 class DepositDetailView(AccountScopedMixin, generics.RetrieveAPIView):
@@ -210,7 +223,9 @@ class DepositDetailView(AccountScopedMixin, generics.RetrieveAPIView):
         return selectors.deposits_of(account=account)
 
 
-class WithdrawalListView(AccountScopedMixin, generics.ListAPIView):
+@extend_schema_view(post=extend_schema(request=FundingCreateSerializer, responses={201: WithdrawalSerializer},
+                                       parameters=[idempotency_header(required=True)]))
+class WithdrawalListView(FundingListView):
     """Your withdrawals, newest first. POST requests one: the amount is held from your available balance at
     once, and sent after operations approve it (two approvers above the four-eyes threshold). The
     Idempotency-Key header is required: the same key and body replays the first response; the same key with
@@ -219,27 +234,12 @@ class WithdrawalListView(AccountScopedMixin, generics.ListAPIView):
     model = Withdrawal
     serializer_class = WithdrawalSerializer
     filterset_class = WithdrawalFilter
-    required_scopes = {"GET": Scope.READ, "POST": Scope.TRANSFER}
+    create_serializer = FundingCreateSerializer
+    request_service = staticmethod(services.withdrawal_request)
+    idempotency_key_required = True
 
     def account_queryset(self, account):
         return selectors.withdrawals_of(account=account)
-
-    @extend_schema(
-        request=FundingCreateSerializer,
-        responses={201: WithdrawalSerializer},
-        parameters=[OpenApiParameter(HEADER, location=OpenApiParameter.HEADER, required=True)],
-    )
-    def post(self, request):
-        account = client_account_of(request)
-
-        def execute(key):
-            data = _validated(FundingCreateSerializer, request)
-            withdrawal = services.withdrawal_request(account=account, acting_user=request.user, idempotency_key=key,
-                                                     **data)
-            return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
-
-        return idempotent_response(request, account=account, endpoint="withdrawals.create", required=True,
-                                   execute=execute)
 
 
 class WithdrawalDetailView(AccountScopedMixin, generics.RetrieveAPIView):

@@ -1,0 +1,101 @@
+"""Demo client accounts for the embedded default, called by the ``seed_demo`` command. Safe to run again:
+accounts, users and deposits are found by name and idempotency key; only the demo API key is rotated, because
+a secret is shown only when its key is created."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from accounts import services
+from accounts.models import (
+    ROLE_SCOPES,
+    AccountKind,
+    AccountStatus,
+    ApiKey,
+    ClientAccount,
+    FundingStatus,
+    KycStatus,
+    Membership,
+    Role,
+    Tier,
+)
+
+DEMO_KEY_NAME = "demo"
+
+
+@dataclass(frozen=True)
+class DemoClientSpec:
+    legal_name: str
+    tier: str
+    username: str
+    funding: dict[str, str]
+
+
+DEMO_CLIENTS = [
+    DemoClientSpec("Aurora Capital Partners LLC", Tier.PROFESSIONAL, "aurora-admin",
+                   {"USD": "2500000.00", "BTC": "40", "ETH": "600"}),
+    DemoClientSpec("Borealis Asset Management AG", Tier.VIP, "borealis-admin",
+                   {"USD": "1000000.00", "BTC": "15", "ETH": "250"}),
+]
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    account_id: int
+    legal_name: str
+    username: str
+    password: str
+    api_key: str
+
+    def __str__(self) -> str:
+        return (f"{self.legal_name} (account #{self.account_id}): user {self.username!r} password "
+                f"{self.password!r}, API key: Authorization: ApiKey {self.api_key}")
+
+
+def demo_password() -> str:
+    return os.environ.get("DEMO_CLIENT_PASSWORD", "demo-client-password")
+
+
+@transaction.atomic
+def demo_clients_create(*, acting_user=None, stdout=None) -> list[DemoClient]:
+    """Onboard, fund and key the demo clients; ``acting_user`` (the ops user, else "system") approves."""
+    clients = [_demo_client(spec, acting_user) for spec in DEMO_CLIENTS]
+    for client in clients:
+        if stdout is not None:
+            stdout.write(str(client) + "\n")
+    return clients
+
+
+def _demo_client(spec: DemoClientSpec, ops) -> DemoClient:
+    account = ClientAccount.objects.filter(legal_name=spec.legal_name).first() or services.client_account_create(
+        legal_name=spec.legal_name, kind=AccountKind.INSTITUTION, tier=spec.tier, acting_user=ops
+    )
+    services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=ops, reason="demo")
+    if account.status == AccountStatus.PENDING:
+        account = services.account_activate(account=account, acting_user=ops, reason="demo")
+    membership = Membership.objects.filter(user__username=spec.username).select_related("user").first()
+    if membership is None:
+        membership = services.client_user_add(account=account, username=spec.username,
+                                              email=f"{spec.username}@example.com", role=Role.ADMIN,
+                                              password=demo_password(), acting_user=ops)
+    for asset, amount in spec.funding.items():
+        _completed_deposit(account, asset, Decimal(amount), requester=membership.user, ops=ops)
+    for old in ApiKey.objects.filter(user=membership.user, name=DEMO_KEY_NAME, revoked_at__isnull=True):
+        services.api_key_revoke(key=old, acting_user=ops)
+    _, secret = services.api_key_create(user=membership.user, name=DEMO_KEY_NAME,
+                                        scopes=sorted(ROLE_SCOPES[Role.ADMIN]), acting_user=ops)
+    return DemoClient(account.pk, account.legal_name, spec.username, demo_password(), secret)
+
+
+def _completed_deposit(account, asset: str, amount: Decimal, *, requester, ops) -> None:
+    reference = {"bank_reference": f"DEMO-{account.pk}-{asset}"} if asset == "USD" else {"tx_hash": f"demo-{asset}"}
+    deposit = services.deposit_request(account=account, asset=asset, amount=amount, acting_user=requester,
+                                       idempotency_key=f"demo-funding-{asset}", **reference)
+    if deposit.status == FundingStatus.REQUESTED:
+        deposit = services.deposit_approve(deposit=deposit, acting_user=ops)
+    if deposit.status == FundingStatus.APPROVED:
+        services.deposit_complete(deposit=deposit, acting_user=ops)
