@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 
-from ledger.dates import day_end, day_start
+from ledger.dates import day_end, day_start, utc_date
 
 VIEW_LEDGER = "ledger.view_journalentry"
 RUN_RECONCILIATION = "ledger.add_reconciliationrun"
@@ -133,7 +133,7 @@ class StatementForm(forms.Form):
 
     @staticmethod
     def defaults() -> dict:
-        today = timezone.localdate()
+        today = utc_date(timezone.now())
         return {"start": today.replace(day=1), "end": today}
 
     def clean(self):

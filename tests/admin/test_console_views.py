@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.models import AccountStatus, ApiKey, AuditLog, ClientAccount, FundingStatus, Withdrawal
+from accounts.models import AccountStatus, ApiKey, AuditLog, ClientAccount, Deposit, FundingStatus, Withdrawal
 from ledger import services as ledger_services
 from ledger.models import Adjustment, AdjustmentStatus, JournalEntry, ReconciliationRun
 from tests.api import api_client_for
@@ -455,3 +455,52 @@ def test_audit_log_is_read_only(client, superuser, operator):
     assert client.post(reverse("admin:accounts_auditlog_change", args=[row.pk]), {"action": "x"}).status_code == 403
     assert client.post(reverse("admin:accounts_auditlog_delete", args=[row.pk]), {"post": "yes"}).status_code == 403
     assert AuditLog.objects.get().action == "account.freeze"
+
+
+# --- funding and access ----------------------------------------------------------------------------------------
+
+
+def test_operations_record_and_complete_a_deposit(client, operator):
+    account = ClientAccountFactory()
+    logged_in(client, operator)
+
+    response = client.post(reverse("admin:accounts_deposit_add"),
+                           {"account": account.pk, "asset": "USD", "amount": "500.00", "bank_reference": "WIRE-1"})
+    deposit = Deposit.objects.get()
+    assert response.status_code == 302 and deposit.requested_by == operator
+    completed_early = run_action(client, "accounts_deposit", "complete", [deposit])
+    assert any("Cannot complete" in m for m in messages_of(completed_early))
+    run_action(client, "accounts_deposit", "approve", [deposit])
+    run_action(client, "accounts_deposit", "complete", [deposit])
+
+    assert_balance(account, "USD", "500.00")
+    assert set(AuditLog.objects.filter(object_type="accounts.deposit").values_list("action", flat=True)) == {
+        "deposit.request", "deposit.approve", "deposit.complete"}
+
+
+def test_console_pages_need_staff_and_the_view_permission(client):
+    ledger_account = ledger_account_of(ClientAccountFactory())
+    pages = [reverse("admin:index"), reverse("admin:trial_balance"),
+             reverse("admin:account_statement", args=[ledger_account.pk])]
+    for url in pages:
+        assert client.get(url).status_code == 302  # to the login page
+
+    logged_in(client, UserFactory(is_staff=True))  # staff, but in no group
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert client.get(reverse("admin:trial_balance")).status_code == 403
+    assert client.get(reverse("admin:account_statement", args=[ledger_account.pk])).status_code == 403
+
+
+def test_a_refused_edit_is_a_message_not_a_server_error(client, operator):
+    account = ClientAccountFactory()
+    limit = accounts_services.asset_limit_set(account=account, asset="BTC", acting_user=operator,
+                                              max_order_size=Decimal("2"))
+    url = reverse("admin:accounts_assetlimit_change", args=[limit.pk])
+
+    response = logged_in(client, operator).post(url, {"max_order_size": "-1", "daily_withdrawal_limit": ""},
+                                                follow=True)
+
+    assert response.status_code == 200
+    assert any(m.startswith("Not saved:") for m in messages_of(response))
+    limit.refresh_from_db()
+    assert limit.max_order_size == Decimal("2")
