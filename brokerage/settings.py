@@ -173,6 +173,16 @@ WITHDRAWAL_FOUR_EYES_THRESHOLDS = {
     "USDP": WITHDRAWAL_FOUR_EYES_THRESHOLD_USD,
     **env_decimal_map("WITHDRAWAL_FOUR_EYES_THRESHOLDS"),
 }
+# Compliance "large transactions" report: money in or out of client funds at or above these amounts, in each
+# asset's own units. LARGE_TRANSACTION_THRESHOLDS="BTC=0.5,ETH=10" overrides or adds assets.
+LARGE_TRANSACTION_THRESHOLDS = {
+    "USD": Decimal("10000"),
+    "USDP": Decimal("10000"),
+    "PAXG": Decimal("5"),
+    "BTC": Decimal("0.25"),
+    "ETH": Decimal("5"),
+    **env_decimal_map("LARGE_TRANSACTION_THRESHOLDS"),
+}
 
 LOGGING = {
     "version": 1,

@@ -44,3 +44,9 @@ def round_down(amount: Decimal, precision: int) -> Decimal:
 def round_up(amount: Decimal, precision: int) -> Decimal:
     """What the firm charges rounds up, in the firm's favour."""
     return amount.quantize(quantum(precision), rounding=ROUND_CEILING)
+
+
+def plain(amount: Decimal) -> str:
+    """Fixed-point text without trailing zeros or exponent: ``1.500000000000000000`` -> ``1.5``, zero -> ``0``."""
+    text = format(amount, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -30,6 +30,7 @@ from django.utils import timezone
 from accounts.models import OPEN_FUNDING_STATUSES, Withdrawal
 from accounts.services import audit_record
 from ledger.dates import day_end
+from ledger.money import plain
 from ledger.models import (
     BalanceSnapshot,
     Hold,
@@ -125,10 +126,10 @@ def _check_balances() -> tuple[dict, list[Break]]:
     breaks = []
     for d in drifts:
         if d.field == "amount":
-            detail = f"{codes[d.account_id]} {d.asset}: balance table says {d.stored}, postings sum to {d.recomputed}"
+            detail = f"{codes[d.account_id]} {d.asset}: balance table says {plain(d.stored)}, postings sum to {plain(d.recomputed)}"
             check = BALANCES
         else:
-            detail = f"{codes[d.account_id]} {d.asset}: held says {d.stored}, active holds sum to {d.recomputed}"
+            detail = f"{codes[d.account_id]} {d.asset}: held says {plain(d.stored)}, active holds sum to {plain(d.recomputed)}"
             check = HELD
         breaks.append(Break(check, detail, d.account_id, d.asset, expected=d.recomputed, actual=d.stored))
     summary = {
@@ -149,7 +150,7 @@ def _check_commitments() -> tuple[dict, list[Break]]:
         .values_list("id", "key", "account_id", "account__code", "asset_id", "remaining")[:MAX_BREAKS_PER_CHECK]
     )
     breaks = [
-        Break(COMMITMENTS, f"Active hold #{hold_id} ({key}) of {code}: {remaining} {asset} held for no open order "
+        Break(COMMITMENTS, f"Active hold #{hold_id} ({key}) of {code}: {plain(remaining)} {asset} held for no open order "
                            f"or pending withdrawal", account_id, asset, expected=ZERO, actual=remaining)
         for hold_id, key, account_id, code, asset, remaining in stray_holds
     ]
@@ -171,7 +172,7 @@ def _check_commitments() -> tuple[dict, list[Break]]:
         .values_list("id", "status", "account__ledger_account", "asset_id", "amount")[:MAX_BREAKS_PER_CHECK]
     )
     breaks += [
-        Break(COMMITMENTS, f"Withdrawal #{withdrawal_id} is {status} but has no active hold for its {amount} {asset}",
+        Break(COMMITMENTS, f"Withdrawal #{withdrawal_id} is {status} but has no active hold for its {plain(amount)} {asset}",
               account_id, asset, expected=amount)
         for withdrawal_id, status, account_id, asset, amount in unheld_withdrawals
     ]
@@ -181,11 +182,11 @@ def _check_commitments() -> tuple[dict, list[Break]]:
 def _check_trial_balance() -> tuple[dict, list[Break]]:
     totals = trial_balance()
     breaks = [
-        Break(TRIAL_BALANCE, f"{asset}: postings sum to {total}, not zero", None, asset, expected=ZERO, actual=total)
+        Break(TRIAL_BALANCE, f"{asset}: postings sum to {plain(total)}, not zero", None, asset, expected=ZERO, actual=total)
         for asset, total in totals.items()
         if total != 0
     ]
-    return {TRIAL_BALANCE: {asset: str(total) for asset, total in totals.items()}}, breaks
+    return {TRIAL_BALANCE: {asset: plain(total) for asset, total in totals.items()}}, breaks
 
 
 CUSTODY_SQL = """
@@ -211,12 +212,12 @@ def _check_custody() -> tuple[dict, list[Break]]:
         clients = by_purpose.get(Purpose.CLIENT, ZERO)
         expense = by_purpose.pop(Purpose.EXPENSE, ZERO)
         owed = sum(by_purpose.values(), ZERO) - expense
-        summary[asset] = {"custody": str(custody), "clients": str(clients), "owed_less_expenses": str(owed)}
+        summary[asset] = {"custody": plain(custody), "clients": plain(clients), "owed_less_expenses": plain(owed)}
         if custody != owed:
-            breaks.append(Break(CUSTODY, f"{asset}: custody {custody} differs from liabilities and equity less "
-                                         f"expenses {owed}", None, asset, expected=owed, actual=custody))
+            breaks.append(Break(CUSTODY, f"{asset}: custody {plain(custody)} differs from liabilities and equity "
+                                         f"less expenses {plain(owed)}", None, asset, expected=owed, actual=custody))
         if custody < clients:
-            breaks.append(Break(CUSTODY, f"{asset}: custody {custody} does not cover client liabilities {clients}",
+            breaks.append(Break(CUSTODY, f"{asset}: custody {plain(custody)} does not cover client liabilities {plain(clients)}",
                                 None, asset, expected=clients, actual=custody))
     return {CUSTODY: summary}, breaks
 
@@ -250,10 +251,15 @@ def _check_snapshot() -> tuple[dict, list[Break]]:
         cursor.execute(SNAPSHOT_SQL, [day_end(latest), latest, MAX_BREAKS_PER_CHECK])
         rows = cursor.fetchall()
     codes = _account_codes(r[0] for r in rows)
-    breaks = [
-        Break(SNAPSHOT, f"{codes[account_id]} {asset}: snapshot of {latest} says {snap}, postings to the end of that "
-                        f"day sum to {posted}", account_id, asset,
-              expected=None if posted is None else Decimal(posted), actual=None if snap is None else Decimal(snap))
-        for account_id, asset, posted, snap in rows
-    ]
+    breaks = []
+    for account_id, asset, posted, snap in rows:
+        posted, snap = (None if v is None else Decimal(v) for v in (posted, snap))
+        breaks.append(Break(
+            SNAPSHOT, f"{codes[account_id]} {asset}: snapshot of {latest} says {_or_missing(snap)}, postings to the "
+                      f"end of that day sum to {_or_missing(posted)}", account_id, asset, expected=posted, actual=snap,
+        ))
     return {SNAPSHOT: {"day": latest.isoformat(), "breaks": len(breaks)}}, breaks
+
+
+def _or_missing(amount: Decimal | None) -> str:
+    return "nothing" if amount is None else plain(amount)

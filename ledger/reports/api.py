@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from brokerage.exceptions import Conflict
+from brokerage.serializers import ErrorSerializer
 from ledger.models import ReportJob, ReportJobStatus
 from ledger.reports.definitions import REPORTS
 from ledger.reports.forms import ReportForm, ReportParams
@@ -95,7 +96,8 @@ class ReportListView(ReportApiView):
 class ReportExportView(ReportApiView):
     @extend_schema(
         parameters=REPORT_QUERY,
-        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT},
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT,
+                   400: ErrorSerializer},
         description="The report as a file. Line 1 is a header with the row count, the SHA-256 of every byte after "
                     "line 1 (also in the X-Content-SHA256 header) and the generation time.",
     )
@@ -106,25 +108,24 @@ class ReportExportView(ReportApiView):
 
 
 class ReportJobSerializer(serializers.ModelSerializer):
-    from_ = serializers.DateTimeField(source="start", read_only=True)
-    to = serializers.DateTimeField(source="end", read_only=True)
-    percent = serializers.IntegerField(read_only=True, allow_null=True)
+    to = serializers.DateTimeField(source="end")
+    percent = serializers.IntegerField(allow_null=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = ReportJob
-        fields = ["id", "report", "format", "from_", "to", "account", "status", "rows_total", "rows_done", "percent",
+        fields = ["id", "report", "format", "from", "to", "account", "status", "rows_total", "rows_done", "percent",
                   "sha256", "error", "created_at", "started_at", "finished_at", "download_url"]
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
+        read_only_fields = fields
 
     def get_download_url(self, job: ReportJob) -> str | None:
         if job.status != ReportJobStatus.DONE:
             return None
         return reverse("api-report-job-download", args=[job.pk], request=self.context.get("request"))
+
+
+# "from" is a Python keyword, so it cannot be declared in the class body.
+ReportJobSerializer._declared_fields["from"] = serializers.DateTimeField(source="start", read_only=True)
 
 
 class ReportJobListView(ReportApiView):
@@ -165,6 +166,7 @@ def report_job_file(job: ReportJob) -> FileResponse:
 
 
 class ReportJobDownloadView(ReportApiView):
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT})
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT,
+                              409: ErrorSerializer})
     def get(self, request, pk: int):
         return report_job_file(get_object_or_404(ReportJob, pk=pk))

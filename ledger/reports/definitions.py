@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import AuditLog, ClientAccount, Deposit, Withdrawal
 from ledger.dates import day_end, iso_utc, utc_date
 from ledger.models import LedgerAccount, Posting, Purpose
-from ledger.money import quantum
+from ledger.money import plain, quantum
 from ledger.selectors import natural_sign_sql
 from ledger.services import asset_precisions
 from ledger.snapshots import BEGINNING_OF_TIME, snapshot_base_day
@@ -63,12 +63,6 @@ class Report:
     columns: tuple[str, ...]
     rows: Callable[[Scope], Iterator[tuple]]
     count: Callable[[Scope], int]
-
-
-def _plain(value: Decimal) -> str:
-    """A decimal without exponent or trailing zeros (prices have no asset precision of their own)."""
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _canonical_json(value) -> str | None:
@@ -116,9 +110,9 @@ def _blotter_rows(scope: Scope) -> Iterator[tuple]:
          maker_coid, maker_side, maker_at, maker_fee, taker_account, taker_order, taker_coid, taker_side, taker_at,
          taker_fee, buyer_quote, seller_quote, entry_id) in rows.iterator(chunk_size=CHUNK_SIZE):
         yield (
-            fill_id, iso_utc(at), market, base, quote, _plain(price), scope.amount(size, base), _plain(notional),
-            aggressor, maker_account, maker_order, maker_coid, maker_side, iso_utc(maker_at), _plain(maker_fee),
-            taker_account, taker_order, taker_coid, taker_side, iso_utc(taker_at), _plain(taker_fee),
+            fill_id, iso_utc(at), market, base, quote, plain(price), scope.amount(size, base), plain(notional),
+            aggressor, maker_account, maker_order, maker_coid, maker_side, iso_utc(maker_at), plain(maker_fee),
+            taker_account, taker_order, taker_coid, taker_side, iso_utc(taker_at), plain(taker_fee),
             scope.amount(buyer_quote, quote), scope.amount(seller_quote, quote), entry_id,
         )
 
@@ -189,7 +183,8 @@ SELECT la.code, la.client_id, u.asset_id, u.line, u.posting_id, u.created_at, u.
 
 def _statement_query(scope: Scope) -> tuple[str, dict]:
     base = snapshot_base_day(before=utc_date(scope.start))
-    account_id = scope.ledger_account.pk if scope.account else None
+    # A client account without a ledger account matches nothing (``= NULL``), as the ORM reports do.
+    account_id = scope.ledger_account.pk if scope.ledger_account else None
     sql = STATEMENT_SQL.format(
         sign=natural_sign_sql("a.type"),
         snapshot_scope="AND s.account_id = %(account_id)s" if scope.account else "",

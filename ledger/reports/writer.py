@@ -24,7 +24,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 from django.utils import timezone
@@ -211,4 +211,5 @@ def scope_check(start: datetime, end: datetime) -> None:
 
 def report_filename(name: str, *, scope: Scope, fmt: str) -> str:
     account = f"_account-{scope.account.pk}" if scope.account else ""
-    return f"{name}_{scope.start:%Y%m%dT%H%M%S}_{scope.end:%Y%m%dT%H%M%S}{account}.{fmt}"
+    start, end = (moment.astimezone(UTC) for moment in (scope.start, scope.end))
+    return f"{name}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}{account}.{fmt}"
