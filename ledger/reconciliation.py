@@ -125,11 +125,12 @@ def _check_balances() -> tuple[dict, list[Break]]:
     codes = _account_codes(d.account_id for d in drifts)
     breaks = []
     for d in drifts:
+        stored, recomputed = plain(d.stored), plain(d.recomputed)
         if d.field == "amount":
-            detail = f"{codes[d.account_id]} {d.asset}: balance table says {plain(d.stored)}, postings sum to {plain(d.recomputed)}"
+            detail = f"{codes[d.account_id]} {d.asset}: balance table says {stored}, postings sum to {recomputed}"
             check = BALANCES
         else:
-            detail = f"{codes[d.account_id]} {d.asset}: held says {plain(d.stored)}, active holds sum to {plain(d.recomputed)}"
+            detail = f"{codes[d.account_id]} {d.asset}: held says {stored}, active holds sum to {recomputed}"
             check = HELD
         breaks.append(Break(check, detail, d.account_id, d.asset, expected=d.recomputed, actual=d.stored))
     summary = {
@@ -150,8 +151,8 @@ def _check_commitments() -> tuple[dict, list[Break]]:
         .values_list("id", "key", "account_id", "account__code", "asset_id", "remaining")[:MAX_BREAKS_PER_CHECK]
     )
     breaks = [
-        Break(COMMITMENTS, f"Active hold #{hold_id} ({key}) of {code}: {plain(remaining)} {asset} held for no open order "
-                           f"or pending withdrawal", account_id, asset, expected=ZERO, actual=remaining)
+        Break(COMMITMENTS, f"Active hold #{hold_id} ({key}) of {code}: {plain(remaining)} {asset} held for no "
+                           f"open order or pending withdrawal", account_id, asset, expected=ZERO, actual=remaining)
         for hold_id, key, account_id, code, asset, remaining in stray_holds
     ]
     unheld_orders = (
@@ -172,8 +173,8 @@ def _check_commitments() -> tuple[dict, list[Break]]:
         .values_list("id", "status", "account__ledger_account", "asset_id", "amount")[:MAX_BREAKS_PER_CHECK]
     )
     breaks += [
-        Break(COMMITMENTS, f"Withdrawal #{withdrawal_id} is {status} but has no active hold for its {plain(amount)} {asset}",
-              account_id, asset, expected=amount)
+        Break(COMMITMENTS, f"Withdrawal #{withdrawal_id} is {status} but has no active hold for its "
+                           f"{plain(amount)} {asset}", account_id, asset, expected=amount)
         for withdrawal_id, status, account_id, asset, amount in unheld_withdrawals
     ]
     return {COMMITMENTS: {"breaks": len(breaks)}}, breaks
@@ -182,7 +183,8 @@ def _check_commitments() -> tuple[dict, list[Break]]:
 def _check_trial_balance() -> tuple[dict, list[Break]]:
     totals = trial_balance()
     breaks = [
-        Break(TRIAL_BALANCE, f"{asset}: postings sum to {plain(total)}, not zero", None, asset, expected=ZERO, actual=total)
+        Break(TRIAL_BALANCE, f"{asset}: postings sum to {plain(total)}, not zero", None, asset,
+              expected=ZERO, actual=total)
         for asset, total in totals.items()
         if total != 0
     ]
@@ -217,8 +219,8 @@ def _check_custody() -> tuple[dict, list[Break]]:
             breaks.append(Break(CUSTODY, f"{asset}: custody {plain(custody)} differs from liabilities and equity "
                                          f"less expenses {plain(owed)}", None, asset, expected=owed, actual=custody))
         if custody < clients:
-            breaks.append(Break(CUSTODY, f"{asset}: custody {plain(custody)} does not cover client liabilities {plain(clients)}",
-                                None, asset, expected=clients, actual=custody))
+            breaks.append(Break(CUSTODY, f"{asset}: custody {plain(custody)} does not cover client liabilities "
+                                         f"{plain(clients)}", None, asset, expected=clients, actual=custody))
     return {CUSTODY: summary}, breaks
 
 

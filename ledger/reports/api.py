@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -15,20 +14,13 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from brokerage.exceptions import Conflict
 from brokerage.serializers import ErrorSerializer
 from ledger.models import ReportJob, ReportJobStatus
 from ledger.reports.definitions import REPORTS
 from ledger.reports.forms import ReportForm, ReportParams
-from ledger.reports.services import report_export_record, report_job_path, report_job_request
-from ledger.reports.writer import FORMATS, report_filename, report_render
-
-EXPORT_PERMISSION = "accounts.export_reports"
-
-
-def may_export_reports(user) -> bool:
-    return bool(user and user.is_authenticated and user.is_active and user.is_staff
-                and user.has_perm(EXPORT_PERMISSION))
+from ledger.reports.http import may_export_reports, report_job_file, streaming_report
+from ledger.reports.services import report_export_record, report_job_request
+from ledger.reports.writer import FORMATS
 
 
 class CanExportReports(BasePermission):
@@ -56,17 +48,6 @@ def parsed(data: dict) -> ReportParams:
             for field, errors in form.errors.get_json_data().items()
         })
     return form.params()
-
-
-def streaming_report(params: ReportParams) -> StreamingHttpResponse:
-    """Render the report (one read of the database, spooled and hashed) and stream it with its header."""
-    rendered = report_render(params.name, scope=params.scope, fmt=params.fmt)
-    response = StreamingHttpResponse(rendered.chunks(), content_type=FORMATS[params.fmt])
-    filename = report_filename(params.name, scope=params.scope, fmt=params.fmt)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["X-Content-SHA256"] = rendered.sha256
-    response["X-Report-Rows"] = str(rendered.rows)
-    return response
 
 
 REPORT_QUERY = [
@@ -154,15 +135,6 @@ class ReportJobDetailView(ReportApiView):
     def get(self, request, pk: int):
         job = get_object_or_404(ReportJob, pk=pk)
         return Response(ReportJobSerializer(job, context={"request": request}).data)
-
-
-def report_job_file(job: ReportJob) -> FileResponse:
-    if job.status != ReportJobStatus.DONE:
-        raise Conflict(f"Report job #{job.pk} is {job.status}; its file is not ready.", code="report_not_ready")
-    response = FileResponse(open(report_job_path(job), "rb"), as_attachment=True,
-                            filename=f"{job.report}-{job.pk}.{job.format}", content_type=FORMATS[job.format])
-    response["X-Content-SHA256"] = job.sha256
-    return response
 
 
 class ReportJobDownloadView(ReportApiView):

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from ledger.models import ReconciliationRun, ReportJob
 from ledger.reconciliation import reconciliation_schedule
-from ledger.reports.api import EXPORT_PERMISSION, report_job_file, streaming_report
+from ledger.reports.http import EXPORT_PERMISSION, report_job_file, streaming_report
 from ledger.reports.definitions import REPORTS
 from ledger.reports.forms import ReportForm
 from ledger.reports.services import report_export_record, report_job_request

@@ -351,20 +351,21 @@ def test_dates_are_whole_days_with_both_ends_included():
 # --- who may export ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def compliance_officer():
+def staff_in(group: str):
     staff_groups_ensure()
     user = StaffFactory()
-    user.groups.add(Group.objects.get(name=COMPLIANCE))
+    user.groups.add(Group.objects.get(name=group))
     return user
+
+
+@pytest.fixture
+def compliance_officer():
+    return staff_in(COMPLIANCE)
 
 
 @pytest.fixture
 def operator():
-    staff_groups_ensure()
-    user = StaffFactory()
-    user.groups.add(Group.objects.get(name=OPERATIONS))
-    return user
+    return staff_in(OPERATIONS)
 
 
 def api_as(user) -> APIClient:
