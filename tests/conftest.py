@@ -12,3 +12,15 @@ def reference_data(request):
     transactional = "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
     reference_data_ensure()
+
+
+@pytest.fixture(autouse=True)
+def celery_producers_follow_the_broker():
+    """Celery caches its producer pool, and with it the broker connection, on the first publish, even an eager
+    ``.delay()``. Dropped after each test, so a later test that switches to a real broker publishes there."""
+    yield
+    from brokerage.celery import app
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
