@@ -286,11 +286,34 @@ def _consume_holds(captures: Sequence[Capture]) -> None:
         if hold.remaining < 0 or hold.status != HoldStatus.ACTIVE:
             raise LedgerError(f"Capture of {amount} exceeds hold {hold.key}.", code="hold_exceeded")
         hold.status = HoldStatus.CAPTURED if hold.remaining == 0 else HoldStatus.ACTIVE
+    if connection.vendor == "postgresql" and per_hold:
+        _consume_holds_in_one_statement(per_hold, holds)
+        return
+    for hold_id, amount in sorted(per_hold.items()):
+        hold = holds[hold_id]
         updated = Hold.objects.filter(pk=hold_id, status=HoldStatus.ACTIVE, remaining__gte=amount).update(
             remaining=hold.remaining, status=hold.status, updated_at=timezone.now()
         )
         if updated != 1:
             raise LedgerError(f"Hold {hold.key} changed underneath this capture.", code="hold_exceeded")
+
+
+def _consume_holds_in_one_statement(per_hold: dict[int, Decimal], holds: dict[int, Hold]) -> None:
+    """The matcher captures hundreds of holds per batch: one conditional UPDATE for all of them (added by the
+    trading work; same checks as the per-hold path: still active, and enough remaining)."""
+    values = ", ".join(["(%s::bigint, %s::numeric, %s::numeric, %s::varchar)"] * len(per_hold))
+    params = [timezone.now()]
+    for hold_id, amount in sorted(per_hold.items()):
+        params += [hold_id, amount, holds[hold_id].remaining, holds[hold_id].status]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_hold AS h SET remaining = v.remaining, status = v.status, updated_at = %s "
+            f"FROM (VALUES {values}) AS v(id, amount, remaining, status) "
+            "WHERE h.id = v.id AND h.status = 'active' AND h.remaining >= v.amount",
+            params,
+        )
+        if cursor.rowcount != len(per_hold):
+            raise LedgerError("A hold changed underneath this capture.", code="hold_exceeded")
 
 
 def _validate(spec: EntrySpec, precisions: dict[str, int]) -> None:
@@ -397,6 +420,33 @@ def hold_release(*, hold: Hold, amount: Decimal | None = None) -> Hold:
         hold.status = HoldStatus.RELEASED
     hold.save(update_fields=["remaining", "status", "updated_at"])
     return hold
+
+
+@transaction.atomic
+def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
+    """Give back all that remains of many holds at once (the matcher's batch path; added by the trading work).
+
+    Same lock order as ``hold_release`` (hold rows, then balance rows in one statement); holds no longer active
+    are skipped. Returns the holds released.
+    """
+    locked = list(
+        Hold.objects.select_for_update(of=("self",)).select_related("account")
+        .filter(pk__in={h.pk for h in holds}, status=HoldStatus.ACTIVE).order_by("id")
+    )
+    if not locked:
+        return []
+    balances = _lock_balances({(h.account_id, h.asset_id): h.account for h in locked})
+    for hold in locked:
+        balance = balances[(hold.account_id, hold.asset_id)]
+        balance.held -= hold.remaining
+        if balance.held < 0:
+            raise LedgerError(f"Releasing hold {hold.key} would make held negative.", code="hold_exceeded")
+        hold.remaining, hold.status = ZERO, HoldStatus.RELEASED
+    _save_balances(list({b.pk: b for b in balances.values()}.values()))
+    Hold.objects.filter(pk__in=[h.pk for h in locked]).update(
+        remaining=ZERO, status=HoldStatus.RELEASED, updated_at=timezone.now()
+    )
+    return locked
 
 
 # --- manual adjustments under maker-checker -----------------------------------------------------------------

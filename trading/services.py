@@ -73,7 +73,6 @@ class OrderParams:
         return cls(**{f.name: getattr(order, f.name) for f in fields(cls)})
 
 
-@transaction.atomic
 def order_place(*, account: ClientAccount, market: Market, side: str, type: str, size: Decimal | None = None,
                 price: Decimal | None = None, funds: Decimal | None = None, time_in_force: str = TimeInForce.GTC,
                 post_only: bool = False, stp: str = SelfTradePrevention.CANCEL_NEWEST,
@@ -86,6 +85,19 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
     client_order_id = client_order_id or uuid.uuid4().hex
     params = _params_normalised(OrderParams(market.pk, side, type, size, price, funds, time_in_force,
                                             bool(post_only), stp))
+    try:
+        return _order_place(account, market, params, client_order_id, acting_user)
+    except IntegrityError:
+        # A concurrent request with the same client order id committed first (the unique index made us wait).
+        existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
+        if existing is None:
+            raise
+        return _replayed(existing, params)
+
+
+@transaction.atomic
+def _order_place(account: ClientAccount, market: Market, params: OrderParams, client_order_id: str,
+                 acting_user) -> Order:
     existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
     if existing is not None:
         return _replayed(existing, params)
@@ -95,16 +107,8 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
     maker_rate, taker_rate = fee_rates_for(account=account, market=market)
     order = Order(account=account, client_order_id=client_order_id, maker_fee_rate=maker_rate,
                   taker_fee_rate=taker_rate, created_by=_user(acting_user), **_params_fields(params))
-    try:
-        with transaction.atomic():
-            order.save()
-    except IntegrityError:
-        existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
-        if existing is None:
-            raise
-        return _replayed(existing, params)
     order.hold = _hold_place(order, market)
-    order.save(update_fields=["hold"])
+    order.save()
     audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
                  after=snapshot(order, ORDER_AUDIT_FIELDS))
     market_wake_on_commit(market.pk)
@@ -243,8 +247,8 @@ def _hold_place(order: Order, market: Market):
     ledger_account = LedgerAccount.objects.get(client_id=order.account_id)
     asset, amount = _hold_needed(order, market, ledger_account)
     try:
-        return ledger.hold_place(key=f"order:{order.pk}", account=ledger_account, asset=asset, amount=amount,
-                                 reason=f"order {order.pk} {order.side} {market.symbol}")
+        return ledger.hold_place(key=f"order:{order.account_id}:{order.client_order_id}", account=ledger_account,
+                                 asset=asset, amount=amount, reason=f"order {order.side} {market.symbol}")
     except InsufficientFunds as exc:  # name the order's field, not the ledger's
         raise InsufficientFunds(exc.message, field="funds" if order.funds is not None else "size") from exc
 
@@ -312,14 +316,13 @@ def orders_cancel_all(*, account: ClientAccount, market: Market | None = None, a
 
 def _cancelled(orders: list[Order], seq: int | None, reason: str, acting_user) -> None:
     """Mark orders of one market cancelled; resting ones carry ``seq`` so matchers drop them from the book."""
+    ledger.holds_release(holds=[o.hold for o in orders if o.hold is not None])
     for order in orders:
         before = snapshot(order, ["status", "reason"])
         if order.status != OrderStatus.NEW:
             order.cancel_seq = seq
         order.status, order.reason = OrderStatus.CANCELLED, reason[:64]
         order.save(update_fields=["status", "reason", "cancel_seq", "updated_at"])
-        if order.hold is not None:
-            ledger.hold_release(hold=order.hold)
         audit_record(acting_user=acting_user, action="order.cancel", obj=order, account=order.account,
                      before=before, after=snapshot(order, ["status", "reason", "filled_size"]))
 

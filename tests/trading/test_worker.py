@@ -39,11 +39,18 @@ def broker_url(settings):
     before = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
     settings.CELERY_BROKER_URL = url
     celery_app.conf.update(broker_url=url, task_always_eager=False)
-    wakeups._redis.cache_clear()
+    _publisher_reset()
     yield url
     celery_app.conf.update(broker_url=before[0], task_always_eager=before[1])
-    wakeups._redis.cache_clear()
+    _publisher_reset()
     redis.Redis.from_url(url).flushdb()
+
+
+def _publisher_reset() -> None:
+    """Forget connections made with an earlier broker URL (an earlier test may have published elsewhere)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    wakeups._redis.cache_clear()
 
 
 def _test_database_url() -> str:
@@ -101,7 +108,7 @@ def test_two_clients_trade_through_the_api_and_a_real_worker(worker):
     ask = bob.post("/api/v1/orders/", {"market": "BTC-USD", "side": "sell", "size": "0.5", "price": "20000.00",
                                        "client_order_id": "ask-1"}, format="json")
     assert ask.status_code == 201 and ask.json()["status"] == "new"
-    assert _wait_for(lambda: _status(ask.json()["id"]) == OrderStatus.OPEN, SETTLE_SECONDS)
+    assert _wait_for(lambda: _status(ask.json()["id"]) == OrderStatus.OPEN, SETTLE_SECONDS), worker.log.read_text()
 
     bid = alice.post("/api/v1/orders/", {"market": "BTC-USD", "side": "buy", "size": "0.8", "price": "20000.00",
                                          "client_order_id": "bid-1"}, format="json")
