@@ -385,3 +385,17 @@ def test_fee_schedule_of_the_client_tier_overrides_the_market_rates(market, sell
     match(market)
     assert_balance(vip, "USD", "18999.50")  # 1000 + 0.05% taker fee of the market-specific schedule
     assert_balance(ledger_account_of(seller), "USD", "999.00")
+
+
+def test_the_sweep_wakes_open_markets_with_new_orders_only(market, seller, buyer):
+    from trading.tasks import sweep_markets
+
+    halted = MarketFactory(symbol="ETH-USD", base_id="ETH", lot_size=D("0.0001"), min_size=D("0.0001"))
+    fund(seller, "ETH", "1")
+    stuck = place(seller, halted, "sell", size="0.1", price="3000")
+    services.market_status_set(market=halted, status=MarketStatus.HALTED, acting_user=None)
+    place(seller, market, "sell", size="0.1", price="10000")
+    bid = place(buyer, market, "buy", size="0.1", price="10000")  # wake-ups of both were "lost"
+    assert sweep_markets() == [market.pk]  # tasks run in-process here: the sweep matched the market
+    assert reloaded(bid).status == OrderStatus.FILLED and reloaded(stuck).status == OrderStatus.NEW
+    assert sweep_markets() == []
