@@ -361,37 +361,29 @@ class OrderFillListView(FillListView):
 # --- market data ------------------------------------------------------------------------------------------
 
 
-class MarketListView(generics.ListAPIView):
+class MarketView(generics.GenericAPIView):
+    serializer_class = MarketSerializer
+    required_scopes = READ
+    pagination_class = None
+    queryset = Market.objects.none()
+
+    def get_queryset(self):
+        return selectors.markets_list()
+
+
+class MarketListView(MarketView, generics.ListAPIView):
     """The markets, their grid (tick, lot, sizes), status and base fee rates."""
 
-    serializer_class = MarketSerializer
-    required_scopes = READ
-    pagination_class = None
-    queryset = Market.objects.none()
 
-    def get_queryset(self):
-        return selectors.markets_list()
-
-
-class MarketDetailView(generics.RetrieveAPIView):
+class MarketDetailView(MarketView, generics.RetrieveAPIView):
     """One market."""
 
-    serializer_class = MarketSerializer
-    required_scopes = READ
     lookup_field = "symbol"
-    queryset = Market.objects.none()
-
-    def get_queryset(self):
-        return selectors.markets_list()
 
 
-class MarketDataView(generics.GenericAPIView):
-    required_scopes = READ
-    pagination_class = None
-    queryset = Market.objects.none()
-
+class MarketDataView(MarketView):
     def market(self) -> Market:
-        return get_object_or_404(selectors.markets_list(), symbol=self.kwargs["symbol"])
+        return get_object_or_404(self.get_queryset(), symbol=self.kwargs["symbol"])
 
 
 class OrderBookView(MarketDataView):

@@ -119,7 +119,15 @@ class _Side:
         if queue is None:
             queue = self.levels[order.price] = deque()
             bisect.insort(self.keys, self._key(order.price))
-        queue.append(order)
+        if queue and queue[-1].id > order.id:
+            # Time priority is acceptance order (the id), even when an older order reaches the book later:
+            # a book rebuilt from the database, in id order, then queues exactly like this one.
+            position = len(queue)
+            while position > 0 and queue[position - 1].id > order.id:
+                position -= 1
+            queue.insert(position, order)
+        else:
+            queue.append(order)
 
     def remove(self, order: Resting) -> None:
         queue = self.levels[order.price]

@@ -393,7 +393,9 @@ def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
             if not _market_lock(market_id, wait=wait):
                 return MatchSummary(market_id, locked=False)
             wake_flag_clear(market_id)
-            market = Market.objects.select_related("base", "quote").get(pk=market_id)
+            market = Market.objects.select_related("base", "quote").filter(pk=market_id).first()
+            if market is None:
+                return MatchSummary(market_id, status="missing")
             if market.status != MarketStatus.OPEN:
                 return MatchSummary(market_id, status=market.status)
             batch_size = settings.MATCHER_BATCH_SIZE

@@ -17,6 +17,7 @@ redelivered; its transaction rolled back, so the redelivered task redoes the bat
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from trading.models import MarketStatus, Order, OrderStatus
 from trading.services import market_match
@@ -24,7 +25,10 @@ from trading.services import market_match
 LOCKED_RETRY_SECONDS = 0.05
 
 
-@shared_task(name="trading.tasks.match_market", ignore_result=True)
+# A dropped database connection is transient: the batch rolled back, try again shortly. Anything else is a bug
+# to see in the logs; the orders stay ``new`` and the sweep retries them.
+@shared_task(name="trading.tasks.match_market", ignore_result=True, autoretry_for=(OperationalError, InterfaceError),
+             retry_backoff=0.5, retry_backoff_max=10, max_retries=5)
 def match_market(market_id: int) -> dict:
     # Run in-process (no broker), a re-queue would recurse: wait for the lock instead.
     summary = market_match(market_id=market_id, wait=bool(match_market.app.conf.task_always_eager))

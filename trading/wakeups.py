@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 from functools import cache
 
+import redis
 from django.conf import settings
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +31,6 @@ def _redis():
     url = settings.CELERY_BROKER_URL
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    import redis
-
     return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
@@ -46,8 +46,6 @@ def market_wake(market_id: int) -> None:
 
 def market_wake_on_commit(market_id: int) -> None:
     # robust: the order is committed whatever happens to the message; the sweep finds it if this fails.
-    from django.db import transaction
-
     transaction.on_commit(lambda: market_wake(market_id), robust=True)
 
 
@@ -56,5 +54,5 @@ def wake_flag_clear(market_id: int) -> None:
     if client is not None:
         try:
             client.delete(_flag(market_id))
-        except Exception:  # noqa: BLE001 - a stale flag only delays the next wake-up by FLAG_TTL_SECONDS
+        except redis.RedisError:  # a stale flag only delays the next wake-up by FLAG_TTL_SECONDS
             logger.warning("could not clear the wake-up flag of market %s", market_id, exc_info=True)

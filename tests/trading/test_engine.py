@@ -164,6 +164,15 @@ def test_remove_takes_an_order_off_the_book():
     assert b.depth()["asks"] == [(D(100), D(1))]
 
 
+def test_within_a_level_the_older_order_id_has_priority_even_if_it_arrives_later():
+    b = book()
+    b.add(e.Resting(5, 1, e.SELL, D(100), D(1)))
+    b.add(e.Resting(3, 2, e.SELL, D(100), D(1)))
+    b.add(e.Resting(4, 3, e.SELL, D(100), D(1)))
+    out = b.submit(limit(9, e.BUY, "100", "3"))
+    assert [m.maker_id for m in out.matches] == [3, 4, 5]
+
+
 def test_funds_order_cannot_be_fill_or_kill():
     with pytest.raises(ValueError):
         book().submit(market(1, e.BUY, funds="10", time_in_force=e.FOK))
