@@ -1,5 +1,6 @@
 """Property test: any sequence of valid ledger operations keeps the books balanced and the balances exact."""
 
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -31,24 +32,25 @@ def test_any_sequence_of_operations_keeps_trial_balance_zero(ops):
     custody = ledger.firm_account(Purpose.CUSTODY)
     expected = {(i, a): Decimal(0) for i in range(3) for a in ASSETS}
     holds = []
+    run = uuid.uuid4().hex  # examples share one test transaction: keys must not repeat across examples
     for n, (kind, i, asset, amount) in enumerate(ops):
         client, other = clients[i], clients[(i + 1) % 3]
         try:
             if kind == "deposit":
                 legs = [ledger.debit(custody, asset, amount), ledger.credit(client, asset, amount)]
-                ledger.entry_post(key=f"p:{id(ops)}:{n}", kind=kind, legs=legs)
+                ledger.entry_post(key=f"p:{run}:{n}", kind=kind, legs=legs)
                 expected[(i, asset)] += amount
             elif kind == "withdraw":
                 legs = [ledger.debit(client, asset, amount), ledger.credit(custody, asset, amount)]
-                ledger.entry_post(key=f"p:{id(ops)}:{n}", kind=kind, legs=legs)
+                ledger.entry_post(key=f"p:{run}:{n}", kind=kind, legs=legs)
                 expected[(i, asset)] -= amount
             elif kind == "transfer":
                 legs = [ledger.debit(client, asset, amount), ledger.credit(other, asset, amount)]
-                ledger.entry_post(key=f"p:{id(ops)}:{n}", kind=kind, legs=legs)
+                ledger.entry_post(key=f"p:{run}:{n}", kind=kind, legs=legs)
                 expected[(i, asset)] -= amount
                 expected[((i + 1) % 3, asset)] += amount
             elif kind == "hold":
-                holds.append(ledger.hold_place(key=f"h:{id(ops)}:{n}", account=client, asset=asset, amount=amount))
+                holds.append(ledger.hold_place(key=f"h:{run}:{n}", account=client, asset=asset, amount=amount))
             elif holds:
                 ledger.hold_release(hold=holds.pop(0))
         except InsufficientFunds:
