@@ -52,7 +52,7 @@ def idempotent_response(request, *, account: ClientAccount, endpoint: str, requi
             return execute(None)
     fingerprint = request_fingerprint(request.data)
     with transaction.atomic():
-        ClientAccount.objects.select_for_update().only("pk").get(pk=account.pk)
+        ClientAccount.objects.select_for_update(no_key=True).only("pk").get(pk=account.pk)
         record = IdempotencyRecord.objects.filter(account=account, endpoint=endpoint, key=key).first()
         if record is not None:
             if record.request_hash != fingerprint:

@@ -128,7 +128,7 @@ def audit_record(
 
 def _locked(obj: models.Model) -> models.Model:
     """Re-read ``obj`` under a row lock: every transition decides on the current state, not a stale copy."""
-    return type(obj).objects.select_for_update().get(pk=obj.pk)
+    return type(obj).objects.select_for_update(no_key=True).get(pk=obj.pk)
 
 
 def _require_status(obj, allowed, action: str) -> None:
@@ -355,7 +355,7 @@ def asset_limit_set(*, account: ClientAccount, asset: str | Asset, acting_user,
     for name, value in (("max_order_size", max_order_size), ("daily_withdrawal_limit", daily_withdrawal_limit)):
         if value is not None:
             _positive_amount(value, asset, field=name)
-    limit, created = AssetLimit.objects.select_for_update().get_or_create(account=account, asset=asset)
+    limit, created = AssetLimit.objects.select_for_update(no_key=True).get_or_create(account=account, asset=asset)
     before = None if created else snapshot(limit, ["max_order_size", "daily_withdrawal_limit"])
     limit.max_order_size = max_order_size
     limit.daily_withdrawal_limit = daily_withdrawal_limit

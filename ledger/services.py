@@ -406,7 +406,7 @@ def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: 
 @transaction.atomic
 def hold_release(*, hold: Hold, amount: Decimal | None = None) -> Hold:
     """Give back ``amount`` (default: all that remains) of a hold to the available balance."""
-    hold = Hold.objects.select_for_update().get(pk=hold.pk)
+    hold = Hold.objects.select_for_update(no_key=True).get(pk=hold.pk)
     if hold.status != HoldStatus.ACTIVE:
         return hold
     amount = hold.remaining if amount is None else amount
@@ -430,7 +430,7 @@ def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
     are skipped. Returns the holds released.
     """
     locked = list(
-        Hold.objects.select_for_update(of=("self",)).select_related("account")
+        Hold.objects.select_for_update(of=("self",), no_key=True).select_related("account")
         .filter(pk__in={h.pk for h in holds}, status=HoldStatus.ACTIVE).order_by("id")
     )
     if not locked:
@@ -509,7 +509,7 @@ def adjustment_propose(
 def adjustment_approve(*, adjustment: Adjustment, acting_user) -> Adjustment:
     """Approve someone else's proposal and post it as one balanced entry. Approving again changes nothing."""
     _require_staff_permission(acting_user, "ledger.approve_adjustment", "approve adjustments")
-    adjustment = Adjustment.objects.select_for_update().select_related("account").get(pk=adjustment.pk)
+    adjustment = Adjustment.objects.select_for_update(no_key=True).select_related("account").get(pk=adjustment.pk)
     _require_four_eyes(adjustment, acting_user)
     if adjustment.status == AdjustmentStatus.APPROVED:
         return adjustment
@@ -538,7 +538,7 @@ def adjustment_approve(*, adjustment: Adjustment, acting_user) -> Adjustment:
 def adjustment_reject(*, adjustment: Adjustment, acting_user, reason: str) -> Adjustment:
     """Turn a proposal down; nothing is posted. Rejecting again changes nothing."""
     _require_staff_permission(acting_user, "ledger.approve_adjustment", "reject adjustments")
-    adjustment = Adjustment.objects.select_for_update().select_related("account").get(pk=adjustment.pk)
+    adjustment = Adjustment.objects.select_for_update(no_key=True).select_related("account").get(pk=adjustment.pk)
     _require_four_eyes(adjustment, acting_user)
     if adjustment.status == AdjustmentStatus.REJECTED:
         return adjustment

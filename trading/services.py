@@ -286,7 +286,7 @@ def order_cancel(*, order: Order, acting_user, reason: str = USER_REQUESTED) -> 
     Cancelling a cancelled order returns it unchanged; a filled or rejected one is ``order_not_open``.
     """
     _market_lock(order.market_id, wait=True)
-    order = Order.objects.select_for_update(of=("self",)).select_related("hold").get(pk=order.pk)
+    order = Order.objects.select_for_update(of=("self",), no_key=True).select_related("hold").get(pk=order.pk)
     if order.status == OrderStatus.CANCELLED:
         return order
     if order.status not in OPEN_STATUSES:
@@ -306,7 +306,7 @@ def orders_cancel_all(*, account: ClientAccount, market: Market | None = None, a
     market_ids = sorted(set(scope.values_list("market_id", flat=True)))
     for market_id in market_ids:  # in id order: two cancel-alls never wait for each other in a cycle
         _market_lock(market_id, wait=True)
-    orders = list(scope.filter(market_id__in=market_ids).select_for_update(of=("self",)).select_related("hold").order_by("id"))
+    orders = list(scope.filter(market_id__in=market_ids).select_for_update(of=("self",), no_key=True).select_related("hold").order_by("id"))
     for market_id in market_ids:
         in_market = [o for o in orders if o.market_id == market_id]
         resting = any(o.status != OrderStatus.NEW for o in in_market)
@@ -346,7 +346,7 @@ def market_status_set(*, market: Market, status: str, acting_user, reason: str =
     if acting_user is not None and not acting_user.has_perm("trading.halt_market"):
         raise Forbidden("You do not have permission to change a market's status.", code="permission_denied")
     _market_lock(market.pk, wait=True)
-    market = Market.objects.select_for_update().get(pk=market.pk)
+    market = Market.objects.select_for_update(no_key=True).get(pk=market.pk)
     before = {"status": market.status}
     market.status = status
     market.save(update_fields=["status", "updated_at"])
