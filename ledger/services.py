@@ -422,6 +422,16 @@ def hold_release(*, hold: Hold, amount: Decimal | None = None) -> Hold:
     return hold
 
 
+def balances_lock(*, keys: Sequence[tuple[LedgerAccount, str]]) -> None:
+    """Lock the balance rows of these (ledger account, asset) pairs in one statement ordered by id, creating
+    missing ones. A transaction that will post entries *and* release holds (the matcher's batch; added by the
+    trading work) takes every balance lock first, in one order, so it cannot deadlock with another such
+    transaction that shares a balance; the later steps find the rows already locked."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("balances_lock must run inside the transaction that uses the locks")
+    _lock_balances({(account.pk, _code(asset)): account for account, asset in keys})
+
+
 @transaction.atomic
 def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
     """Give back all that remains of many holds at once (the matcher's batch path; added by the trading work).

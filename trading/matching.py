@@ -115,17 +115,33 @@ class BatchSettlement:
         )
 
     def _write(self) -> None:
+        self._balances_lock()
         if self.specs:
             entries = ledger.entries_post(specs=self.specs)
             for fill, entry in zip(self.fills, entries):
                 fill.entry = entry
             Fill.objects.bulk_create(self.fills)
         # Captures above already reduced the hold objects in memory; what is left goes back to the clients.
-        ledger.holds_release(holds=[
-            o.hold for o in self.ended.values()
-            if o.hold is not None and o.hold.status == HoldStatus.ACTIVE and o.hold.remaining > 0
-        ])
+        ledger.holds_release(holds=_released_holds(self.ended))
         _orders_save(list(self.changed.values()), self.now)
+
+    def _balances_lock(self) -> None:
+        """Every balance row the batch will touch (fills and hold releases), locked in one sorted statement
+        before any other: two batches of markets that share a client cannot wait for each other in a cycle."""
+        by_id = {a.pk: a for a in self.ledger_accounts.values()}
+        keys = {(leg.account.pk, leg.asset): leg.account for spec in self.specs for leg in spec.legs}
+        for order in self.ended.values():
+            if order.hold is not None:
+                keys[(order.hold.account_id, order.hold.asset_id)] = by_id[order.hold.account_id]
+        if keys:
+            ledger.balances_lock(keys=[(account, asset) for (_, asset), account in keys.items()])
+
+
+def _released_holds(ended: dict[int, Order]) -> list:
+    return [
+        o.hold for o in ended.values()
+        if o.hold is not None and o.hold.status == HoldStatus.ACTIVE and o.hold.remaining > 0
+    ]
 
 
 def _orders_save(orders: list[Order], now) -> None:
