@@ -83,6 +83,8 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
     with other parameters it is a conflict.
     """
     client_order_id = client_order_id or uuid.uuid4().hex
+    if len(client_order_id) > 64:
+        raise InvalidOrder("A client order id has at most 64 characters.", code="invalid", field="client_order_id")
     params = _params_normalised(OrderParams(market.pk, side, type, size, price, funds, time_in_force,
                                             bool(post_only), stp))
     try:

@@ -129,6 +129,12 @@ def test_the_same_client_order_id_returns_the_same_order_and_holds_once(market, 
         place(trader, market, "buy", size="0.2", price="100", client_order_id="abc-1")
 
 
+def test_a_client_order_id_has_at_most_64_characters(market, trader):
+    with pytest.raises(InvalidOrder) as refused:
+        place(trader, market, "buy", size="0.1", price="100", client_order_id="x" * 65)
+    assert refused.value.field == "client_order_id"
+
+
 def test_client_order_ids_are_per_account(market, trader):
     other = ClientAccountFactory()
     fund(other, "USD", "1000")
