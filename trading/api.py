@@ -240,18 +240,21 @@ class OrderFilter(filters.FilterSet):
         fields = ["market", "status", "side"]
 
 
-class OrderListView(AccountScoped, generics.ListAPIView):
-    """Your orders, newest first (cursor-paginated). POST places an order: it is accepted as ``new`` with the
-    funds it may spend on hold, and matched by the matching engine moments later; poll it or list your fills.
-    Resending the same ``client_order_id`` returns the same order."""
-
+class OrderView(AccountScoped, generics.GenericAPIView):
     queryset_model = Order
     serializer_class = OrderSerializer
-    filterset_class = OrderFilter
     required_scopes = TRADE
 
     def account_queryset(self, account):
         return selectors.orders_of(account=account)
+
+
+class OrderListView(OrderView, generics.ListAPIView):
+    """Your orders, newest first (cursor-paginated). POST places an order: it is accepted as ``new`` with the
+    funds it may spend on hold, and matched by the matching engine moments later; poll it or list your fills.
+    Resending the same ``client_order_id`` returns the same order."""
+
+    filterset_class = OrderFilter
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
     def post(self, request):
@@ -261,15 +264,8 @@ class OrderListView(AccountScoped, generics.ListAPIView):
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
-class OrderDetailView(AccountScoped, generics.RetrieveAPIView):
+class OrderDetailView(OrderView, generics.RetrieveAPIView):
     """One of your orders. DELETE cancels it (as does POST .../cancel/)."""
-
-    queryset_model = Order
-    serializer_class = OrderSerializer
-    required_scopes = TRADE
-
-    def account_queryset(self, account):
-        return selectors.orders_of(account=account)
 
     @extend_schema(request=None, responses={200: OrderSerializer})
     def delete(self, request, pk):
