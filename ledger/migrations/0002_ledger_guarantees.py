@@ -16,9 +16,12 @@ SET enable_seqscan = off AS $$
 DECLARE
     bad record;
 BEGIN
-    SELECT p.asset_id, sum(p.amount) AS total INTO bad
-      FROM ledger_posting p WHERE p.entry_id = NEW.entry_id
-     GROUP BY p.asset_id HAVING sum(p.amount) <> 0 LIMIT 1;
+    -- No LIMIT here: it lets the planner prefer an index in asset_id order filtered by entry_id, a scan of
+    -- the whole table per checked posting.
+    SELECT s.asset_id, s.total INTO bad FROM (
+        SELECT p.asset_id, sum(p.amount) AS total
+          FROM ledger_posting p WHERE p.entry_id = NEW.entry_id GROUP BY p.asset_id
+    ) s WHERE s.total <> 0;
     IF FOUND THEN
         RAISE EXCEPTION 'journal entry % does not balance for asset %: postings sum to %',
             NEW.entry_id, bad.asset_id, bad.total USING ERRCODE = 'check_violation';

@@ -1,0 +1,193 @@
+"""Matching + settlement throughput and acceptance-to-settlement latency, with a real Celery worker on Redis
+and PostgreSQL.
+
+Phase 1 (throughput): N orders from many accounts are accepted through trading.services.order_place by
+several processes while no worker runs; then one worker starts and the time until no order is left ``new``
+gives orders/s and fills/s matched and settled (every fill a committed, balanced ledger entry).
+Phase 2 (latency): with the worker running, orders arrive at a steady rate; a poller notes when each becomes
+visible as processed (its batch committed). p50/p99 of that delay is acceptance-to-settlement latency.
+
+Run: .venv/bin/python bench/matching.py [--orders 50000] [--accounts 200] [--rate 1000] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from common import ROOT, django_setup, fresh_database, percentile, report
+
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+
+
+def place_orders(args: tuple[int, list[int], int, int, float]) -> list[tuple[int, float]]:
+    """Worker process: place ``count`` orders (at ``rate``/s if given). Returns (order id, accepted at)."""
+    market_id, account_ids, count, seed, rate = args
+    django_setup()
+    from trading.models import Market
+    from trading.services import order_place
+    from accounts.models import ClientAccount
+
+    rng = random.Random(seed)
+    market = Market.objects.get(pk=market_id)
+    accounts = list(ClientAccount.objects.filter(pk__in=account_ids))
+    accepted = []
+    started = time.perf_counter()
+    for i in range(count):
+        if rate:
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        order = order_place(account=rng.choice(accounts), market=market, acting_user=None, **_order(rng))
+        accepted.append((order.pk, time.time()))
+    return accepted
+
+
+def _order(rng):
+    from setup_desk import random_order
+
+    return random_order(rng)
+
+
+def run_parallel(market_id, account_ids, total, processes, rate=0.0, seed=0):
+    per_process = total // processes
+    jobs = [(market_id, account_ids, per_process, seed + p, rate / processes) for p in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return [row for rows in pool.map(place_orders, jobs) for row in rows]
+
+
+def worker_start() -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "brokerage", "worker", "--concurrency", "1", "--loglevel", "WARNING",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/bench-worker.log", "w"),
+    )
+
+
+def new_orders_left() -> int:
+    from trading.models import Order
+
+    return Order.objects.filter(status="new").count()
+
+
+def wait_until_drained(timeout: float) -> float:
+    deadline = time.time() + timeout
+    while new_orders_left():
+        if time.time() > deadline:
+            raise SystemExit("the worker did not drain the orders in time; see /tmp/bench-worker.log")
+        time.sleep(0.02)
+    return time.time()
+
+
+def phase_throughput(market_id, account_ids, orders, processes) -> dict:
+    from django.db import connection
+
+    from trading.models import Fill
+
+    started = time.perf_counter()
+    run_parallel(market_id, account_ids, orders, processes)
+    placing = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    fills_before = Fill.objects.count()
+    worker = worker_start()
+    try:
+        while new_orders_left() == orders:  # the clock starts when the worker has committed its first batch
+            time.sleep(0.005)
+        t0 = time.time()
+        t1 = wait_until_drained(timeout=900)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    fills = Fill.objects.count() - fills_before
+    elapsed = t1 - t0
+    return {
+        "orders accepted (order_place)": f"{orders:,} in {placing:.1f}s = {orders / placing:,.0f} orders/s "
+                                         f"({processes} processes)",
+        "matched + settled": f"{orders:,} orders, {fills:,} fills in {elapsed:.1f}s",
+        "matching throughput": f"{orders / elapsed:,.0f} orders/s, {fills / elapsed:,.0f} fills/s",
+    }
+
+
+def phase_latency(market_id, account_ids, rate, seconds, processes) -> dict:
+    import threading
+
+    from django.db import connections
+
+    total = int(rate * seconds)
+    processed_at: dict[int, float] = {}
+    stop = threading.Event()
+
+    def poll():
+        with connections["default"].cursor() as cursor:
+            last_id = 0
+            while not stop.is_set():
+                cursor.execute("SELECT id FROM trading_order WHERE id > %s AND status <> 'new' ORDER BY id",
+                               [last_id])
+                now = time.time()
+                for (order_id,) in cursor.fetchall():
+                    processed_at.setdefault(order_id, now)
+                cursor.execute("SELECT coalesce(min(id) - 1, %s) FROM trading_order WHERE status = 'new' AND id > %s",
+                               [max(processed_at, default=last_id), last_id])
+                last_id = cursor.fetchone()[0]
+                time.sleep(0.005)
+
+    worker = worker_start()
+    time.sleep(3)  # let the worker boot before the clock matters
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        accepted = run_parallel(market_id, account_ids, total, processes, rate=rate, seed=1000)
+        wait_until_drained(timeout=300)
+        time.sleep(0.05)
+    finally:
+        stop.set()
+        poller.join()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    latencies = [(processed_at[i] - t) * 1000 for i, t in accepted if i in processed_at]
+    return {
+        "offered load": f"{rate:,.0f} orders/s for {seconds}s ({len(accepted):,} orders)",
+        "acceptance -> settled p50": f"{percentile(latencies, 50):.0f} ms",
+        "acceptance -> settled p99": f"{percentile(latencies, 99):.0f} ms",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=50000)
+    parser.add_argument("--accounts", type=int, default=200)
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--seconds", type=int, default=15)
+    args = parser.parse_args()
+    django_setup()
+    fresh_database()
+    import redis
+
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+    from setup_desk import desk_create
+
+    market_id, account_ids = desk_create(accounts=args.accounts)
+    report("matching + settlement throughput (1 worker, PostgreSQL, Redis)",
+           phase_throughput(market_id, account_ids, args.orders, args.processes))
+    report("acceptance -> settlement latency under steady load",
+           phase_latency(market_id, account_ids, args.rate, args.seconds, args.processes))
+
+    from ledger import selectors
+
+    assert all(total == 0 for total in selectors.trial_balance().values()), "trial balance is not zero"
+    assert selectors.balance_drift() == [], "balances drifted from postings"
+    print("   books: trial balance zero per asset, no balance drift")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(__file__))
+    main()
