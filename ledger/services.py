@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -148,7 +148,7 @@ def entry_post(
 
 def entries_post(*, specs: Sequence[EntrySpec]) -> list[JournalEntry]:
     """Post many entries in one transaction with one balance lock statement (the matcher's batch path)."""
-    precisions = asset_precisions()
+    precisions = asset_precisions(leg.asset for spec in specs for leg in spec.legs)
     for spec in specs:
         _validate(spec, precisions)
     _check_unique_keys_in_batch(specs)
@@ -355,8 +355,16 @@ def _content_hash(spec: EntrySpec) -> str:
     return hashlib.sha256(repr((spec.kind, legs, captures, reverses)).encode()).hexdigest()
 
 
-def asset_precisions() -> dict[str, int]:
-    return dict(Asset.objects.values_list("code", "precision"))
+_precisions: dict[str, int] = {}
+
+
+def asset_precisions(codes: Iterable[str] = ()) -> dict[str, int]:
+    """Decimal places per asset code. Reference data, so cached in the process (a posting path should not
+    read it every time); asking for a code the cache lacks reloads it. Precision never changes once set."""
+    if not _precisions or not set(codes) <= _precisions.keys():
+        _precisions.clear()
+        _precisions.update(Asset.objects.values_list("code", "precision"))
+    return _precisions
 
 
 @transaction.atomic
@@ -389,7 +397,7 @@ def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: 
         return existing
     if amount <= 0:
         raise InvalidAmount("A hold must be positive.", field="amount")
-    require_exact(amount, asset_precisions()[asset], field="amount")
+    require_exact(amount, asset_precisions([asset])[asset], field="amount")
     balance = _lock_balances({(account.pk, asset): account})[(account.pk, asset)]
     if balance.enforce_floor and balance.amount - balance.held - amount < -balance.credit_limit:
         raise InsufficientFunds(
@@ -499,7 +507,7 @@ def adjustment_propose(
     _require_staff_permission(acting_user, "ledger.add_adjustment", "propose adjustments")
     if not account.is_client:
         raise LedgerError("Adjustments apply to client accounts only.", code="invalid_account", field="account")
-    precision = asset_precisions().get(_code(asset))
+    precision = asset_precisions([_code(asset)]).get(_code(asset))
     if precision is None:
         raise LedgerError(f"Unknown asset {_code(asset)!r}.", code="unknown_asset", field="asset")
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
