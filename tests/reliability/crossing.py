@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from ledger import services as ledger
-from ledger.models import Balance, JournalEntry, LedgerAccount, Purpose
+from ledger.models import JournalEntry, Purpose
 from tests.factories import assert_balance
 from tests.reliability.desk import FUNDING, Desk
 from trading import wakeups
@@ -42,10 +42,6 @@ class Crossing:
         for _ in range(k):
             desk.place(buyer, market, side=Side.BUY, type=OrderType.LIMIT, price=BID, size=SIZE)
         return cls(desk, market, k)
-
-    @property
-    def seller_btc(self) -> Balance:
-        return Balance.objects.get(account=LedgerAccount.objects.get(client=self.desk.accounts[0]), asset_id="BTC")
 
     def assert_untouched(self) -> None:
         """Nothing of a batch is visible: no fill, no trade entry, every order new, the market's batch count 0."""

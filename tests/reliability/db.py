@@ -1,9 +1,10 @@
 """Freezing the matcher inside its transaction, so faults land mid-batch every time rather than by luck.
 
-A test takes a row lock on a balance the matcher's batch must lock (``RowLock``, on a second connection). The
-matcher then matches in memory, inserts its journal entries and blocks on that row while holding the market's
-advisory lock: the batch is open and uncommitted for as long as the test wants. ``pg_locks`` says which backend
-holds the advisory lock, so the test can kill that worker or terminate that backend, then let go.
+A test takes a row lock (``RowLock``, on a second connection) on a row the matcher's batch must update: the
+market row, whose batch counter is the batch's last write, or a balance row. The matcher matches in memory,
+writes what comes before that row and blocks on it while holding the market's advisory lock: the batch is open
+and uncommitted for as long as the test wants. ``pg_locks`` says which backend holds the advisory lock, so the
+test can kill that worker or terminate that backend, then let go.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
+import psycopg.sql
 from django.db import connection
 
-from ledger.models import Balance
+from django.db.models import Model
 from tests.trading.test_worker import _test_database_url
 from trading.services import LOCK_NAMESPACE
 
@@ -48,11 +50,14 @@ def backend_pid() -> int:
 
 
 class RowLock:
-    """``SELECT ... FOR UPDATE`` of one balance row in a transaction of its own, until ``release()``."""
+    """``SELECT ... FOR NO KEY UPDATE`` of one row in a transaction of its own, until ``release()``: it blocks
+    updates and locks of the row, not inserts of rows that reference it."""
 
-    def __init__(self, balance: Balance):
+    def __init__(self, row: Model):
         self.connection = psycopg.connect(_test_database_url())
-        self.connection.execute("SELECT id FROM ledger_balance WHERE id = %s FOR UPDATE", [balance.pk])
+        table = psycopg.sql.Identifier(row._meta.db_table)
+        self.connection.execute(psycopg.sql.SQL("SELECT id FROM {} WHERE id = %s FOR NO KEY UPDATE").format(table),
+                                [row.pk])
         self.pid = self.connection.info.backend_pid
 
     def release(self) -> None:

@@ -88,14 +88,6 @@ def _summary(error: str) -> str:
     return f"{action}: {lines[-1]} {context}"
 
 
-def _known_deadlock(error: str) -> bool:
-    """The deadlock between a withdrawal request's account row lock and a committing order, cancel or batch
-    (see the xfail tests below). Remove this filter once they pass."""
-    return "DeadlockDetected" in error and (
-        'relation "accounts_clientaccount"' in error or ("withdrawal_request" in error and "ledger_balance" in error)
-    )
-
-
 def test_parallel_clients_leave_the_books_exact():
     desk = Desk.open(accounts=4)
     start = threading.Barrier(THREADS)
@@ -106,8 +98,7 @@ def test_parallel_clients_leave_the_books_exact():
     desk.match_all()
 
     assert_books_consistent(deposited=desk.deposited, matched=True)
-    unexpected = [e for e in errors if not _known_deadlock(e)]
-    assert not unexpected, "\n".join(map(_summary, unexpected)) + f"\n{unexpected[0]}"
+    assert not errors, "\n".join(map(_summary, errors)) + f"\n{errors[0]}"
     assert Order.objects.count() > THREADS * ACTIONS_PER_THREAD // 3
     assert Order.objects.filter(status=OrderStatus.FILLED).exists()  # the desk really traded
     assert Withdrawal.objects.filter(status="completed").exists()
@@ -134,14 +125,11 @@ def _writer(desk: Desk, writes: str):
 
 
 @pytest.mark.usefixtures("wakeups_lost")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Deadlock: accounts.services._locked() (withdrawal_request) takes FOR UPDATE on the ClientAccount row, then "
-    "waits for the client's balance row; a committing order_place / order_cancel / market_match already holds "
-    "that balance row and, at COMMIT, PostgreSQL's deferred foreign-key checks of its new Order / AuditLog / Fill "
-    "rows need FOR KEY SHARE on the same ClientAccount row, which FOR UPDATE blocks. select_for_update(no_key=True) "
-    "(FOR NO KEY UPDATE) in _locked() and accounts/idempotency.py does not conflict with FOR KEY SHARE."))
 @pytest.mark.parametrize("writes", ["order placement", "order cancel", "matcher batch"])
 def test_a_withdrawal_request_does_not_deadlock_with_a_commit_on_the_same_account(writes):
+    """The writer holds the client's USD balance row; the withdrawal request locks the client account row and
+    waits for that balance; then the writer commits, and PostgreSQL's deferred foreign-key checks of its new
+    rows take KEY SHARE on the same account row. That deadlocked while the account was locked FOR UPDATE."""
     desk = Desk.open(accounts=2)
     write = _writer(desk, writes)
     ready, commit, writer_pid = threading.Event(), threading.Event(), []
@@ -169,16 +157,10 @@ def test_a_withdrawal_request_does_not_deadlock_with_a_commit_on_the_same_accoun
 
 
 @pytest.mark.usefixtures("wakeups_lost")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Deadlock: a matcher batch locks balance rows twice, first those of its fills (ledger entries_post, one "
-    "sorted statement), later those of orders that ended without a fill (trading/matching.py "
-    "BatchSettlement._write -> ledger.holds_release). The second set is not in id order with the first, so a "
-    "batch of another market that shares a client (and the fee account's quote balance) can hold the later row "
-    "and wait for one the first batch already has. Fix: lock every balance row the batch will touch (fills and "
-    "hold releases) in one sorted statement."))
 def test_two_markets_matched_at_once_do_not_deadlock():
     """BTC-USD: alice buys from bob, and carol's IOC bid finds no ask (its hold is released). ETH-USD: carol buys
-    from dave. Both batches need carol's USD balance and the fee account's USD balance."""
+    from dave. Both batches need carol's USD balance and the fee account's USD balance. That deadlocked while a
+    batch locked its fills' balances and its released holds' balances in two statements."""
     desk = Desk.open(accounts=4, funding={"USD": Decimal("1000")})
     alice, bob, carol, dave = desk.accounts
     btc, eth = desk.markets

@@ -32,7 +32,7 @@ RESULT_SECONDS = 60
 
 def test_a_wake_up_delivered_twice_at_once_matches_and_settles_once():
     crossing = Crossing.place(K)
-    with ThreadPoolExecutor(max_workers=2) as pool, RowLock(crossing.seller_btc) as lock:
+    with ThreadPoolExecutor(max_workers=2) as pool, RowLock(crossing.market) as lock:
         first = in_thread(pool, match_market, crossing.market.pk)
         first_pid = matcher_frozen(crossing.market.pk, lock)
         second = in_thread(pool, match_market, crossing.market.pk)
@@ -49,7 +49,7 @@ def test_a_wake_up_delivered_twice_at_once_matches_and_settles_once():
 
 def test_a_matcher_that_finds_the_market_busy_turns_away_at_once():
     crossing = Crossing.place(2)
-    with ThreadPoolExecutor(max_workers=1) as pool, RowLock(crossing.seller_btc) as lock:
+    with ThreadPoolExecutor(max_workers=1) as pool, RowLock(crossing.market) as lock:
         first = in_thread(pool, market_match, market_id=crossing.market.pk)
         matcher_frozen(crossing.market.pk, lock)
         assert market_match(market_id=crossing.market.pk).locked is False
@@ -60,10 +60,10 @@ def test_a_matcher_that_finds_the_market_busy_turns_away_at_once():
 
 def test_a_connection_dropped_mid_batch_rolls_the_batch_back_and_a_rerun_completes_it():
     crossing = Crossing.place(K)
-    with ThreadPoolExecutor(max_workers=1) as pool, RowLock(crossing.seller_btc) as lock:
+    with ThreadPoolExecutor(max_workers=1) as pool, RowLock(crossing.market) as lock:
         batch = in_thread(pool, market_match, market_id=crossing.market.pk, wait=True)
         pid = matcher_frozen(crossing.market.pk, lock)
-        assert has_written(pid, "ledger_journalentry")  # the batch's entries are in, uncommitted
+        assert has_written(pid, "trading_fill")  # the whole batch is written, uncommitted
         backend_terminate(pid)
         error = batch.exception(timeout=RESULT_SECONDS)
     assert isinstance(error, (OperationalError, InterfaceError)), error

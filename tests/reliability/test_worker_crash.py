@@ -53,12 +53,12 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(broker_url, tmp_
     crossing = Crossing.place(K)
     market_id = crossing.market.pk
 
-    with RowLock(crossing.seller_btc) as lock:
+    with RowLock(crossing.market) as lock:
         doomed = _worker(broker_url, tmp_path / "doomed.log", "doomed")
         try:
             match_market.delay(market_id)
             pid = matcher_frozen(market_id, lock)
-            assert has_written(pid, "ledger_journalentry")  # mid-batch: its entries are in, uncommitted
+            assert has_written(pid, "trading_fill")  # the whole batch is written, uncommitted
             doomed.kill()
             assert doomed.wait(timeout=20) == -9
         finally:
