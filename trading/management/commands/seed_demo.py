@@ -1,4 +1,5 @@
-"""Seed demo data for the embedded default: markets, an ops superuser. Safe to run again."""
+"""Seed demo data: markets, an ops superuser, two funded demo clients with API keys, a few resting orders.
+Safe to run again (the demo API keys are rotated, since a secret is shown only when it is created)."""
 
 import os
 from decimal import Decimal
@@ -7,7 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts.demo import demo_clients_create
 from ledger.services import reference_data_ensure
+from trading.demo import demo_orders_place
 from trading.models import Market
 
 DEMO_MARKETS = [
@@ -20,7 +23,7 @@ DEMO_MARKETS = [
 
 
 class Command(BaseCommand):
-    help = "Create demo markets and an admin user (admin / the DEMO_ADMIN_PASSWORD, default 'admin')."
+    help = "Create demo markets, an admin user (admin / DEMO_ADMIN_PASSWORD, default 'admin'), clients and orders."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -38,6 +41,9 @@ class Command(BaseCommand):
                 },
             )
         User = get_user_model()
-        if not User.objects.filter(username="admin").exists():
-            User.objects.create_superuser("admin", "admin@example.com", os.environ.get("DEMO_ADMIN_PASSWORD", "admin"))
+        admin = User.objects.filter(username="admin").first() or User.objects.create_superuser(
+            "admin", "admin@example.com", os.environ.get("DEMO_ADMIN_PASSWORD", "admin")
+        )
+        demo_clients_create(acting_user=admin, stdout=self.stdout)
+        demo_orders_place(acting_user=admin, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo data ready: admin user 'admin', markets " + ", ".join(m[0] for m in DEMO_MARKETS)))
