@@ -51,3 +51,26 @@ def api_exception_handler(exc, context):
         code = codes if isinstance(codes, str) else exc.default_code
         response.data = {"code": code, "message": str(exc.detail), "field": None}
     return response
+
+
+def _api_error(request, *, code: str, message: str, status: int):
+    from django.http import JsonResponse
+
+    return JsonResponse({"code": code, "message": message, "field": None}, status=status)
+
+
+def not_found(request, exception=None):
+    """URLs that match no route: the API answers in its JSON error shape, everything else as Django does."""
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return _api_error(request, code="not_found", message="No such resource.", status=404)
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    from django.views.defaults import server_error as django_server_error
+
+    if request.path.startswith("/api/"):
+        return _api_error(request, code="server_error", message="Internal error; it has been logged.", status=500)
+    return django_server_error(request)

@@ -1,3 +1,4 @@
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
 
@@ -7,3 +8,11 @@ class CreatedCursorPagination(CursorPagination):
     ordering = "-id"
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request):
+        """A malformed cursor is bad input (400 ``invalid_cursor``), not a missing resource."""
+        try:
+            return super().decode_cursor(request)
+        except NotFound as exc:
+            detail = ErrorDetail(str(exc.detail), code="invalid_cursor")
+            raise ValidationError({self.cursor_query_param: [detail]}) from exc
