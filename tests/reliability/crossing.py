@@ -6,24 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import pytest
-
 from ledger import services as ledger
 from ledger.models import JournalEntry, Purpose
 from tests.factories import assert_balance
 from tests.reliability.desk import FUNDING, Desk
-from trading import wakeups
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, Side
 
 SIZE, ASK, BID = Decimal("0.01"), Decimal("100.00"), Decimal("101.00")
 # Per fill: notional 1.00; the buyer (taker, 0.2%) pays 1.002 rounded up, the seller (maker, 0.1%) gets 0.999 down.
 BUYER_PAYS, SELLER_GETS = Decimal("1.01"), Decimal("0.99")
-
-
-@pytest.fixture
-def wakeups_lost(monkeypatch):
-    """Orders wait as ``new`` until the test runs a matcher (as if every wake-up message was lost)."""
-    monkeypatch.setattr(wakeups, "market_wake", lambda market_id: None)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import psycopg.sql
 from django.db import connection
 
 from django.db.models import Model
-from tests.trading.test_worker import _test_database_url
+from tests.trading.workers import test_database_url
 from trading.services import LOCK_NAMESPACE
 
 WAIT_SECONDS = 60
@@ -54,7 +54,7 @@ class RowLock:
     updates and locks of the row, not inserts of rows that reference it."""
 
     def __init__(self, row: Model):
-        self.connection = psycopg.connect(_test_database_url())
+        self.connection = psycopg.connect(test_database_url())
         table = psycopg.sql.Identifier(row._meta.db_table)
         self.connection.execute(psycopg.sql.SQL("SELECT id FROM {} WHERE id = %s FOR NO KEY UPDATE").format(table),
                                 [row.pk])

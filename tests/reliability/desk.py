@@ -18,7 +18,7 @@ from trading.models import Market, Order, OrderType, SelfTradePrevention, Side, 
 
 _ids = itertools.count(1)
 
-# Per market: (lowest price, tick steps in the price band, lot, lots per order at most).
+# Per market: (lowest price, price step, most lots per order); a lot here is 1000 of the market's lot sizes.
 PRICE_BANDS = {"BTC-USD": (Decimal("95.00"), Decimal("0.50"), 20), "ETH-USD": (Decimal("9.00"), Decimal("0.25"), 12)}
 FUNDING = {"USD": Decimal("20000"), "BTC": Decimal("5"), "ETH": Decimal("50")}
 DESTINATIONS = {"USD": {"bank_reference": "DE89 3704 0044 0532 0130 00"},

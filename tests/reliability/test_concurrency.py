@@ -15,7 +15,6 @@ import pytest
 from django.db import connection, transaction
 
 from accounts.models import Withdrawal
-from tests.reliability.crossing import wakeups_lost  # noqa: F401 - fixture
 from ledger import services as ledger
 from ledger.models import Balance, Purpose
 from tests.reliability.db import RowLock, backend_pid, in_thread, matcher_frozen, wait_until, waiting_on

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import InterfaceError, OperationalError
 
-from tests.reliability.crossing import Crossing, wakeups_lost  # noqa: F401 - fixture
+from tests.reliability.crossing import Crossing
 from tests.reliability.db import (
     RowLock,
     backend_alive,
