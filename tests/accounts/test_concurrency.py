@@ -1,31 +1,20 @@
 """Concurrent withdrawal requests of one account: the account row lock keeps keys and daily limits exact."""
 
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.errors import LimitExceeded
 from accounts.models import IdempotencyRecord, Withdrawal
 from tests.api import api_client_for
+from tests.threads import run_in_threads
 from tests.factories import assert_balance, fund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 THREADS = 6
 
-
-def in_threads(fn, jobs):
-    def wrapped(job):
-        try:
-            return fn(job)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        return list(pool.map(wrapped, jobs))
 
 
 def test_concurrent_replays_of_one_idempotency_key_create_one_withdrawal():
@@ -39,7 +28,7 @@ def test_concurrent_replays_of_one_idempotency_key_create_one_withdrawal():
                                format="json", HTTP_IDEMPOTENCY_KEY="once")
         return response.status_code, response.json()["id"]
 
-    results = in_threads(post, range(THREADS))
+    results = run_in_threads(post, range(THREADS), threads=THREADS)
 
     assert {status for status, _ in results} == {201}
     assert len({withdrawal_id for _, withdrawal_id in results}) == 1
@@ -61,7 +50,7 @@ def test_concurrent_requests_cannot_together_exceed_the_daily_limit():
         except LimitExceeded:
             return "limit"
 
-    results = in_threads(request, range(THREADS))
+    results = run_in_threads(request, range(THREADS), threads=THREADS)
 
     assert sorted(results) == ["limit"] * (THREADS - 2) + ["ok", "ok"]
     assert_balance(alice.account, "BTC", "10", held="2")

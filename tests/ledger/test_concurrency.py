@@ -1,30 +1,19 @@
 """Concurrent posting to the same accounts from many threads ends with the exact expected balances."""
 
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from ledger import selectors
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
 from ledger.models import JournalEntry, Purpose
+from tests.threads import run_in_threads
 from tests.factories import ClientAccountFactory, assert_balance, fund, ledger_account_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-THREADS = 8
 
-
-def run_in_threads(fn, jobs):
-    def wrapped(job):
-        try:
-            return fn(job)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        return list(pool.map(wrapped, jobs))
 
 
 def test_concurrent_transfers_between_two_clients_keep_exact_balances():
