@@ -47,14 +47,6 @@ with override_settings(ALLOWED_HOSTS=["localhost"]):
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
 
 
-def _unroutable_html_404(case, response) -> bool:
-    return response.status_code == 404 and response.headers.get("content-type", [""])[0].startswith("text/html")
-
-
-def _invalid_cursor_404(case, response) -> bool:
-    return response.status_code == 404 and "cursor" in response.text.lower()
-
-
 def _unparsable_body_415(case, response) -> bool:
     return response.status_code == 415
 
@@ -77,9 +69,6 @@ def _date_time_500(case, response) -> bool:
 
 # name of the xfail test pinning it: (is this response that bug?, the checks it fails)
 KNOWN_VIOLATIONS = {
-    "test_an_api_url_that_matches_no_route_answers_with_the_json_error_body": (
-        _unroutable_html_404, [content_type_conformance]),
-    "test_an_invalid_cursor_gets_a_documented_status": (_invalid_cursor_404, [status_code_conformance]),
     "test_a_body_the_api_cannot_parse_gets_a_documented_status": (_unparsable_body_415, [status_code_conformance]),
     "test_the_balances_response_matches_its_schema": (_balances_list, [response_schema_conformance]),
     "test_a_date_time_postgresql_cannot_store_is_refused_not_a_server_error": (
@@ -154,10 +143,6 @@ def client(db):
     return api_client_for(role=Role.ADMIN)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A URL under /api/v1/ that matches no route (e.g. a non-integer id: /api/v1/orders/abc/) gets Django's HTML "
-    "404 page; the schema documents 404 as application/json Error. Fix: a handler404 in brokerage/urls.py that "
-    "answers paths under /api/ with the JSON error body (code not_found)."))
 def test_an_api_url_that_matches_no_route_answers_with_the_json_error_body(client):
     response = client.get("/api/v1/orders/abc/")
     assert response.status_code == 404
@@ -165,12 +150,6 @@ def test_an_api_url_that_matches_no_route_answers_with_the_json_error_body(clien
     assert response.json()["code"] == "not_found"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "An invalid ?cursor= on any cursor-paginated list (orders, fills, deposits, withdrawals, statement, "
-    "audit-log, api-keys...) gets 404 'Invalid cursor' (DRF CursorPagination raises NotFound), which the schema "
-    "does not document for list operations (brokerage/schema.py documents 404 only for paths with an id). Fix: "
-    "make brokerage.pagination.CreatedCursorPagination answer 400 (code invalid_cursor, field cursor), which "
-    "is documented."))
 def test_an_invalid_cursor_gets_a_documented_status(client):
     response = client.get("/api/v1/orders/", {"cursor": "not-a-cursor"})
     assert response.status_code < 500

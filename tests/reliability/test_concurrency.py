@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from accounts.models import Withdrawal
 from ledger import services as ledger
@@ -20,6 +20,7 @@ from ledger.models import Balance, Purpose
 from tests.reliability.db import RowLock, backend_pid, in_thread, matcher_frozen, wait_until, waiting_on
 from tests.reliability.desk import Desk, refused
 from tests.reliability.invariants import assert_books_consistent
+from tests.threads import run_in_threads
 from trading import services as trading
 from trading.models import Order, OrderStatus, OrderType, Side, TimeInForce
 
@@ -40,15 +41,12 @@ class Session:
         self.errors: list[str] = []
 
     def run(self, start: threading.Barrier) -> list[str]:
-        try:
-            start.wait(timeout=RESULT_SECONDS)
-            for _ in range(ACTIONS_PER_THREAD):
-                try:
-                    self.act()
-                except Exception:  # noqa: BLE001 - collected with its traceback and reported
-                    self.errors.append(traceback.format_exc())
-        finally:
-            connection.close()
+        start.wait(timeout=RESULT_SECONDS)
+        for _ in range(ACTIONS_PER_THREAD):
+            try:
+                self.act()
+            except Exception:  # noqa: BLE001 - collected with its traceback and reported
+                self.errors.append(traceback.format_exc())
         return self.errors
 
     def act(self) -> None:
@@ -91,9 +89,8 @@ def test_parallel_clients_leave_the_books_exact():
     desk = Desk.open(accounts=4)
     start = threading.Barrier(THREADS)
 
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        sessions = [Session(desk, seed) for seed in range(THREADS)]
-        errors = [e for errs in pool.map(lambda s: s.run(start), sessions) for e in errs]
+    sessions = [Session(desk, seed) for seed in range(THREADS)]
+    errors = [e for errs in run_in_threads(lambda s: s.run(start), sessions, threads=THREADS) for e in errs]
     desk.match_all()
 
     assert_books_consistent(deposited=desk.deposited, matched=True)
