@@ -13,6 +13,7 @@ ALWAYS = {
 }
 WITH_INPUT = {"400": "Invalid input: `field` names the offending field, `code` says what is wrong."}
 WITH_OBJECT = {"404": "No such object in your account."}
+WITH_BODY = {"415": "Unsupported media type: a request body that cannot be parsed as its Content-Type."}
 WITH_WRITE = {"409": "Conflict with the current state, or an Idempotency-Key reused with a different body."}
 
 
@@ -29,13 +30,13 @@ class ApiAutoSchema(AutoSchema):
         if operation is None or self.view.__module__.startswith("drf_spectacular"):
             return operation
         error = self.resolve_serializer(ErrorSerializer, "response").ref
-        for status, description in self._error_statuses().items():
+        for status, description in self._error_statuses(has_body="requestBody" in operation).items():
             operation["responses"].setdefault(
                 status, {"description": description, "content": {"application/json": {"schema": error}}}
             )
         return operation
 
-    def _error_statuses(self) -> dict[str, str]:
+    def _error_statuses(self, *, has_body: bool) -> dict[str, str]:
         statuses = dict(ALWAYS)
         if self.method != "GET" or self._get_filter_parameters() or self._get_pagination_parameters():
             statuses.update(WITH_INPUT)
@@ -43,4 +44,6 @@ class ApiAutoSchema(AutoSchema):
             statuses.update(WITH_OBJECT)
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             statuses.update(WITH_WRITE)
+        if has_body:
+            statuses.update(WITH_BODY)
         return statuses

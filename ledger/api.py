@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
 from accounts.models import Scope
 from accounts.permissions import client_account_of
 from ledger import selectors
+from ledger.dates import UtcDateTimeFilter
 from ledger.models import Asset, LedgerAccount, Posting
 from ledger.serializers import AssetAmountField, AssetField
 
@@ -45,6 +47,7 @@ class BalancesView(generics.GenericAPIView):
     pagination_class = None
     filter_backends = []
 
+    @extend_schema(responses=BalanceSerializer(many=True))
     def get(self, request):
         account = client_ledger_account(request)
         existing = {b.asset: b for b in selectors.balances_list(account=account)} if account else {}
@@ -58,10 +61,10 @@ class BalancesView(generics.GenericAPIView):
 
 class StatementFilter(filters.FilterSet):
     asset = filters.ModelChoiceFilter(queryset=Asset.objects.all(), help_text="Only this asset.")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
-                                              help_text="From this time on (inclusive), ISO 8601.")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt",
-                                               help_text="Before this time (exclusive), ISO 8601.")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte",
+                                     help_text="From this time on (inclusive), ISO 8601.")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                      help_text="Before this time (exclusive), ISO 8601.")
 
     class Meta:
         model = Posting

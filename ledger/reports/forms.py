@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from django import forms
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import ClientAccount
-from ledger.dates import day_end, day_start
+from ledger.dates import UtcDateTimeField, day_end, day_start
 from ledger.reports.definitions import REPORTS, Scope
 from ledger.reports.writer import FORMATS
 
@@ -21,25 +20,21 @@ class ReportParams:
     fmt: str
 
 
-class DateOrDateTimeField(forms.Field):
-    """``2024-03-01`` (a whole UTC day) or an ISO 8601 date-time (naive means UTC)."""
+class DateOrDateTimeField(UtcDateTimeField):
+    """``2024-03-01`` (a whole UTC day) or an ISO 8601 date-time (naive means UTC), cleaned to UTC."""
+
+    default_error_messages = {"invalid": "Use a date (2024-03-01) or an ISO 8601 date-time."}
 
     def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        if isinstance(value, (date, datetime)):
+        if isinstance(value, date) and not isinstance(value, datetime):
             return value
-        text = str(value).strip()
+        text = "" if value is None else str(value).strip()
+        if len(text) != 10:
+            return super().to_python(value)
         try:
-            return date.fromisoformat(text) if len(text) == 10 else _aware(parse_datetime(text))
-        except (TypeError, ValueError):
-            raise forms.ValidationError("Use a date (2024-03-01) or an ISO 8601 date-time.", code="invalid")
-
-
-def _aware(value: datetime | None) -> datetime:
-    if value is None:
-        raise ValueError("not a date-time")
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+            return date.fromisoformat(text)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 class ReportForm(forms.Form):
@@ -65,7 +60,11 @@ class ReportForm(forms.Form):
         if start is None or end is None:
             return data
         data["start"] = start if isinstance(start, datetime) else day_start(start)
-        data["end"] = end if isinstance(end, datetime) else day_end(end)
+        try:
+            data["end"] = end if isinstance(end, datetime) else day_end(end)
+        except OverflowError:  # the day after 9999-12-31 is not a date
+            self.add_error("to", forms.ValidationError("The last day can be 9999-12-30 at the latest.", code="out_of_range"))
+            return data
         if data["start"] >= data["end"]:
             self.add_error("to", forms.ValidationError("The range must end after it starts.", code="invalid_range"))
         return data

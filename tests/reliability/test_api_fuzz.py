@@ -11,7 +11,6 @@ When an xfail test starts passing, remove its entry from ``KNOWN_VIOLATIONS`` an
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import pytest
@@ -47,33 +46,8 @@ with override_settings(ALLOWED_HOSTS=["localhost"]):
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
 
 
-def _unparsable_body_415(case, response) -> bool:
-    return response.status_code == 415
-
-
-def _balances_list(case, response) -> bool:
-    return case.operation.label == "GET /api/v1/balances/" and response.status_code == 200
-
-
-OFFSET_POSTGRESQL_REFUSES = re.compile(r"[+-](1[6-9]|2\d):?\d\d$")  # PostgreSQL stores offsets up to 15:59
-
-
-def _date_time_500(case, response) -> bool:
-    values = [str(v) for v in (case.query or {}).values()]
-    if isinstance(case.body, dict):
-        values += [str(v) for v in case.body.values()]
-    return response.status_code == 500 and any(
-        OFFSET_POSTGRESQL_REFUSES.search(v) or v.startswith("9999-12-31") for v in values
-    )
-
-
-# name of the xfail test pinning it: (is this response that bug?, the checks it fails)
-KNOWN_VIOLATIONS = {
-    "test_a_body_the_api_cannot_parse_gets_a_documented_status": (_unparsable_body_415, [status_code_conformance]),
-    "test_the_balances_response_matches_its_schema": (_balances_list, [response_schema_conformance]),
-    "test_a_date_time_postgresql_cannot_store_is_refused_not_a_server_error": (
-        _date_time_500, [not_a_server_error, status_code_conformance, content_type_conformance]),
-}
+# name of the xfail test pinning a known bug: (is this response that bug?, the checks it fails)
+KNOWN_VIOLATIONS: dict = {}
 
 
 def _known_to_fail(case, response) -> list:
@@ -156,20 +130,12 @@ def test_an_invalid_cursor_gets_a_documented_status(client):
     assert str(response.status_code) in _documented("/api/v1/orders/", "get")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A request body DRF cannot parse for its Content-Type (e.g. POST /api/v1/api-keys/ with text/plain, or a "
-    "malformed multipart body) gets 415 Unsupported Media Type, which no operation documents. Fix: document 415 "
-    "(Error body) for operations with a request body in brokerage/schema.py, or accept JSON only "
-    "(REST_FRAMEWORK DEFAULT_PARSER_CLASSES) and answer unparsable bodies with a documented 400."))
 def test_a_body_the_api_cannot_parse_gets_a_documented_status(client):
     response = client.generic("POST", "/api/v1/api-keys/", "name=x", content_type="text/plain")
     assert response.status_code < 500
     assert str(response.status_code) in _documented("/api/v1/api-keys/", "post")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "GET /api/v1/balances/ answers a JSON array of balances, but the schema documents one Balance object "
-    "(ledger/api.py BalancesView: its schema needs responses=BalanceSerializer(many=True))."))
 def test_the_balances_response_matches_its_schema(client):
     assert isinstance(client.get("/api/v1/balances/").json(), list)
     assert _documented("/api/v1/balances/", "get")["200"]["content"]["application/json"]["schema"].get("type") == "array"
@@ -182,14 +148,6 @@ def compliance(db):
     return staff
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "500 (django.db.utils.DataError 'time zone displacement out of range'): an ISO date-time whose UTC offset is "
-    "beyond +-15:59 (valid in Python, refused by PostgreSQL) reaches a query unconverted. Seen on "
-    "GET /api/v1/statement/?created_before=2024-01-01T00:00:00-18:59 (ledger/api.py StatementFilter "
-    "IsoDateTimeFilter), GET /api/v1/reports/<name>/?from=...-18:59 and POST /api/v1/report-jobs/ "
-    "(ledger/reports/forms.py DateOrDateTimeField). Also 500 (OverflowError 'date value out of range') for a "
-    "report range ending on the day 9999-12-31 (forms.ReportForm.clean -> day_end). Fix: convert parsed "
-    "date-times to UTC and refuse what cannot be represented with a 400."))
 @pytest.mark.parametrize("call", [
     ("client", "get", "/api/v1/statement/", {"created_before": "2024-01-01T00:00:00-18:59"}),
     ("client", "get", "/api/v1/statement/", {"created_after": "2024-01-01T00:00:00+16:00"}),

@@ -1,0 +1,98 @@
+"""Date-times in API input are cleaned to UTC; what PostgreSQL or Python cannot represent is a 400, never a 500."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
+
+from ledger.dates import UtcDateTimeField
+from ledger.reports.forms import ReportForm
+from tests.api import api_client_for
+from tests.factories import StaffFactory, fund
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024-01-01T00:00:00-18:59", datetime(2024, 1, 1, 18, 59, tzinfo=UTC)),
+    ("2024-01-01T12:00:00+02:00", datetime(2024, 1, 1, 10, tzinfo=UTC)),
+    ("2024-01-01T12:00:00", datetime(2024, 1, 1, 12, tzinfo=UTC)),
+])
+def test_a_date_time_is_cleaned_to_utc(text, expected):
+    cleaned = UtcDateTimeField().clean(text)
+    assert cleaned == expected
+    assert cleaned.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("text, code", [
+    ("0001-01-01T00:00:00+01:00", "out_of_range"),
+    ("9999-12-31T23:00:00-05:00", "out_of_range"),
+    ("2024-13-01T00:00:00", "invalid"),
+    ("yesterday", "invalid"),
+])
+def test_a_date_time_that_cannot_be_represented_in_utc_is_refused(text, code):
+    with pytest.raises(ValidationError) as error:
+        UtcDateTimeField().clean(text)
+    assert error.value.code == code
+
+
+@pytest.fixture
+def alice():
+    client = api_client_for()
+    fund(client.account, "BTC", 1)
+    return client
+
+
+def test_statement_filter_with_an_offset_postgresql_refuses_is_converted_to_utc(alice):
+    response = alice.get("/api/v1/statement/", {"created_before": "2100-01-01T00:00:00-18:59"})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+    assert alice.get("/api/v1/statement/", {"created_after": "2100-01-01T00:00:00+16:00"}).json()["results"] == []
+
+
+def test_statement_filter_outside_the_utc_years_is_a_400_naming_the_filter(alice):
+    response = alice.get("/api/v1/statement/", {"created_after": "0001-01-01T00:00:00+01:00"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "out_of_range"
+    assert response.json()["field"] == "created_after"
+
+
+@pytest.fixture
+def compliance():
+    staff = StaffFactory(password=None)
+    staff.user_permissions.add(Permission.objects.get(codename="export_reports"))
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client
+
+
+def test_report_date_times_are_converted_to_utc():
+    form = ReportForm({"report": "trade_blotter", "from": "2024-01-01T00:00:00-18:59", "to": "2024-02-01"})
+    assert form.is_valid(), form.errors
+    assert form.params().scope.start == datetime(2024, 1, 1, 18, 59, tzinfo=UTC)
+    assert form.params().scope.end == datetime(2024, 2, 2, tzinfo=UTC)
+
+
+def test_a_report_ending_on_the_last_representable_day_is_a_400_naming_to(compliance):
+    for response in (
+        compliance.get("/api/v1/reports/trade_blotter/", {"from": "2024-01-01", "to": "9999-12-31"}),
+        compliance.post("/api/v1/report-jobs/", {"report": "trade_blotter", "from": "2024-01-01", "to": "9999-12-31"},
+                        format="json"),
+    ):
+        assert response.status_code == 400
+        assert (response.json()["code"], response.json()["field"]) == ("out_of_range", "to")
+
+
+def test_a_report_date_time_outside_the_utc_years_is_a_400_naming_the_field(compliance):
+    response = compliance.get("/api/v1/reports/trade_blotter/", {"from": "0001-01-01T00:00:00+01:00",
+                                                                   "to": "2024-01-01"})
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == ("out_of_range", "from")
+
+
+def test_a_report_date_still_means_the_whole_utc_day():
+    form = ReportForm({"report": "trade_blotter", "from": date(2024, 3, 1), "to": "2024-03-01"})
+    assert form.is_valid(), form.errors
+    assert form.params().scope.end - form.params().scope.start == timedelta(days=1)
