@@ -147,8 +147,9 @@ class JournalEntry(AppendOnlyModel):
 
 class Posting(AppendOnlyModel):
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    # Indexed by (account, asset, created_at) below; single-column indexes would only slow the matcher's inserts.
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_index=False)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = models.DecimalField(**AMOUNT, help_text="Debit positive, credit negative.")
     created_at = models.DateTimeField(help_text="Copied from the entry, for as-of queries.")
 

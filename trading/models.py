@@ -106,8 +106,11 @@ OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED
 
 
 class Order(models.Model):
-    account = models.ForeignKey("accounts.ClientAccount", on_delete=models.PROTECT, related_name="orders")
-    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders")
+    # account and market lookups use the composite indexes in Meta; single-column ones only slow every write.
+    account = models.ForeignKey(
+        "accounts.ClientAccount", on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders", db_index=False)
     client_order_id = models.CharField(max_length=64)
     side = models.CharField(max_length=4, choices=Side.choices)
     type = models.CharField(max_length=6, choices=OrderType.choices)
@@ -134,7 +137,7 @@ class Order(models.Model):
     reason = models.CharField(max_length=64, blank=True, help_text="Why rejected or cancelled.")
     hold = models.OneToOneField("ledger.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -179,7 +182,7 @@ class Fill(models.Model):
     The firm's fee revenue of the fill is ``buyer_quote - seller_quote`` (see ``trading.settlement``).
     """
 
-    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills")
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills", db_index=False)  # fill_market_recent
     maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_fills")
     taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_fills")
     maker_account = models.ForeignKey("accounts.ClientAccount", on_delete=models.PROTECT, related_name="+")
