@@ -30,9 +30,7 @@ def iso_utc(at: datetime) -> str:
 def parse_utc_datetime(text: str) -> datetime:
     """An ISO 8601 date-time as an aware UTC datetime (naive means UTC).
 
-    Converting to UTC is what keeps an offset PostgreSQL refuses (beyond +-15:59, valid in Python) out of queries.
-    Raises ``ValueError`` for text that is not a date-time and ``OverflowError`` for one whose UTC instant falls
-    outside the years 1-9999.
+    Raises ``ValueError`` for text that is not a date-time and ``OverflowError`` for one ``as_utc`` refuses.
     """
     parsed = parse_datetime(text)
     if parsed is None:
@@ -40,9 +38,21 @@ def parse_utc_datetime(text: str) -> datetime:
     return as_utc(parsed)
 
 
+# PostgreSQL refuses larger offsets ("time zone displacement out of range"); no real time zone comes near them.
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
+
+
 def as_utc(at: datetime) -> datetime:
-    """``at`` as an aware UTC datetime (naive means UTC); ``OverflowError`` if that is outside the years 1-9999."""
-    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    """``at`` as an aware UTC datetime (naive means UTC).
+
+    ``OverflowError`` for an offset beyond +-15:59 (valid in Python, refused by PostgreSQL) or a UTC instant
+    outside the years 1-9999.
+    """
+    if at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    if abs(at.utcoffset()) > MAX_UTC_OFFSET:
+        raise OverflowError(f"UTC offset beyond +-15:59: {at.utcoffset()}")
+    return at.astimezone(UTC)
 
 
 class UtcDateTimeField(forms.Field):
@@ -50,7 +60,7 @@ class UtcDateTimeField(forms.Field):
 
     default_error_messages = {
         "invalid": "Use an ISO 8601 date-time, e.g. 2024-03-01T12:00:00Z.",
-        "out_of_range": "This date-time is outside the years 1-9999 in UTC.",
+        "out_of_range": "Use a UTC offset within +-15:59 and a time within the years 1-9999 in UTC.",
     }
 
     def to_python(self, value):
