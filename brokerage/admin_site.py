@@ -5,6 +5,8 @@ Views here only parse input, call a selector or a service and render; a refused 
 
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -140,6 +142,8 @@ class StatementForm(forms.Form):
         data = super().clean()
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise forms.ValidationError("The period ends before it starts.")
+        if data.get("end") == date.max:  # its day_end would overflow
+            self.add_error("end", "The period must end before the last representable day.")
         return data
 
     def period(self) -> dict:

@@ -181,6 +181,9 @@ def test_statement_shows_opening_postings_and_closing(client, compliance_officer
     assert (later.opening, later.closing, later.lines) == (Decimal("120.5"), Decimal("120.5"), [])
     backwards = client.get(url, {"asset": "USD", "start": tomorrow, "end": today})
     assert backwards.status_code == 200 and backwards.context["statement"] is None
+    last_day = client.get(url, {"asset": "USD", "start": today, "end": "9999-12-31"})
+    assert last_day.status_code == 200 and last_day.context["statement"] is None
+    assert "end" in last_day.context["form"].errors
 
 
 # --- adjustments: maker-checker in the admin --------------------------------------------------------------------
