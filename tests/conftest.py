@@ -15,6 +15,12 @@ def reference_data(request):
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Factories set a password on every user; the production hasher would cost ~0.3 s each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def celery_producers_follow_the_broker():
     """Celery caches its producer pool, and with it the broker connection, on the first publish, even an eager
     ``.delay()``. Forgotten after each test, so a later test that switches to a real broker publishes there

@@ -8,12 +8,6 @@ from tests.factories import ClientAccountFactory, MembershipFactory, StaffFactor
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Factories set a password on every user; the production hasher would cost ~0.3 s each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def four_eyes_thresholds(settings):
     """Explicit thresholds, so tests do not depend on the environment: above 5 BTC or 10,000 USD, two approvers."""
     settings.WITHDRAWAL_FOUR_EYES_THRESHOLDS = {"USD": Decimal("10000"), "BTC": Decimal("5")}

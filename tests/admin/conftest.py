@@ -32,12 +32,6 @@ def compliance_officer(db):
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Factories set a password on every user; the production hasher would cost ~0.3 s each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _fresh_books():
     """Matching in these tests starts from no in-memory books, as a freshly started worker would."""
     from trading.books import books_clear

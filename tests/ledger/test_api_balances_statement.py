@@ -17,11 +17,6 @@ D = Decimal
 ETH_ZERO = "0." + "0" * 18
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alice():
     return api_client_for()

@@ -62,11 +62,6 @@ def _fresh_books():
     books_clear()
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alice():
     """Alice's BTC: +2 on 1 March, -0.5 on 2 March, +1 on 3 March, +10 on 4 March (after the range)."""
