@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from brokerage.exceptions import Conflict, Forbidden
@@ -290,45 +291,49 @@ def _save_balances(balances: list[Balance]) -> None:
 
 
 def _consume_holds(captures: Sequence[Capture]) -> None:
+    """Reduce each captured hold by what the batch spent from it. The database does the arithmetic on the
+    locked row (a hold object loaded earlier may be stale); the in-memory objects are updated for the caller."""
     per_hold: dict[int, Decimal] = defaultdict(lambda: ZERO)
     holds: dict[int, Hold] = {}
     for capture in captures:
         per_hold[capture.hold.pk] += capture.amount
         holds[capture.hold.pk] = capture.hold
-    for hold_id, amount in sorted(per_hold.items()):
-        hold = holds[hold_id]
-        hold.remaining -= amount
-        if hold.remaining < 0 or hold.status != HoldStatus.ACTIVE:
-            raise LedgerError(f"Capture of {amount} exceeds hold {hold.key}.", code="hold_exceeded")
-        hold.status = HoldStatus.CAPTURED if hold.remaining == 0 else HoldStatus.ACTIVE
-    if connection.vendor == "postgresql" and per_hold:
-        _consume_holds_in_one_statement(per_hold, holds)
+    if not per_hold:
         return
-    for hold_id, amount in sorted(per_hold.items()):
+    for hold_id, amount in per_hold.items():
         hold = holds[hold_id]
-        updated = Hold.objects.filter(pk=hold_id, status=HoldStatus.ACTIVE, remaining__gte=amount).update(
-            remaining=hold.remaining, status=hold.status, updated_at=timezone.now()
-        )
-        if updated != 1:
-            raise LedgerError(f"Hold {hold.key} changed underneath this capture.", code="hold_exceeded")
+        if hold.status != HoldStatus.ACTIVE or hold.remaining < amount:
+            raise LedgerError(f"Capture of {amount} exceeds hold {hold.key}.", code="hold_exceeded")
+        hold.remaining -= amount
+        hold.status = HoldStatus.CAPTURED if hold.remaining == 0 else HoldStatus.ACTIVE
+    if _captures_write(dict(sorted(per_hold.items()))) != len(per_hold):
+        raise LedgerError("A hold changed underneath this capture.", code="hold_exceeded")
 
 
-def _consume_holds_in_one_statement(per_hold: dict[int, Decimal], holds: dict[int, Hold]) -> None:
-    """The matcher captures hundreds of holds per batch: one conditional UPDATE for all of them (added by the
-    trading work; same checks as the per-hold path: still active, and enough remaining)."""
-    values = ", ".join(["(%s::bigint, %s::numeric, %s::numeric, %s::varchar)"] * len(per_hold))
-    params = [timezone.now()]
-    for hold_id, amount in sorted(per_hold.items()):
-        params += [hold_id, amount, holds[hold_id].remaining, holds[hold_id].status]
+def _captures_write(per_hold: dict[int, Decimal]) -> int:
+    """Subtract each amount from its still-active hold if enough remains; returns how many holds were updated.
+    One statement on PostgreSQL (the matcher captures hundreds of holds per batch), one per hold elsewhere."""
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        updated = 0
+        for hold_id, amount in per_hold.items():
+            updated += Hold.objects.filter(pk=hold_id, status=HoldStatus.ACTIVE, remaining__gte=amount).update(
+                remaining=F("remaining") - amount,
+                status=Case(When(remaining=amount, then=Value(HoldStatus.CAPTURED)), default=Value(HoldStatus.ACTIVE)),
+                updated_at=now,
+            )
+        return updated
+    values = ", ".join(["(%s::bigint, %s::numeric)"] * len(per_hold))
+    params = [now] + [value for item in per_hold.items() for value in item]
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE ledger_hold AS h SET remaining = v.remaining, status = v.status, updated_at = %s "
-            f"FROM (VALUES {values}) AS v(id, amount, remaining, status) "
+            "UPDATE ledger_hold AS h SET remaining = h.remaining - v.amount, updated_at = %s, "
+            "status = CASE WHEN h.remaining = v.amount THEN 'captured' ELSE 'active' END "
+            f"FROM (VALUES {values}) AS v(id, amount) "
             "WHERE h.id = v.id AND h.status = 'active' AND h.remaining >= v.amount",
             params,
         )
-        if cursor.rowcount != len(per_hold):
-            raise LedgerError("A hold changed underneath this capture.", code="hold_exceeded")
+        return cursor.rowcount
 
 
 def _validate(spec: EntrySpec, precisions: dict[str, int]) -> None:
@@ -475,7 +480,7 @@ def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
         if balance.held < 0:
             raise LedgerError(f"Releasing hold {hold.key} would make held negative.", code="hold_exceeded")
         hold.remaining, hold.status = ZERO, HoldStatus.RELEASED
-    _save_balances(list({b.pk: b for b in balances.values()}.values()))
+    _save_balances(list(balances.values()))
     Hold.objects.filter(pk__in=[h.pk for h in locked]).update(
         remaining=ZERO, status=HoldStatus.RELEASED, updated_at=timezone.now()
     )
