@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from brokerage.db import rows_insert, rows_update
 from brokerage.exceptions import Conflict, Forbidden
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
 from ledger.models import (
@@ -121,7 +122,7 @@ def reference_data_ensure() -> None:
 def credit_limit_set(*, account: LedgerAccount, asset: str | Asset, limit: Decimal) -> Balance:
     if limit < 0:
         raise InvalidAmount("A credit limit cannot be negative.", field="limit")
-    balance = _lock_balances({(account.pk, _code(asset)): account})[(account.pk, _code(asset))]
+    balance = _lock_balances([(account.pk, _code(asset))])[(account.pk, _code(asset))]
     balance.credit_limit = limit
     balance.save(update_fields=["credit_limit", "updated_at"])
     return balance
@@ -147,26 +148,27 @@ def entry_post(
     return entries_post(specs=[spec])[0]
 
 
-def entries_post(*, specs: Sequence[EntrySpec]) -> list[JournalEntry]:
-    """Post many entries in one transaction with one balance lock statement (the matcher's batch path)."""
+def entries_post(*, specs: Sequence[EntrySpec], releases: Sequence[Hold] = ()) -> list[JournalEntry]:
+    """Post many entries, and give back all that still remains of the ``releases`` holds, in one transaction
+    with one balance lock statement (the matcher's batch path)."""
     precisions = asset_precisions(leg.asset for spec in specs for leg in spec.legs)
     for spec in specs:
         _validate(spec, precisions)
     _check_unique_keys_in_batch(specs)
     try:
         with transaction.atomic():
-            return _post_new_or_replay(specs)
+            return _post_new_or_replay(specs, releases)
     except IntegrityError:
         # A concurrent transaction committed one of our keys first (the unique index made us wait for it):
         # the second attempt finds that entry and replays it, or reports the conflict.
         if not JournalEntry.objects.filter(key__in=[s.key for s in specs]).exists():
             raise
         with transaction.atomic():
-            return _post_new_or_replay(specs)
+            return _post_new_or_replay(specs, releases)
 
 
-def _post_new_or_replay(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
-    existing = {e.key: e for e in JournalEntry.objects.filter(key__in=[s.key for s in specs])}
+def _post_new_or_replay(specs: Sequence[EntrySpec], releases: Sequence[Hold]) -> list[JournalEntry]:
+    existing = {e.key: e for e in JournalEntry.objects.filter(key__in=[s.key for s in specs])} if specs else {}
     for spec in specs:
         found = existing.get(spec.key)
         if found is not None and found.content_hash != spec.content_hash:
@@ -174,123 +176,104 @@ def _post_new_or_replay(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
                 f"Entry key {spec.key!r} was already used for different postings.", field="key"
             )
     new_specs = [s for s in specs if s.key not in existing]
-    created = {e.key: e for e in _write(new_specs)} if new_specs else {}
+    created = {e.key: e for e in _write(new_specs, releases)} if new_specs or releases else {}
     return [existing.get(s.key) or created[s.key] for s in specs]
 
 
-def _write(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
+def _write(specs: Sequence[EntrySpec], releases: Sequence[Hold]) -> list[JournalEntry]:
+    """Lock every balance row first (one sorted statement), then change holds, balances, entries, postings."""
     now = timezone.now()
-    entries = JournalEntry.objects.bulk_create(
-        [
-            JournalEntry(
-                key=s.key,
-                kind=s.kind,
-                memo=s.memo,
-                content_hash=s.content_hash,
-                reverses=s.reverses,
-                created_by=s.created_by,
-                created_at=now,
-            )
-            for s in specs
-        ]
+    keys = {(leg.account.pk, leg.asset) for spec in specs for leg in spec.legs}
+    balances = _lock_balances(keys | {(h.account_id, h.asset_id) for h in releases})
+    _consume_holds([c for s in specs for c in s.captures], now)
+    released = _release_holds(releases, now)
+    _apply_to_balances(balances, specs, released, now)
+    entries = _insert_entries(specs, now)
+    rows_insert(
+        Posting, ["entry", "account", "asset", "amount", "created_at"],
+        [(entry.pk, leg.account.pk, leg.asset, leg.amount, now) for entry, spec in zip(entries, specs)
+         for leg in spec.legs],
     )
-    _apply_to_balances(specs)
-    _insert_postings(
-        [(entry.pk, leg.account.pk, leg.asset, leg.amount) for entry, spec in zip(entries, specs) for leg in spec.legs],
-        now,
-    )
-    _consume_holds([c for s in specs for c in s.captures])
     return entries
 
 
-def _insert_postings(rows: list[tuple[int, int, str, Decimal]], now) -> None:
-    """Insert (entry id, account id, asset, amount) rows. On PostgreSQL one INSERT from arrays: a matcher batch
-    writes thousands of postings, and building a model instance for each costs more than the insert."""
-    if connection.vendor != "postgresql":
-        Posting.objects.bulk_create(
-            [Posting(entry_id=e, account_id=a, asset_id=s, amount=amt, created_at=now) for e, a, s, amt in rows]
-        )
-        return
-    entry_ids, account_ids, assets, amounts = (list(column) for column in zip(*rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ledger_posting (entry_id, account_id, asset_id, amount, created_at) "
-            "SELECT e, a, s, amt, %s FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::numeric[]) "
-            "AS t(e, a, s, amt)",
-            [now, entry_ids, account_ids, assets, amounts],
-        )
+def _insert_entries(specs: Sequence[EntrySpec], now) -> list[JournalEntry]:
+    fields = ["key", "kind", "memo", "content_hash", "reverses_id", "created_by_id", "created_at"]
+    rows = [(s.key, s.kind, s.memo, s.content_hash, getattr(s.reverses, "pk", None), getattr(s.created_by, "pk", None),
+             now) for s in specs]
+    ids = {key: pk for pk, key in rows_insert(JournalEntry, fields, rows, returning=["id", "key"])}
+    entries = []
+    for row in rows:
+        entry = JournalEntry(id=ids[row[0]], **dict(zip(fields, row)))
+        entry._state.adding, entry._state.db = False, connection.alias
+        entries.append(entry)
+    return entries
 
 
-def _apply_to_balances(specs: Sequence[EntrySpec]) -> None:
+def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence[EntrySpec],
+                       released: list[tuple[int, str, Decimal]], now) -> None:
     amount_delta: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
     held_delta: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
-    accounts: dict[tuple[int, str], LedgerAccount] = {}
+    codes: dict[int, str] = {}
     for spec in specs:
         for leg in spec.legs:
-            k = (leg.account.pk, leg.asset)
-            accounts[k] = leg.account
-            amount_delta[k] += leg.amount * leg.account.normal_sign
+            amount_delta[(leg.account.pk, leg.asset)] += leg.amount * leg.account.normal_sign
+            codes[leg.account.pk] = leg.account.code
         for capture in spec.captures:
-            k = (capture.hold.account_id, capture.hold.asset_id)
-            held_delta[k] -= capture.amount
-    balances = _lock_balances(accounts)
-    changed = []
-    for k, balance in balances.items():
-        balance.amount += amount_delta[k]
-        balance.held += held_delta[k]
+            held_delta[(capture.hold.account_id, capture.hold.asset_id)] -= capture.amount
+    for account_id, asset, amount in released:
+        held_delta[(account_id, asset)] -= amount
+    for (account_id, asset), balance in balances.items():
+        balance.amount += amount_delta[(account_id, asset)]
+        balance.held += held_delta[(account_id, asset)]
         if balance.held < 0:
-            raise LedgerError("A capture exceeds what is held.", code="hold_exceeded")
+            raise LedgerError("A capture or release exceeds what is held.", code="hold_exceeded")
         if balance.enforce_floor and balance.amount - balance.held < -balance.credit_limit:
             raise InsufficientFunds(
-                f"Insufficient {k[1]} in {accounts[k].code}: the entry would leave "
+                f"Insufficient {asset} in {codes.get(account_id, account_id)}: the entry would leave "
                 f"{balance.amount - balance.held} available.",
                 field="amount",
             )
-        changed.append(balance)
-    _save_balances(changed)
+    rows_update(Balance, ["amount", "held", "updated_at"], [(b.pk, b.amount, b.held, now) for b in balances.values()])
 
 
-def _lock_balances(accounts: dict[tuple[int, str], LedgerAccount]) -> dict[tuple[int, str], Balance]:
+def _lock_balances(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Balance]:
     """Lock the balance rows of these (account id, asset) pairs in id order, creating missing ones.
 
     One ``SELECT ... ORDER BY id FOR UPDATE`` takes every lock a posting needs, so two transactions touching
     the same balances always lock them in the same order and cannot deadlock on each other.
     """
-    rows = _select_balances_for_update(list(accounts))
-    missing = [k for k in accounts if k not in rows]
+    keys = list(keys)
+    rows = _select_balances_for_update(keys)
+    missing = [k for k in keys if k not in rows]
     if missing:
+        client_accounts = set(
+            LedgerAccount.objects.filter(pk__in={a for a, _ in missing}, purpose=Purpose.CLIENT)
+            .values_list("pk", flat=True)
+        )
         Balance.objects.bulk_create(
-            [Balance(account_id=a, asset_id=s, enforce_floor=accounts[(a, s)].is_client) for a, s in missing],
+            [Balance(account_id=a, asset_id=s, enforce_floor=a in client_accounts) for a, s in missing],
             ignore_conflicts=True,
         )
-        rows = _select_balances_for_update(list(accounts))
+        rows = _select_balances_for_update(keys)
     return rows
 
 
 def _select_balances_for_update(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Balance]:
-    pairs = ", ".join(["(%s, %s)"] * len(keys))
+    if not keys:
+        return {}
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = f"SELECT * FROM ledger_balance WHERE (account_id, asset_id) IN ({pairs}) ORDER BY id{lock}"
-    params = [value for key in keys for value in key]
+    if connection.vendor == "postgresql":
+        match = "(account_id, asset_id) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))"
+        params = [list(column) for column in zip(*keys)]
+    else:
+        match = f"(account_id, asset_id) IN ({', '.join(['(%s, %s)'] * len(keys))})"
+        params = [value for key in keys for value in key]
+    sql = f"SELECT * FROM ledger_balance WHERE {match} ORDER BY id{lock}"
     return {(b.account_id, b.asset_id): b for b in Balance.objects.raw(sql, params)}
 
 
-def _save_balances(balances: list[Balance]) -> None:
-    """Write new amounts and held in one statement (Django's bulk_update builds a slow CASE per field)."""
-    if connection.vendor != "postgresql":
-        Balance.objects.bulk_update(balances, ["amount", "held", "updated_at"])
-        return
-    values = ", ".join(["(%s::bigint, %s::numeric, %s::numeric)"] * len(balances))
-    params = [timezone.now()] + [value for b in balances for value in (b.pk, b.amount, b.held)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_balance AS b SET amount = v.amount, held = v.held, updated_at = %s "
-            f"FROM (VALUES {values}) AS v(id, amount, held) WHERE b.id = v.id",
-            params,
-        )
-
-
-def _consume_holds(captures: Sequence[Capture]) -> None:
+def _consume_holds(captures: Sequence[Capture], now) -> None:
     """Reduce each captured hold by what the batch spent from it. The database does the arithmetic on the
     locked row (a hold object loaded earlier may be stale); the in-memory objects are updated for the caller."""
     per_hold: dict[int, Decimal] = defaultdict(lambda: ZERO)
@@ -306,14 +289,13 @@ def _consume_holds(captures: Sequence[Capture]) -> None:
             raise LedgerError(f"Capture of {amount} exceeds hold {hold.key}.", code="hold_exceeded")
         hold.remaining -= amount
         hold.status = HoldStatus.CAPTURED if hold.remaining == 0 else HoldStatus.ACTIVE
-    if _captures_write(dict(sorted(per_hold.items()))) != len(per_hold):
+    if _captures_write(dict(sorted(per_hold.items())), now) != len(per_hold):
         raise LedgerError("A hold changed underneath this capture.", code="hold_exceeded")
 
 
-def _captures_write(per_hold: dict[int, Decimal]) -> int:
+def _captures_write(per_hold: dict[int, Decimal], now) -> int:
     """Subtract each amount from its still-active hold if enough remains; returns how many holds were updated.
     One statement on PostgreSQL (the matcher captures hundreds of holds per batch), one per hold elsewhere."""
-    now = timezone.now()
     if connection.vendor != "postgresql":
         updated = 0
         for hold_id, amount in per_hold.items():
@@ -323,17 +305,34 @@ def _captures_write(per_hold: dict[int, Decimal]) -> int:
                 updated_at=now,
             )
         return updated
-    values = ", ".join(["(%s::bigint, %s::numeric)"] * len(per_hold))
-    params = [now] + [value for item in per_hold.items() for value in item]
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE ledger_hold AS h SET remaining = h.remaining - v.amount, updated_at = %s, "
             "status = CASE WHEN h.remaining = v.amount THEN 'captured' ELSE 'active' END "
-            f"FROM (VALUES {values}) AS v(id, amount) "
+            "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, amount) "
             "WHERE h.id = v.id AND h.status = 'active' AND h.remaining >= v.amount",
-            params,
+            [now, list(per_hold), list(per_hold.values())],
         )
         return cursor.rowcount
+
+
+def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, str, Decimal]]:
+    """Set every still-active hold of ``holds`` to released with nothing remaining. Returns (account id, asset,
+    amount given back) per hold released; the in-memory objects are updated for the caller."""
+    if not holds:
+        return []
+    locked = list(
+        Hold.objects.select_for_update(no_key=True).filter(pk__in={h.pk for h in holds}, status=HoldStatus.ACTIVE)
+        .order_by("id").values_list("id", "account_id", "asset_id", "remaining")
+    )
+    Hold.objects.filter(pk__in=[row[0] for row in locked]).update(
+        remaining=ZERO, status=HoldStatus.RELEASED, updated_at=now
+    )
+    released_ids = {row[0] for row in locked}
+    for hold in holds:
+        if hold.pk in released_ids:
+            hold.remaining, hold.status = ZERO, HoldStatus.RELEASED
+    return [(account_id, asset, remaining) for _, account_id, asset, remaining in locked]
 
 
 def _validate(spec: EntrySpec, precisions: dict[str, int]) -> None:
@@ -440,7 +439,7 @@ def hold_release(*, hold: Hold, amount: Decimal | None = None) -> Hold:
     amount = hold.remaining if amount is None else amount
     if amount < 0 or amount > hold.remaining:
         raise InvalidAmount(f"Cannot release {amount} of a hold with {hold.remaining} remaining.", field="amount")
-    balance = _lock_balances({(hold.account_id, hold.asset_id): hold.account})[(hold.account_id, hold.asset_id)]
+    balance = _lock_balances([(hold.account_id, hold.asset_id)])[(hold.account_id, hold.asset_id)]
     balance.held -= amount
     balance.save(update_fields=["held", "updated_at"])
     hold.remaining -= amount
@@ -450,41 +449,11 @@ def hold_release(*, hold: Hold, amount: Decimal | None = None) -> Hold:
     return hold
 
 
-def balances_lock(*, keys: Sequence[tuple[LedgerAccount, str]]) -> None:
-    """Lock the balance rows of these (ledger account, asset) pairs in one statement ordered by id, creating
-    missing ones. A transaction that will post entries *and* release holds (the matcher's batch; added by the
-    trading work) takes every balance lock first, in one order, so it cannot deadlock with another such
-    transaction that shares a balance; the later steps find the rows already locked."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("balances_lock must run inside the transaction that uses the locks")
-    _lock_balances({(account.pk, _code(asset)): account for account, asset in keys})
-
-
-@transaction.atomic
 def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
-    """Give back all that remains of many holds at once (the matcher's batch path; added by the trading work).
-
-    Same lock order as ``hold_release`` (hold rows, then balance rows in one statement); holds no longer active
-    are skipped. Returns the holds released.
-    """
-    locked = list(
-        Hold.objects.select_for_update(of=("self",), no_key=True).select_related("account")
-        .filter(pk__in={h.pk for h in holds}, status=HoldStatus.ACTIVE).order_by("id")
-    )
-    if not locked:
-        return []
-    balances = _lock_balances({(h.account_id, h.asset_id): h.account for h in locked})
-    for hold in locked:
-        balance = balances[(hold.account_id, hold.asset_id)]
-        balance.held -= hold.remaining
-        if balance.held < 0:
-            raise LedgerError(f"Releasing hold {hold.key} would make held negative.", code="hold_exceeded")
-        hold.remaining, hold.status = ZERO, HoldStatus.RELEASED
-    _save_balances(list(balances.values()))
-    Hold.objects.filter(pk__in=[h.pk for h in locked]).update(
-        remaining=ZERO, status=HoldStatus.RELEASED, updated_at=timezone.now()
-    )
-    return locked
+    """Give back all that remains of many holds at once (order cancels). Holds no longer active are skipped.
+    Returns the holds released."""
+    entries_post(specs=[], releases=holds)
+    return [h for h in holds if h.status == HoldStatus.RELEASED]
 
 
 # --- manual adjustments under maker-checker -----------------------------------------------------------------

@@ -2,22 +2,25 @@
 updates, written with a handful of bulk statements inside the caller's transaction.
 
 Queries per batch, whatever its size: makers not in the batch (1), client ledger accounts (1), the fee
-account (1), the ledger batch (a few: entries, one balance lock, postings, holds), fills (1), orders (1),
-plus one per hold that still has something to give back when its order ends.
+account (1), the ledger batch (``ledger.services.entries_post``: replay check, one balance lock, hold captures,
+hold releases, balances, entries, postings), fills (1), orders (1).
 """
 
 from __future__ import annotations
 
-from django.db import connection
 from django.utils import timezone
 
+from brokerage.db import rows_insert, rows_update
+
 from ledger import services as ledger
-from ledger.models import HoldStatus, LedgerAccount, Purpose
+from ledger.models import LedgerAccount, Purpose
 from trading import engine
 from trading.models import Fill, Market, Order, OrderStatus, Side
 from trading.settlement import FillAmounts, fill_apply
 
 ORDER_FIELDS = ["status", "reason", "filled_size", "filled_quote", "fees_paid", "settled_quote", "updated_at"]
+FILL_FIELDS = ["market", "maker_order", "taker_order", "maker_account", "taker_account", "price", "size", "quote_amount",
+               "maker_fee", "taker_fee", "buyer_quote", "seller_quote", "aggressor_side", "created_at", "entry"]
 
 
 class BatchSettlement:
@@ -26,7 +29,7 @@ class BatchSettlement:
         self.orders: dict[int, Order] = {o.pk: o for o in takers}
         self.changed: dict[int, Order] = {}
         self.ended: dict[int, Order] = {}
-        self.fills: list[Fill] = []
+        self.fills: list[tuple] = []  # rows of FILL_FIELDS but the entry
         self.specs: list[ledger.EntrySpec] = []
         self.now = timezone.now()
         self.ledger_accounts: dict[int, LedgerAccount] = {}
@@ -103,63 +106,24 @@ class BatchSettlement:
             memo=f"{self.market.symbol} {match.aggressor_side} {match.size.normalize()} @ {match.price.normalize()}",
         )
 
-    def _fill_row(self, match: engine.Match, maker: Order, taker: Order, buyer: Order, amounts: FillAmounts) -> Fill:
+    def _fill_row(self, match: engine.Match, maker: Order, taker: Order, buyer: Order, amounts: FillAmounts) -> tuple:
+        """The fill's values in ``FILL_FIELDS`` order, but for the entry, known once the entries are written."""
         maker_fee, taker_fee = (
             (amounts.buyer_fee, amounts.seller_fee) if buyer is maker else (amounts.seller_fee, amounts.buyer_fee)
         )
-        return Fill(
-            market=self.market, maker_order=maker, taker_order=taker, maker_account_id=maker.account_id,
-            taker_account_id=taker.account_id, price=match.price, size=match.size, quote_amount=amounts.notional,
-            maker_fee=maker_fee, taker_fee=taker_fee, buyer_quote=amounts.buyer_quote,
-            seller_quote=amounts.seller_quote, aggressor_side=match.aggressor_side, created_at=self.now,
-        )
+        return (self.market.pk, maker.pk, taker.pk, maker.account_id, taker.account_id, match.price, match.size,
+                amounts.notional, maker_fee, taker_fee, amounts.buyer_quote, amounts.seller_quote,
+                match.aggressor_side, self.now)
 
     def _write(self) -> None:
-        self._balances_lock()
-        if self.specs:
-            entries = ledger.entries_post(specs=self.specs)
-            for fill, entry in zip(self.fills, entries):
-                fill.entry = entry
-            Fill.objects.bulk_create(self.fills)
-        # Captures above already reduced the hold objects in memory; what is left goes back to the clients.
-        ledger.holds_release(holds=_released_holds(self.ended))
+        # Orders that ended give back what their holds still reserve once this batch's captures are taken.
+        releases = [o.hold for o in self.ended.values() if o.hold is not None]
+        entries = ledger.entries_post(specs=self.specs, releases=releases)
+        rows_insert(Fill, FILL_FIELDS, [(*row, entry.pk) for row, entry in zip(self.fills, entries)])
         _orders_save(list(self.changed.values()), self.now)
-
-    def _balances_lock(self) -> None:
-        """Every balance row the batch will touch (fills and hold releases), locked in one sorted statement
-        before any other: two batches of markets that share a client cannot wait for each other in a cycle."""
-        by_id = {a.pk: a for a in self.ledger_accounts.values()}
-        keys = {(leg.account.pk, leg.asset): leg.account for spec in self.specs for leg in spec.legs}
-        for order in self.ended.values():
-            if order.hold is not None:
-                keys[(order.hold.account_id, order.hold.asset_id)] = by_id[order.hold.account_id]
-        if keys:
-            ledger.balances_lock(keys=[(account, asset) for (_, asset), account in keys.items()])
-
-
-def _released_holds(ended: dict[int, Order]) -> list:
-    return [
-        o.hold for o in ended.values()
-        if o.hold is not None and o.hold.status == HoldStatus.ACTIVE and o.hold.remaining > 0
-    ]
 
 
 def _orders_save(orders: list[Order], now) -> None:
-    """One UPDATE for the batch's orders (Django's bulk_update builds a slow CASE expression per field)."""
-    for order in orders:
-        order.updated_at = now
-    if connection.vendor != "postgresql":
-        Order.objects.bulk_update(orders, ORDER_FIELDS)
-        return
-    row = "(%s::bigint, %s::varchar, %s::varchar, %s::numeric, %s::numeric, %s::numeric, %s::numeric)"
-    params = [now]
-    for o in orders:
-        params += [o.pk, o.status, o.reason, o.filled_size, o.filled_quote, o.fees_paid, o.settled_quote]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE trading_order AS o SET status = v.status, reason = v.reason, filled_size = v.filled_size, "
-            "filled_quote = v.filled_quote, fees_paid = v.fees_paid, settled_quote = v.settled_quote, updated_at = %s "
-            f"FROM (VALUES {', '.join([row] * len(orders))}) "
-            "AS v(id, status, reason, filled_size, filled_quote, fees_paid, settled_quote) WHERE o.id = v.id",
-            params,
-        )
+    rows_update(Order, ORDER_FIELDS, [
+        (o.pk, o.status, o.reason, o.filled_size, o.filled_quote, o.fees_paid, o.settled_quote, now) for o in orders
+    ])

@@ -1,0 +1,80 @@
+"""Bulk writes for the hot paths (the matcher's batch), one statement each whatever the number of rows.
+
+On PostgreSQL every column travels as one array parameter and ``unnest`` turns the arrays back into rows: the
+statement text stays the same size for any batch (no thousands of placeholders to build, send and parse), and
+no model instance is built per row. Elsewhere (SQLite, the embedded default) Django's bulk methods do it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection
+from django.db.models import Model
+
+
+def _columns(model: type[Model], fields: Sequence[str]) -> list[tuple[str, str]]:
+    """(column, array type) per field name, e.g. ("entry_id", "bigint[]")."""
+    out = []
+    for name in fields:
+        field = model._meta.get_field(name)
+        out.append((field.column, f"{field.db_type(connection)}[]"))  # a foreign key's type is its target's
+    return out
+
+
+def rows_insert(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence], *,
+                returning: Sequence[str] = ()) -> list[tuple]:
+    """Insert ``rows`` (one value per field, foreign keys as ids) and return the ``returning`` columns of the
+    inserted rows. Ids are assigned in the order of ``rows``; callers that need to pair results with rows
+    should return a unique column too (PostgreSQL does not promise the order of RETURNING rows)."""
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        objs = model._default_manager.bulk_create(
+            [model(**{_attname(model, f): value for f, value in zip(fields, row)}) for row in rows]
+        )
+        return [tuple(getattr(obj, _attname(model, r)) for r in returning) for obj in objs]
+    columns = _columns(model, fields)
+    names = ", ".join(f'"{column}"' for column, _ in columns)
+    arrays = ", ".join(f"%s::{array_type}" for _, array_type in columns)
+    sql = (f'INSERT INTO "{model._meta.db_table}" ({names}) '
+           f"SELECT {', '.join(f'c{i}' for i in range(len(columns)))} "
+           f"FROM unnest({arrays}) WITH ORDINALITY AS t({', '.join(f'c{i}' for i in range(len(columns)))}, n) "
+           "ORDER BY n")
+    if returning:
+        sql += " RETURNING " + ", ".join(f'"{_column(model, r)}"' for r in returning)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows)])
+        return [tuple(row) for row in cursor.fetchall()] if returning else []
+
+
+def rows_update(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence], *, key: str = "id") -> int:
+    """Set ``fields`` of the rows whose ``key`` is the first value of each row (``(key, *values)``), in one
+    statement. Returns the number of rows updated."""
+    if not rows:
+        return 0
+    if connection.vendor != "postgresql":
+        objs = []
+        for row in rows:
+            obj = model(**{_attname(model, key): row[0]})
+            for name, value in zip(fields, row[1:]):
+                setattr(obj, _attname(model, name), value)
+            objs.append(obj)
+        return model._default_manager.bulk_update(objs, list(fields))
+    columns = _columns(model, [key, *fields])
+    aliases = [f"c{i}" for i in range(len(columns))]
+    assignments = ", ".join(f'"{column}" = v.{alias}' for (column, _), alias in zip(columns[1:], aliases[1:]))
+    arrays = ", ".join(f"%s::{array_type}" for _, array_type in columns)
+    sql = (f'UPDATE "{model._meta.db_table}" AS m SET {assignments} '
+           f"FROM unnest({arrays}) AS v({', '.join(aliases)}) WHERE m.\"{columns[0][0]}\" = v.c0")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows)])
+        return cursor.rowcount
+
+
+def _attname(model: type[Model], name: str) -> str:
+    return model._meta.get_field(name).attname
+
+
+def _column(model: type[Model], name: str) -> str:
+    return model._meta.get_field(name).column
