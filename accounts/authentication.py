@@ -34,7 +34,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if credential is None:
             return None
         prefix, _, secret = credential.partition(".")
-        key = ApiKey.objects.select_related("user", "account").filter(prefix=prefix).first()
+        # With what every API request needs next: the user's membership (scopes) and the account's ledger account.
+        key = (ApiKey.objects.select_related("user__membership", "account__ledger_account")
+               .filter(prefix=prefix).first())
         if key is None or not secret or not api_key_matches(key, secret):
             raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
         if not key.is_active:
