@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from accounts.errors import AccountNotOperational
 from accounts.models import ClientAccount, KycStatus
@@ -31,7 +31,6 @@ from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, Ord
 from trading.matching import BatchSettlement
 from trading.models import (
     OPEN_STATUSES,
-    FeeSchedule,
     Market,
     MarketStatus,
     Order,
@@ -110,7 +109,7 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
     order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
                   taker_fee_rate=taker_rate, created_by=_user(acting_user), **_params_fields(params))
     order.hold = _hold_place(order, market)
-    order.save(force_insert=True)
+    order.save()
     audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
                  after=snapshot(order, ORDER_AUDIT_FIELDS))
     market_wake_on_commit(market.pk)
@@ -260,14 +259,8 @@ def _limits_check(market: Market, p: OrderParams, max_order_sizes: dict[str, Dec
                                code="order_size_limit_exceeded", field=field)
 
 
-def fee_rates_for(*, account: ClientAccount, market: Market) -> tuple[Decimal, Decimal]:
-    """(maker, taker) rates: the account tier's schedule for this market, else for all markets, else the market's."""
-    schedules = FeeSchedule.objects.filter(Q(market=market) | Q(market__isnull=True), tier=account.tier)
-    return _fee_rates(market, {s.market_id: (s.maker_fee_rate, s.taker_fee_rate) for s in schedules})
-
-
 def _fee_rates(market: Market, schedules: dict[int | None, tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal]:
-    """The tier's (maker, taker) for this market, else for all markets, else the market's own rates."""
+    """(maker, taker) rates: the account tier's schedule for this market, else for all markets, else the market's."""
     return schedules.get(market.pk) or schedules.get(None) or (market.maker_fee_rate, market.taker_fee_rate)
 
 
