@@ -414,9 +414,28 @@ def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: 
         if (existing.account_id, existing.asset_id, existing.amount) != (account.pk, asset, amount):
             raise IdempotencyConflict(f"Hold key {key!r} was already used for another hold.", field="key")
         return existing
+    return hold_place_new(key=key, account=account, asset=asset, amount=amount, reason=reason)
+
+
+def hold_place_new(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal,
+                   reason: str = "") -> Hold:
+    """``hold_place`` for a caller whose own idempotency already rules out a replay (order placement: the
+    order's (account, client order id) is unique, and so is the hold key derived from it). No replay lookup and
+    no savepoint: it must run inside the caller's transaction. A key used before is an IntegrityError.
+
+    On PostgreSQL one statement locks the balance row, checks what is available and reserves it; a missing
+    balance row or a refusal takes the general path below, which creates the row or names the shortfall.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("hold_place_new must run inside the caller's transaction")
+    asset = _code(asset)
     if amount <= 0:
         raise InvalidAmount("A hold must be positive.", field="amount")
     require_exact(amount, asset_precisions([asset])[asset], field="amount")
+    if connection.vendor == "postgresql":
+        hold = _hold_insert_if_available(key=key, account=account, asset=asset, amount=amount, reason=reason)
+        if hold is not None:
+            return hold
     balance = _lock_balances({(account.pk, asset): account})[(account.pk, asset)]
     if balance.enforce_floor and balance.amount - balance.held - amount < -balance.credit_limit:
         raise InsufficientFunds(
@@ -428,6 +447,36 @@ def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: 
     return Hold.objects.create(
         key=key, account=account, asset_id=asset, amount=amount, remaining=amount, reason=reason
     )
+
+
+def _hold_insert_if_available(*, key: str, account: LedgerAccount, asset: str, amount: Decimal,
+                              reason: str) -> Hold | None:
+    """Add ``amount`` to the balance's held and insert the hold, in one statement, if the balance row exists and
+    has ``amount`` available above its floor; else change nothing and return None. The UPDATE takes the same row
+    lock as ``SELECT ... FOR UPDATE`` and checks the row's latest committed version."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH b AS ("
+            " UPDATE ledger_balance SET held = held + %(amount)s, updated_at = %(now)s"
+            " WHERE account_id = %(account)s AND asset_id = %(asset)s"
+            " AND (NOT enforce_floor OR amount - held - %(amount)s >= -credit_limit)"
+            " RETURNING account_id)"
+            " INSERT INTO ledger_hold (key, account_id, asset_id, amount, remaining, status, reason, created_at,"
+            " updated_at)"
+            " SELECT %(key)s, b.account_id, %(asset)s, %(amount)s, %(amount)s, %(status)s, %(reason)s, %(now)s, %(now)s"
+            " FROM b RETURNING id",
+            {"amount": amount, "now": now, "account": account.pk, "asset": asset, "key": key,
+             "status": HoldStatus.ACTIVE.value, "reason": reason},
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    hold = Hold(id=row[0], key=key, account=account, asset_id=asset, amount=amount, remaining=amount,
+                status=HoldStatus.ACTIVE, reason=reason, created_at=now, updated_at=now)
+    hold._state.adding = False
+    hold._state.db = connection.alias
+    return hold
 
 
 @transaction.atomic

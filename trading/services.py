@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from accounts.errors import AccountNotOperational
-from accounts.models import AssetLimit, ClientAccount, KycStatus
+from accounts.models import ClientAccount, KycStatus
 from accounts.services import account_require_active, audit_record, snapshot
 from brokerage.exceptions import Forbidden
 from ledger import services as ledger
@@ -31,7 +31,6 @@ from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, Ord
 from trading.matching import BatchSettlement
 from trading.models import (
     OPEN_STATUSES,
-    FeeSchedule,
     Market,
     MarketStatus,
     Order,
@@ -100,14 +99,14 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
 @transaction.atomic
 def _order_place(account: ClientAccount, market: Market, params: OrderParams, client_order_id: str,
                  acting_user) -> Order:
-    existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
-    if existing is not None:
-        return _replayed(existing, params)
+    known = _placement_reads(account, market, client_order_id)
+    if known.existing_order_id is not None:
+        return _replayed(Order.objects.get(pk=known.existing_order_id), params)
     _market_check(market, params)
     _account_check(account)
-    _limits_check(account, market, params)
-    maker_rate, taker_rate = fee_rates_for(account=account, market=market)
-    order = Order(account=account, client_order_id=client_order_id, maker_fee_rate=maker_rate,
+    _limits_check(market, params, known.max_order_sizes)
+    maker_rate, taker_rate = _fee_rates(market, known.fee_schedules)
+    order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
                   taker_fee_rate=taker_rate, created_by=_user(acting_user), **_params_fields(params))
     order.hold = _hold_place(order, market)
     order.save()
@@ -115,6 +114,36 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
                  after=snapshot(order, ORDER_AUDIT_FIELDS))
     market_wake_on_commit(market.pk)
     return order
+
+
+@dataclass(frozen=True)
+class _PlacementReads:
+    existing_order_id: int | None
+    max_order_sizes: dict[str, Decimal]  # asset -> this account's maximum order size, where it has one
+    fee_schedules: dict[int | None, tuple[Decimal, Decimal]]  # market id (None: all markets) -> (maker, taker)
+
+
+def _placement_reads(account: ClientAccount, market: Market, client_order_id: str) -> _PlacementReads:
+    """What placing needs from the database, in one round trip: an order already stored under the client
+    order id, the account's order size limits in the market's assets, and its tier's fee schedules."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'order', id, NULL, NULL::numeric, NULL::numeric FROM trading_order"
+            " WHERE account_id = %s AND client_order_id = %s"
+            " UNION ALL"
+            " SELECT 'limit', NULL, asset_id, max_order_size, NULL FROM accounts_assetlimit"
+            " WHERE account_id = %s AND asset_id IN (%s, %s) AND max_order_size IS NOT NULL"
+            " UNION ALL"
+            " SELECT 'fees', market_id, NULL, maker_fee_rate, taker_fee_rate FROM trading_feeschedule"
+            " WHERE tier = %s AND (market_id = %s OR market_id IS NULL)",
+            [account.pk, client_order_id, account.pk, market.base_id, market.quote_id, account.tier, market.pk],
+        )
+        rows = cursor.fetchall()
+    return _PlacementReads(
+        existing_order_id=next((id_ for kind, id_, *_ in rows if kind == "order"), None),
+        max_order_sizes={asset: limit for kind, _, asset, limit, _ in rows if kind == "limit"},
+        fee_schedules={market_id: (maker, taker) for kind, market_id, _, maker, taker in rows if kind == "fees"},
+    )
 
 
 def _params_fields(params: OrderParams) -> dict:
@@ -219,38 +248,31 @@ def _account_check(account: ClientAccount) -> None:
         raise AccountNotOperational("Trading is disabled for this account.", code="trading_disabled")
 
 
-def _limits_check(account: ClientAccount, market: Market, p: OrderParams) -> None:
+def _limits_check(market: Market, p: OrderParams, max_order_sizes: dict[str, Decimal]) -> None:
     """Per-asset maximum order sizes: the base asset caps the size, the quote asset the notional or funds."""
     committed = {market.base_id: p.size, market.quote_id: p.funds or (p.price * p.size if p.price else None)}
-    limits = AssetLimit.objects.filter(
-        account=account, asset_id__in=list(committed), max_order_size__isnull=False
-    ).values_list("asset_id", "max_order_size")
-    for asset, limit in limits:
-        amount = committed[asset]
-        if amount is not None and amount > limit:
+    for asset, amount in committed.items():
+        limit = max_order_sizes.get(asset)
+        if limit is not None and amount is not None and amount > limit:
             field = "size" if asset == market.base_id else ("funds" if p.funds else "price")
             raise InvalidOrder(f"The order exceeds this account's maximum {asset} order size of {limit.normalize()}.",
                                code="order_size_limit_exceeded", field=field)
 
 
-def fee_rates_for(*, account: ClientAccount, market: Market) -> tuple[Decimal, Decimal]:
+def _fee_rates(market: Market, schedules: dict[int | None, tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal]:
     """(maker, taker) rates: the account tier's schedule for this market, else for all markets, else the market's."""
-    schedules = {
-        s.market_id: s
-        for s in FeeSchedule.objects.filter(Q(market=market) | Q(market__isnull=True), tier=account.tier)
-    }
-    schedule = schedules.get(market.pk) or schedules.get(None)
-    if schedule is None:
-        return market.maker_fee_rate, market.taker_fee_rate
-    return schedule.maker_fee_rate, schedule.taker_fee_rate
+    return schedules.get(market.pk) or schedules.get(None) or (market.maker_fee_rate, market.taker_fee_rate)
 
 
 def _hold_place(order: Order, market: Market):
-    ledger_account = LedgerAccount.objects.get(client_id=order.account_id)
+    ledger_account = order.account.ledger_account  # authentication loads it with the account
     asset, amount = _hold_needed(order, market, ledger_account)
     try:
-        return ledger.hold_place(key=f"order:{order.account_id}:{order.client_order_id}", account=ledger_account,
-                                 asset=asset, amount=amount, reason=f"order {order.side} {market.symbol}")
+        # No replay check of the hold key: it is derived from the order's (account, client order id), which
+        # _order_place has just found unused (a concurrent twin fails on the unique index and is replayed).
+        return ledger.hold_place_new(key=f"order:{order.account_id}:{order.client_order_id}",
+                                     account=ledger_account, asset=asset, amount=amount,
+                                     reason=f"order {order.side} {market.symbol}")
     except InsufficientFunds as exc:  # name the order's field, not the ledger's
         raise InsufficientFunds(exc.message, field="funds" if order.funds is not None else "size") from exc
 
