@@ -28,7 +28,7 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 PORT = 8765
 
 
-def server_start(web_workers: int, threads: int) -> list[subprocess.Popen]:
+def server_start(web_workers: int, threads: int, matcher: bool = True) -> list[subprocess.Popen]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING", ALLOWED_HOSTS="127.0.0.1")
     log = open("/tmp/bench-api.log", "w")
     gunicorn = subprocess.Popen(
@@ -40,12 +40,12 @@ def server_start(web_workers: int, threads: int) -> list[subprocess.Popen]:
         [str(ROOT / ".venv/bin/celery"), "-A", "brokerage", "worker", "--concurrency", "1", "--loglevel", "WARNING",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log, stderr=log,
-    )
+    ) if matcher else None
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
             http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/api/schema/")
-            return [gunicorn, worker]
+            return [gunicorn, worker] if worker else [gunicorn]
         except OSError:
             time.sleep(0.2)
     raise SystemExit("gunicorn did not start; see /tmp/bench-api.log")
@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--no-matcher", action="store_true", help="no Celery worker: orders are only accepted")
     args = parser.parse_args()
     django_setup()
     fresh_database()
@@ -127,7 +128,7 @@ def main() -> None:
 
     _, account_ids = desk_create(accounts=args.accounts)
     headers = api_keys_create(account_ids=account_ids)
-    processes = server_start(args.web_workers, args.threads)
+    processes = server_start(args.web_workers, args.threads, matcher=not args.no_matcher)
     rng = random.Random(7)
     try:
         def place(client: LoadClient, i: int):
@@ -143,8 +144,9 @@ def main() -> None:
         results = {}
         results.update(figures("POST /orders", *open_loop(place, args.rate, args.seconds)))
         results.update(figures("GET /balances", *open_loop(balances, args.rate, args.seconds)))
-        report(f"API under open-loop load: {args.rate:.0f} req/s, gunicorn {args.web_workers} workers x {args.threads} threads, "
-               "1 Celery worker matching", results)
+        matcher = "no matcher" if args.no_matcher else "1 Celery worker matching"
+        report(f"API under open-loop load: {args.rate:.0f} req/s, gunicorn {args.web_workers} workers x "
+               f"{args.threads} threads, {matcher}", results)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
