@@ -60,11 +60,24 @@ class LoadClient:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def request(self, method: str, path: str, header: str, body: dict | None) -> int:
-        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", PORT)
         payload = json.dumps(body).encode() if body is not None else b""
-        writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {header}\r\n"
-                     f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload)
-        status_line = await reader.readline()
+        message = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {header}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload
+        while self.idle:  # the server closes keep-alive connections idle for a while: then take another
+            reader, writer = self.idle.pop()
+            try:
+                writer.write(message)
+                status_line = await reader.readline()
+            except ConnectionError:
+                status_line = b""
+            if status_line:
+                return await self._response(reader, writer, status_line)
+            writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        writer.write(message)
+        return await self._response(reader, writer, await reader.readline())
+
+    async def _response(self, reader, writer, status_line: bytes) -> int:
         headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
         length = int(headers.split("content-length:", 1)[1].split("\r\n", 1)[0]) if "content-length:" in headers else 0
         await reader.readexactly(length)
@@ -76,8 +89,8 @@ class LoadClient:
 
 
 def open_loop(make_request, rate: float, seconds: int) -> tuple[list[float], dict[int, int], float, float]:
-    """Send ``rate`` requests/s for ``seconds`` with ``make_request(client, i)``. Returns latencies (ms, from the scheduled time), status counts,
-    elapsed seconds and the load generator's own CPU ms per request."""
+    """Send ``rate`` requests/s for ``seconds`` with ``make_request(client, i)``. Returns latencies (ms, from
+    the scheduled time), status counts, elapsed seconds and the load generator's own CPU ms per request."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
 
