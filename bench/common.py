@@ -52,3 +52,23 @@ def report(title: str, figures: dict[str, str]) -> None:
     print(f"== {title}")
     for name, value in figures.items():
         print(f"   {name:<34} {value}")
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children, e.g. a Celery worker and its pool."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+    tree, total = {root_pid}, 0
+    for pid, (ppid, _) in sorted(stats.items()):
+        if ppid in tree:
+            tree.add(pid)
+    for pid in tree:
+        total += stats.get(pid, (0, 0))[1]
+    return total / os.sysconf("SC_CLK_TCK")

@@ -8,6 +8,7 @@ Phase 2 (latency): with the worker running, orders arrive at a steady rate; a po
 visible as processed (its batch committed). p50/p99 of that delay is acceptance-to-settlement latency.
 
 Run: .venv/bin/python bench/matching.py [--orders 50000] [--accounts 200] [--rate 1000] [--seconds 15]
+     [--phases throughput,latency]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, django_setup, fresh_database, percentile, report
+from common import ROOT, django_setup, fresh_database, percentile, report, tree_cpu_seconds
 
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 
@@ -143,10 +144,12 @@ def phase_latency(market_id, account_ids, rate, seconds, processes) -> dict:
     time.sleep(3)  # let the worker boot before the clock matters
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
+    cpu_before = tree_cpu_seconds(worker.pid)
     try:
         accepted = run_parallel(market_id, account_ids, total, processes, rate=rate, seed=1000)
         wait_until_drained(timeout=300)
         time.sleep(0.05)
+        worker_cpu = tree_cpu_seconds(worker.pid) - cpu_before
     finally:
         stop.set()
         poller.join()
@@ -157,6 +160,7 @@ def phase_latency(market_id, account_ids, rate, seconds, processes) -> dict:
         "offered load": f"{rate:,.0f} orders/s for {seconds}s ({len(accepted):,} orders)",
         "acceptance -> settled p50": f"{percentile(latencies, 50):.0f} ms",
         "acceptance -> settled p99": f"{percentile(latencies, 99):.0f} ms",
+        "matcher worker CPU": f"{worker_cpu * 1000 / len(accepted):.2f} ms per order",
     }
 
 
@@ -167,6 +171,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--phases", default="throughput,latency", help="which phases to run, comma-separated")
     args = parser.parse_args()
     django_setup()
     fresh_database()
@@ -176,10 +181,12 @@ def main() -> None:
     from setup_desk import desk_create
 
     market_id, account_ids = desk_create(accounts=args.accounts)
-    report("matching + settlement throughput (1 worker, PostgreSQL, Redis)",
-           phase_throughput(market_id, account_ids, args.orders, args.processes))
-    report("acceptance -> settlement latency under steady load",
-           phase_latency(market_id, account_ids, args.rate, args.seconds, args.processes))
+    if "throughput" in args.phases:
+        report("matching + settlement throughput (1 worker, PostgreSQL, Redis)",
+               phase_throughput(market_id, account_ids, args.orders, args.processes))
+    if "latency" in args.phases:
+        report("acceptance -> settlement latency under steady load",
+               phase_latency(market_id, account_ids, args.rate, args.seconds, args.processes))
 
     from ledger import selectors
 
