@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.utils import timezone
 
 from brokerage.db import rows_insert, rows_update
-
 from ledger import services as ledger
 from ledger.models import LedgerAccount, Purpose
 from trading import engine
@@ -19,8 +18,9 @@ from trading.models import Fill, Market, Order, OrderStatus, Side
 from trading.settlement import FillAmounts, fill_apply
 
 ORDER_FIELDS = ["status", "reason", "filled_size", "filled_quote", "fees_paid", "settled_quote", "updated_at"]
-FILL_FIELDS = ["market", "maker_order", "taker_order", "maker_account", "taker_account", "price", "size", "quote_amount",
-               "maker_fee", "taker_fee", "buyer_quote", "seller_quote", "aggressor_side", "created_at", "entry"]
+FILL_FIELDS = ["market", "maker_order", "taker_order", "maker_account", "taker_account", "price", "size",
+               "quote_amount", "maker_fee", "taker_fee", "buyer_quote", "seller_quote", "aggressor_side", "created_at",
+               "entry"]
 
 
 class BatchSettlement:
