@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -437,22 +438,66 @@ def hold_place_new(*, key: str, account: LedgerAccount, asset: str | Asset, amou
                    reason: str = "") -> Hold:
     """``hold_place`` for a caller whose own idempotency already rules out a replay (order placement: the
     order's (account, client order id) is unique, and so is the hold key derived from it). No replay lookup and
-    no savepoint: it must run inside the caller's transaction. A key used before is an IntegrityError.
+    no savepoint: it must run inside the caller's transaction. A key used before is an IntegrityError."""
+    with hold_placing(key=key, account=account, asset=asset, amount=amount, reason=reason) as hold:
+        pass
+    return hold
 
-    On PostgreSQL one statement locks the balance row, checks what is available and reserves it; a missing
-    balance row or a refusal takes the general path below, which creates the row or names the shortfall.
+
+@contextmanager
+def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal,
+                 reason: str = "") -> Iterator[Hold]:
+    """``hold_place_new`` with the reservation as the last write: the hold row is inserted and yielded (nothing
+    reserved yet) so the caller can write what refers to it (the order); when the block ends, the balance row is
+    locked and ``amount`` reserved, or the hold row is removed and InsufficientFunds raised.
+
+    Why: a client's balance row is locked by each of its order placements and by matcher batches that settle its
+    fills; reserving last keeps it locked only from this update to the caller's commit. If the block itself
+    fails, the caller's transaction must roll back (an exception leaving ``transaction.atomic`` does that).
     """
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("hold_place_new must run inside the caller's transaction")
+        raise RuntimeError("hold_placing must run inside the caller's transaction")
     asset = _code(asset)
     if amount <= 0:
         raise InvalidAmount("A hold must be positive.", field="amount")
     require_exact(amount, asset_precisions([asset])[asset], field="amount")
+    hold = _hold_insert(key=key, account=account, asset=asset, amount=amount, reason=reason)
+    yield hold
+    try:
+        _balance_reserve(account, asset, amount)
+    except InsufficientFunds:
+        # Raw: the ORM's delete would refuse while the caller's order still refers to the hold (PROTECT); the
+        # caller's transaction rolls back with this error anyway, this only keeps a caught refusal clean.
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM ledger_hold WHERE id = %s", [hold.pk])
+        raise
+
+
+def _hold_insert(*, key: str, account: LedgerAccount, asset: str, amount: Decimal, reason: str) -> Hold:
+    now = timezone.now()
+    hold = Hold(key=key, account=account, asset_id=asset, amount=amount, remaining=amount,
+                status=HoldStatus.ACTIVE, reason=reason, created_at=now, updated_at=now)
+    fields = ["key", "account_id", "asset_id", "amount", "remaining", "status", "reason", "created_at", "updated_at"]
+    [(hold.pk,)] = rows_insert(Hold, fields, [[getattr(hold, f) for f in fields]], returning=["id"])
+    hold._state.adding, hold._state.db = False, connection.alias
+    return hold
+
+
+def _balance_reserve(account: LedgerAccount, asset: str, amount: Decimal) -> None:
+    """Add ``amount`` to what the balance holds if that much is available above its floor. On PostgreSQL one
+    UPDATE locks, checks and reserves (it takes the same row lock as ``SELECT ... FOR UPDATE`` and sees the
+    latest committed row); a missing row or a refusal takes the lock-and-check path, which creates the row or
+    names the shortfall."""
     if connection.vendor == "postgresql":
-        hold = _hold_insert_if_available(key=key, account=account, asset=asset, amount=amount, reason=reason)
-        if hold is not None:
-            return hold
-    balance = _lock_balances({(account.pk, asset): account})[(account.pk, asset)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE ledger_balance SET held = held + %s, updated_at = %s WHERE account_id = %s AND asset_id = %s"
+                " AND (NOT enforce_floor OR amount - held - %s >= -credit_limit)",
+                [amount, timezone.now(), account.pk, asset, amount],
+            )
+            if cursor.rowcount == 1:
+                return
+    balance = _lock_balances([(account.pk, asset)])[(account.pk, asset)]
     if balance.enforce_floor and balance.amount - balance.held - amount < -balance.credit_limit:
         raise InsufficientFunds(
             f"Insufficient available {asset}: {balance.amount - balance.held} available, {amount} needed.",
@@ -460,39 +505,6 @@ def hold_place_new(*, key: str, account: LedgerAccount, asset: str | Asset, amou
         )
     balance.held += amount
     balance.save(update_fields=["held", "updated_at"])
-    return Hold.objects.create(
-        key=key, account=account, asset_id=asset, amount=amount, remaining=amount, reason=reason
-    )
-
-
-def _hold_insert_if_available(*, key: str, account: LedgerAccount, asset: str, amount: Decimal,
-                              reason: str) -> Hold | None:
-    """Add ``amount`` to the balance's held and insert the hold, in one statement, if the balance row exists and
-    has ``amount`` available above its floor; else change nothing and return None. The UPDATE takes the same row
-    lock as ``SELECT ... FOR UPDATE`` and checks the row's latest committed version."""
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH b AS ("
-            " UPDATE ledger_balance SET held = held + %(amount)s, updated_at = %(now)s"
-            " WHERE account_id = %(account)s AND asset_id = %(asset)s"
-            " AND (NOT enforce_floor OR amount - held - %(amount)s >= -credit_limit)"
-            " RETURNING account_id)"
-            " INSERT INTO ledger_hold (key, account_id, asset_id, amount, remaining, status, reason, created_at,"
-            " updated_at)"
-            " SELECT %(key)s, b.account_id, %(asset)s, %(amount)s, %(amount)s, %(status)s, %(reason)s, %(now)s, %(now)s"
-            " FROM b RETURNING id",
-            {"amount": amount, "now": now, "account": account.pk, "asset": asset, "key": key,
-             "status": HoldStatus.ACTIVE.value, "reason": reason},
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    hold = Hold(id=row[0], key=key, account=account, asset_id=asset, amount=amount, remaining=amount,
-                status=HoldStatus.ACTIVE, reason=reason, created_at=now, updated_at=now)
-    hold._state.adding = False
-    hold._state.db = connection.alias
-    return hold
 
 
 @transaction.atomic

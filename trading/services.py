@@ -9,6 +9,8 @@ orders. Placing an order takes no market lock: it only inserts a ``new`` row and
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
@@ -22,7 +24,7 @@ from accounts.services import account_require_active, audit_record, snapshot
 from brokerage.exceptions import Forbidden
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
-from ledger.models import LedgerAccount
+from ledger.models import Hold, LedgerAccount
 from ledger.money import is_exact
 from ledger.selectors import balance_get
 from trading.books import book_for, book_forget
@@ -108,10 +110,10 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
     maker_rate, taker_rate = _fee_rates(market, known.fee_schedules)
     order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
                   taker_fee_rate=taker_rate, created_by=_user(acting_user), **_params_fields(params))
-    order.hold = _hold_place(order, market)
-    order.save()
-    audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
-                 after=snapshot(order, ORDER_AUDIT_FIELDS))
+    with _hold_placing(order, market) as order.hold:  # the funds are reserved when the block ends
+        order.save()
+        audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
+                     after=snapshot(order, ORDER_AUDIT_FIELDS))
     market_wake_on_commit(market.pk)
     return order
 
@@ -264,15 +266,18 @@ def _fee_rates(market: Market, schedules: dict[int | None, tuple[Decimal, Decima
     return schedules.get(market.pk) or schedules.get(None) or (market.maker_fee_rate, market.taker_fee_rate)
 
 
-def _hold_place(order: Order, market: Market):
+@contextmanager
+def _hold_placing(order: Order, market: Market) -> Iterator[Hold]:
+    """The order's hold, reserved last (``ledger.hold_placing``): the client's balance row is locked only from
+    the reservation to the commit, not while the order and its audit row are written."""
     ledger_account = order.account.ledger_account  # authentication loads it with the account
     asset, amount = _hold_needed(order, market, ledger_account)
     try:
         # No replay check of the hold key: it is derived from the order's (account, client order id), which
         # _order_place has just found unused (a concurrent twin fails on the unique index and is replayed).
-        return ledger.hold_place_new(key=f"order:{order.account_id}:{order.client_order_id}",
-                                     account=ledger_account, asset=asset, amount=amount,
-                                     reason=f"order {order.side} {market.symbol}")
+        with ledger.hold_placing(key=f"order:{order.account_id}:{order.client_order_id}", account=ledger_account,
+                                 asset=asset, amount=amount, reason=f"order {order.side} {market.symbol}") as hold:
+            yield hold
     except InsufficientFunds as exc:  # name the order's field, not the ledger's
         raise InsufficientFunds(exc.message, field="funds" if order.funds is not None else "size") from exc
 

@@ -1,5 +1,6 @@
-"""hold_place_new: the hold without replay lookup or savepoint that order placement uses. On PostgreSQL one
-statement locks, checks and reserves; a refusal or a missing balance row takes the lock-and-check path."""
+"""hold_place_new / hold_placing: the hold without replay lookup or savepoint that order placement uses. On
+PostgreSQL the hold is inserted, then one statement locks, checks and reserves; a refusal or a missing balance row
+takes the lock-and-check path."""
 
 from decimal import Decimal
 
@@ -20,9 +21,9 @@ def client_account():
     return ledger_account_of(ClientAccountFactory())
 
 
-def test_reserves_available_funds_in_one_statement(client_account, django_assert_num_queries):
+def test_reserves_available_funds_in_two_statements(client_account, django_assert_num_queries):
     fund(client_account, "USD", "100")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         hold = ledger.hold_place_new(key="order:1", account=client_account, asset="USD", amount=D("60"),
                                      reason="order buy BTC-USD")
     assert_balance(client_account, "USD", "100", held="60")
@@ -93,3 +94,29 @@ def test_it_must_run_inside_the_callers_transaction():
     account = ledger_account_of(ClientAccountFactory())
     with pytest.raises(RuntimeError):
         ledger.hold_place_new(key="order:1", account=account, asset="USD", amount=D("1"))
+
+
+def test_hold_placing_reserves_when_the_block_ends(client_account):
+    fund(client_account, "USD", "100")
+    with ledger.hold_placing(key="order:1", account=client_account, asset="USD", amount=D("60")) as hold:
+        assert Hold.objects.filter(pk=hold.pk).exists()
+        assert_balance(client_account, "USD", "100", held="0")  # the balance row is not locked yet
+    assert_balance(client_account, "USD", "100", held="60")
+
+
+def test_hold_placing_refused_at_the_end_removes_the_hold(client_account):
+    fund(client_account, "USD", "100")
+    with pytest.raises(InsufficientFunds):
+        with ledger.hold_placing(key="order:1", account=client_account, asset="USD", amount=D("100.01")):
+            pass
+    assert not Hold.objects.exists()
+    assert_balance(client_account, "USD", "100", held="0")
+
+
+def test_hold_placing_reserves_nothing_when_the_block_fails(client_account):
+    fund(client_account, "USD", "100")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with ledger.hold_placing(key="order:1", account=client_account, asset="USD", amount=D("10")):
+            raise RuntimeError("the caller's write failed")
+    assert not Hold.objects.exists()
+    assert_balance(client_account, "USD", "100", held="0")

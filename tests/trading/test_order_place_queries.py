@@ -31,12 +31,13 @@ def order_body(**overrides):
             "client_order_id": "o-1", **overrides}
 
 
-def test_placing_an_order_takes_eight_queries(market, alice, django_assert_max_num_queries,
-                                              django_capture_on_commit_callbacks):
+def test_placing_an_order_takes_nine_queries(market, alice, django_assert_max_num_queries,
+                                             django_capture_on_commit_callbacks):
     alice.post("/api/v1/orders/", order_body(client_order_id="warm-up"), format="json")  # records the key's use
-    # key with user, membership, account and ledger account; market; BEGIN; replay, limits and fees; balance
-    # and hold; order; audit row; COMMIT. The response serializer reuses the loaded market and assets.
-    with django_assert_max_num_queries(8), django_capture_on_commit_callbacks() as wakeups:
+    # key with user, membership, account and ledger account; market; BEGIN; replay, limits and fees; hold;
+    # order; audit row; balance reservation (last: the balance row stays locked only until the commit); COMMIT.
+    # The response serializer reuses the loaded market and assets.
+    with django_assert_max_num_queries(9), django_capture_on_commit_callbacks() as wakeups:
         response = alice.post("/api/v1/orders/", order_body(), format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["price"] == "20000.00" and response.json()["size"] == "0.50000000"
