@@ -8,13 +8,15 @@ no model instance is built per row. Elsewhere (SQLite, the embedded default) Dja
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 from django.db import connection
 from django.db.models import Model
 
 
-def _columns(model: type[Model], fields: Sequence[str]) -> list[tuple[str, str]]:
-    """(column, array type) per field name, e.g. ("entry_id", "bigint[]")."""
+@cache
+def _columns(model: type[Model], fields: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(column, array type) per field name, e.g. ("entry_id", "bigint[]"). Cached: models don't change."""
     out = []
     for name in fields:
         field = model._meta.get_field(name)
@@ -34,7 +36,7 @@ def rows_insert(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
             [model(**{_attname(model, f): value for f, value in zip(fields, row)}) for row in rows]
         )
         return [tuple(getattr(obj, _attname(model, r)) for r in returning) for obj in objs]
-    columns = _columns(model, fields)
+    columns = _columns(model, tuple(fields))
     names = ", ".join(f'"{column}"' for column, _ in columns)
     arrays = ", ".join(f"%s::{array_type}" for _, array_type in columns)
     sql = (f'INSERT INTO "{model._meta.db_table}" ({names}) '
@@ -61,7 +63,7 @@ def rows_update(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
                 setattr(obj, _attname(model, name), value)
             objs.append(obj)
         return model._default_manager.bulk_update(objs, list(fields))
-    columns = _columns(model, [key, *fields])
+    columns = _columns(model, (key, *fields))
     aliases = [f"c{i}" for i in range(len(columns))]
     assignments = ", ".join(f'"{column}" = v.{alias}' for (column, _), alias in zip(columns[1:], aliases[1:]))
     arrays = ", ".join(f"%s::{array_type}" for _, array_type in columns)

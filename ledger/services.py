@@ -169,7 +169,7 @@ def entries_post(*, specs: Sequence[EntrySpec], releases: Sequence[Hold] = ()) -
 
 
 def _post_new_or_replay(specs: Sequence[EntrySpec], releases: Sequence[Hold]) -> list[JournalEntry]:
-    existing = {e.key: e for e in JournalEntry.objects.filter(key__in=[s.key for s in specs])} if specs else {}
+    existing = _entries_by_key([s.key for s in specs])
     for spec in specs:
         found = existing.get(spec.key)
         if found is not None and found.content_hash != spec.content_hash:
@@ -179,6 +179,20 @@ def _post_new_or_replay(specs: Sequence[EntrySpec], releases: Sequence[Hold]) ->
     new_specs = [s for s in specs if s.key not in existing]
     created = {e.key: e for e in _write(new_specs, releases)} if new_specs or releases else {}
     return [existing.get(s.key) or created[s.key] for s in specs]
+
+
+def _entries_by_key(keys: list[str]) -> dict[str, JournalEntry]:
+    """The entries already stored under these keys. Asked first with one array parameter: a batch's keys are
+    almost always new, and that answer should not cost a query compiled for hundreds of placeholders."""
+    if not keys:
+        return {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT key FROM ledger_journalentry WHERE key = ANY(%s::varchar[])", [keys])
+            keys = [key for (key,) in cursor.fetchall()]
+        if not keys:
+            return {}
+    return {e.key: e for e in JournalEntry.objects.filter(key__in=keys)}
 
 
 def _write(specs: Sequence[EntrySpec], releases: Sequence[Hold]) -> list[JournalEntry]:
@@ -225,6 +239,29 @@ def _insert_entries(specs: Sequence[EntrySpec], now) -> list[JournalEntry]:
         entry._state.adding, entry._state.db = False, connection.alias
         entries.append(entry)
     return entries
+
+
+def _holds_release_write(hold_ids: list[int], now) -> list[tuple[int, int, str, Decimal]]:
+    """Lock the still-active holds among ``hold_ids`` in id order and release them; returns (id, account id,
+    asset, what remained) per hold released. One statement on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        locked = list(
+            Hold.objects.select_for_update(no_key=True).filter(pk__in=hold_ids, status=HoldStatus.ACTIVE)
+            .order_by("id").values_list("id", "account_id", "asset_id", "remaining")
+        )
+        Hold.objects.filter(pk__in=[row[0] for row in locked]).update(
+            remaining=ZERO, status=HoldStatus.RELEASED, updated_at=now
+        )
+        return locked
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH locked AS (SELECT id, remaining FROM ledger_hold WHERE id = ANY(%s::bigint[]) AND status = 'active'"
+            " ORDER BY id FOR NO KEY UPDATE)"
+            " UPDATE ledger_hold AS h SET remaining = 0, status = 'released', updated_at = %s FROM locked"
+            " WHERE h.id = locked.id RETURNING h.id, h.account_id, h.asset_id, locked.remaining",
+            [hold_ids, now],
+        )
+        return cursor.fetchall()
 
 
 def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence[EntrySpec],
@@ -338,13 +375,7 @@ def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, str, Decimal]]
     amount given back) per hold released; the in-memory objects are updated for the caller."""
     if not holds:
         return []
-    locked = list(
-        Hold.objects.select_for_update(no_key=True).filter(pk__in={h.pk for h in holds}, status=HoldStatus.ACTIVE)
-        .order_by("id").values_list("id", "account_id", "asset_id", "remaining")
-    )
-    Hold.objects.filter(pk__in=[row[0] for row in locked]).update(
-        remaining=ZERO, status=HoldStatus.RELEASED, updated_at=now
-    )
+    locked = _holds_release_write(sorted({h.pk for h in holds}), now)
     released_ids = {row[0] for row in locked}
     for hold in holds:
         if hold.pk in released_ids:
