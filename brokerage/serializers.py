@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.utils.serializer_helpers import BindingDict
 
 
 class RejectUnknownFieldsMixin:
@@ -25,6 +26,29 @@ class RejectUnknownFieldsMixin:
 
 class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     pass
+
+
+class SharedFieldsMixin:
+    # (No docstring: drf-spectacular would show it as the description of every serializer using the mixin.)
+    #
+    # Builds a serializer class's fields once and shares them between its instances. DRF deep-copies every
+    # declared field for each instance (and a ModelSerializer derives its fields from the model again), which
+    # costs more than validating or rendering a small object. The fields are bound to a prototype instance
+    # without data, instance or context, so use it only where no field reads the serializer's context, root or
+    # instance (SerializerMethodField, HiddenField, CurrentUserDefault, unique validators, partial updates) and
+    # nothing changes ``self.fields`` per instance. Fields keep no per-request state, so threads may share them.
+
+    @property
+    def fields(self) -> BindingDict:
+        cls = type(self)
+        shared = cls.__dict__.get("_shared_fields")
+        if shared is None:
+            prototype = cls()
+            shared = BindingDict(prototype)
+            for name, field in prototype.get_fields().items():
+                shared[name] = field
+            cls._shared_fields = shared
+        return shared
 
 
 class ErrorSerializer(serializers.Serializer):

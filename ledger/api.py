@@ -36,7 +36,8 @@ class StatementLineSerializer(serializers.ModelSerializer):
 
 
 def client_ledger_account(request) -> LedgerAccount | None:
-    return LedgerAccount.objects.filter(client=client_account_of(request)).first()
+    # API-key authentication loads it with the account; for other logins the relation reads it here.
+    return getattr(client_account_of(request), "ledger_account", None)  # None: the account has none yet
 
 
 class BalancesView(generics.GenericAPIView):

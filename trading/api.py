@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from accounts.models import Scope
 from accounts.permissions import client_account_of
-from brokerage.serializers import StrictSerializer
+from brokerage.serializers import SharedFieldsMixin, StrictSerializer
 from ledger.serializers import DecimalStringField
 from trading import selectors, services
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
@@ -86,8 +86,25 @@ class MarketSerializer(serializers.ModelSerializer):
         return format(market.taker_fee_rate.normalize(), "f")
 
 
-class OrderCreateSerializer(StrictSerializer):
-    market = serializers.SlugRelatedField(slug_field="symbol", queryset=Market.objects.select_related("base", "quote"))
+class MarketSymbolField(serializers.SlugRelatedField):
+    """A market by its symbol, taken from the process's market cache (``selectors.market_by_symbol``): only
+    for placing orders, which checks inside its transaction that the market is current. Errors, and the
+    schema, are the ``SlugRelatedField``'s."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="symbol", queryset=Market.objects.select_related("base", "quote"), **kwargs)
+
+    def to_internal_value(self, data) -> Market:
+        if not isinstance(data, str):
+            return super().to_internal_value(data)  # the queryset's coercion and errors, for odd input
+        market = selectors.market_by_symbol(data)
+        if market is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return market
+
+
+class OrderCreateSerializer(SharedFieldsMixin, StrictSerializer):
+    market = MarketSymbolField()
     side = serializers.ChoiceField(choices=Side.choices)
     type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.LIMIT)
     size = DecimalStringField(required=False, help_text="Base quantity, a multiple of the lot size.")
@@ -102,7 +119,7 @@ class OrderCreateSerializer(StrictSerializer):
     )
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(SharedFieldsMixin, serializers.ModelSerializer):
     market = serializers.CharField(source="market.symbol", read_only=True)
     price = MarketAmountField(kind="price", allow_null=True)
     size = MarketAmountField(kind="base", allow_null=True)

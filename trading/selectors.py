@@ -24,6 +24,31 @@ def markets_list() -> QuerySet[Market]:
     return Market.objects.select_related("base", "quote").order_by("symbol")
 
 
+# Markets with their assets by symbol, as this process last read them (only markets that exist: one entry per
+# market at most). Entries are replaced, never changed in place, so requests may share them across threads.
+_markets_read: dict[str, Market] = {}
+
+
+def market_by_symbol(symbol: str) -> Market | None:
+    """The market with this symbol and its assets, without a query once this process has read it.
+
+    It may be stale: the market may have been edited, halted or reopened since. Only for callers that check
+    it is current where it matters, as ``services.order_place`` does inside its transaction (it reloads the
+    market with ``market_reloaded`` when it changed).
+    """
+    return _markets_read.get(symbol) or market_reloaded(symbol)
+
+
+def market_reloaded(symbol: str) -> Market | None:
+    """The market with this symbol and its assets, read now (and remembered for ``market_by_symbol``)."""
+    market = Market.objects.select_related("base", "quote").filter(symbol=symbol).first()
+    if market is None:
+        _markets_read.pop(symbol, None)
+    else:
+        _markets_read[symbol] = market
+    return market
+
+
 def orders_of(*, account: ClientAccount) -> QuerySet[Order]:
     return Order.objects.filter(account=account).select_related("market__base", "market__quote")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 
 from django.conf import settings
@@ -27,6 +27,7 @@ from ledger.errors import InsufficientFunds
 from ledger.models import Hold, LedgerAccount
 from ledger.money import is_exact
 from ledger.selectors import balance_get
+from trading import selectors
 from trading.books import book_for, book_forget
 from trading.engine import Incoming
 from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict, OrderNotOpen
@@ -82,6 +83,9 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
 
     Idempotent on (account, client_order_id): the same id with the same parameters returns the stored order,
     with other parameters it is a conflict.
+
+    ``market`` may have been read long before (the API takes it from a per-process cache): the transaction reads
+    the market's status and version fresh, and reloads the market if it changed.
     """
     client_order_id = client_order_id or uuid.uuid4().hex
     if len(client_order_id) > 64:
@@ -102,6 +106,12 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
 def _order_place(account: ClientAccount, market: Market, params: OrderParams, client_order_id: str,
                  acting_user) -> Order:
     known = _placement_reads(account, market, client_order_id)
+    if known.market_version != _version(market):
+        # The caller's market is stale (halted, reopened or edited since it was read, e.g. by a process's
+        # market cache): read it again, and what depends on it.
+        market = _market_reloaded(market.symbol)
+        params = replace(params, market_id=market.pk)
+        known = _placement_reads(account, market, client_order_id)
     if known.existing_order_id is not None:
         return _replayed(Order.objects.get(pk=known.existing_order_id), params)
     _market_check(market, params)
@@ -120,32 +130,50 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
 
 @dataclass(frozen=True)
 class _PlacementReads:
+    market_version: tuple | None  # the market's (id, status, updated_at) now; None if there is no such market
     existing_order_id: int | None
     max_order_sizes: dict[str, Decimal]  # asset -> this account's maximum order size, where it has one
     fee_schedules: dict[int | None, tuple[Decimal, Decimal]]  # market id (None: all markets) -> (maker, taker)
 
 
 def _placement_reads(account: ClientAccount, market: Market, client_order_id: str) -> _PlacementReads:
-    """What placing needs from the database, in one round trip: an order already stored under the client
-    order id, the account's order size limits in the market's assets, and its tier's fee schedules."""
+    """What placing needs from the database, in one round trip: the market's current version (its status is
+    checked fresh in the transaction), an order already stored under the client order id, the account's order
+    size limits in the market's assets, and its tier's fee schedules."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT 'order', id, NULL, NULL::numeric, NULL::numeric FROM trading_order"
+            "SELECT 'market', id, status, NULL::numeric, NULL::numeric, updated_at FROM trading_market"
+            " WHERE symbol = %s"
+            " UNION ALL"
+            " SELECT 'order', id, NULL, NULL, NULL, NULL FROM trading_order"
             " WHERE account_id = %s AND client_order_id = %s"
             " UNION ALL"
-            " SELECT 'limit', NULL, asset_id, max_order_size, NULL FROM accounts_assetlimit"
+            " SELECT 'limit', NULL, asset_id, max_order_size, NULL, NULL FROM accounts_assetlimit"
             " WHERE account_id = %s AND asset_id IN (%s, %s) AND max_order_size IS NOT NULL"
             " UNION ALL"
-            " SELECT 'fees', market_id, NULL, maker_fee_rate, taker_fee_rate FROM trading_feeschedule"
+            " SELECT 'fees', market_id, NULL, maker_fee_rate, taker_fee_rate, NULL FROM trading_feeschedule"
             " WHERE tier = %s AND (market_id = %s OR market_id IS NULL)",
-            [account.pk, client_order_id, account.pk, market.base_id, market.quote_id, account.tier, market.pk],
+            [market.symbol, account.pk, client_order_id, account.pk, market.base_id, market.quote_id, account.tier,
+             market.pk],
         )
         rows = cursor.fetchall()
     return _PlacementReads(
+        market_version=next(((id_, status, at) for kind, id_, status, _, _, at in rows if kind == "market"), None),
         existing_order_id=next((id_ for kind, id_, *_ in rows if kind == "order"), None),
-        max_order_sizes={asset: limit for kind, _, asset, limit, _ in rows if kind == "limit"},
-        fee_schedules={market_id: (maker, taker) for kind, market_id, _, maker, taker in rows if kind == "fees"},
+        max_order_sizes={asset: limit for kind, _, asset, limit, *_ in rows if kind == "limit"},
+        fee_schedules={market_id: (maker, taker) for kind, market_id, _, maker, taker, _ in rows if kind == "fees"},
     )
+
+
+def _version(market: Market) -> tuple:
+    return market.pk, market.status, market.updated_at
+
+
+def _market_reloaded(symbol: str) -> Market:
+    market = selectors.market_reloaded(symbol)
+    if market is None:  # deleted since the caller read it
+        raise InvalidOrder(f"There is no market {symbol!r}.", code="does_not_exist", field="market")
+    return market
 
 
 def _params_fields(params: OrderParams) -> dict:

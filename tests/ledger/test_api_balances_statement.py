@@ -51,6 +51,22 @@ def test_balances_are_my_own(alice):
     assert mine["USD"] == "0.00"
 
 
+def test_balances_with_an_api_key_reuse_the_ledger_account_it_loaded(alice, django_assert_num_queries):
+    fund(alice.account, "USD", "12.5")
+    alice.get("/api/v1/balances/")  # records the key's use
+    with django_assert_num_queries(3):  # the key with account and ledger account; balances; assets
+        response = alice.get("/api/v1/balances/")
+    assert {b["asset"]: b["total"] for b in response.json()}["USD"] == "12.50"
+
+
+def test_balances_and_statement_with_a_session_login(alice):
+    fund(alice.account, "USD", "7")
+    web = APIClient()
+    web.force_login(alice.user)
+    assert {b["asset"]: b["total"] for b in web.get("/api/v1/balances/").json()}["USD"] == "7.00"
+    assert [line["amount"] for line in web.get("/api/v1/statement/").json()["results"]] == ["7.00"]
+
+
 @pytest.mark.parametrize("path", ["/api/v1/balances/", "/api/v1/statement/"])
 def test_authentication_is_required(path):
     response = APIClient().get(path)
