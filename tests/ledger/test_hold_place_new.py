@@ -106,17 +106,17 @@ def test_hold_placing_reserves_when_the_block_ends(client_account):
 
 def test_hold_placing_refused_at_the_end_removes_the_hold(client_account):
     fund(client_account, "USD", "100")
-    with pytest.raises(InsufficientFunds):
-        with ledger.hold_placing(key="order:1", account=client_account, asset="USD", amount=D("100.01")):
-            pass
+    with (pytest.raises(InsufficientFunds),
+          ledger.hold_placing(key="order:1", account=client_account, asset="USD", amount=D("100.01"))):
+        pass
     assert not Hold.objects.exists()
     assert_balance(client_account, "USD", "100", held="0")
 
 
 def test_hold_placing_reserves_nothing_when_the_block_fails(client_account):
     fund(client_account, "USD", "100")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        with ledger.hold_placing(key="order:1", account=client_account, asset="USD", amount=D("10")):
-            raise RuntimeError("the caller's write failed")
+    with (pytest.raises(RuntimeError), transaction.atomic(),
+          ledger.hold_placing(key="order:1", account=client_account, asset="USD", amount=D("10"))):
+        raise RuntimeError("the caller's write failed")
     assert not Hold.objects.exists()
     assert_balance(client_account, "USD", "100", held="0")
