@@ -6,24 +6,12 @@ import pytest
 
 from accounts.models import Role
 from tests.api import api_client_for
-from tests.factories import MarketFactory, fund
+from tests.factories import fund
 from tests.trading.helpers import match, place
 from trading.models import Order, OrderStatus
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture
-def market():
-    return MarketFactory()
-
-
-@pytest.fixture
-def alice():
-    client = api_client_for(role=Role.TRADER)
-    fund(client.account, "USD", "50000")
-    return client
 
 
 @pytest.fixture

@@ -4,28 +4,15 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import AssetLimit, AuditLog, Role
+from accounts.models import AssetLimit, AuditLog
 from ledger.models import Hold
-from tests.api import api_client_for
-from tests.factories import MarketFactory, assert_balance, fund
+from tests.factories import MarketFactory, assert_balance
 from trading import selectors, services
 from trading.api import OrderCreateSerializer, OrderSerializer
 from trading.models import FeeSchedule, Market, MarketStatus, Order
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture
-def market():
-    return MarketFactory()
-
-
-@pytest.fixture
-def alice():
-    client = api_client_for(role=Role.TRADER)
-    fund(client.account, "USD", "50000")
-    return client
 
 
 def order_body(**overrides):
