@@ -16,10 +16,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from accounts.errors import AccountNotOperational
-from accounts.models import ClientAccount, KycStatus
+from accounts.models import AssetLimit, ClientAccount, KycStatus
 from accounts.services import account_require_active, audit_record, snapshot
 from brokerage.exceptions import Forbidden
 from ledger import services as ledger
@@ -34,6 +34,7 @@ from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, Ord
 from trading.matching import BatchSettlement
 from trading.models import (
     OPEN_STATUSES,
+    FeeSchedule,
     Market,
     MarketStatus,
     Order,
@@ -140,6 +141,8 @@ def _placement_reads(account: ClientAccount, market: Market, client_order_id: st
     """What placing needs from the database, in one round trip: the market's current version (its status is
     checked fresh in the transaction), an order already stored under the client order id, the account's order
     size limits in the market's assets, and its tier's fee schedules."""
+    if connection.vendor != "postgresql":
+        return _placement_reads_orm(account, market, client_order_id)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT 'market', id, status, NULL::numeric, NULL::numeric, updated_at FROM trading_market"
@@ -162,6 +165,21 @@ def _placement_reads(account: ClientAccount, market: Market, client_order_id: st
         existing_order_id=next((id_ for kind, id_, *_ in rows if kind == "order"), None),
         max_order_sizes={asset: limit for kind, _, asset, limit, *_ in rows if kind == "limit"},
         fee_schedules={market_id: (maker, taker) for kind, market_id, _, maker, taker, _ in rows if kind == "fees"},
+    )
+
+
+def _placement_reads_orm(account: ClientAccount, market: Market, client_order_id: str) -> _PlacementReads:
+    """The same reads as four ORM queries, for the embedded SQLite default (the query above is PostgreSQL's)."""
+    limits = AssetLimit.objects.filter(account=account, asset_id__in=[market.base_id, market.quote_id],
+                                       max_order_size__isnull=False)
+    schedules = FeeSchedule.objects.filter(Q(market=market) | Q(market__isnull=True), tier=account.tier)
+    return _PlacementReads(
+        market_version=Market.objects.filter(symbol=market.symbol).values_list("id", "status", "updated_at").first(),
+        existing_order_id=Order.objects.filter(account=account, client_order_id=client_order_id)
+        .values_list("id", flat=True).first(),
+        max_order_sizes=dict(limits.values_list("asset_id", "max_order_size")),
+        fee_schedules={m: (maker, taker) for m, maker, taker in
+                       schedules.values_list("market_id", "maker_fee_rate", "taker_fee_rate")},
     )
 
 
