@@ -462,14 +462,6 @@ def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: 
         if (existing.account_id, existing.asset_id, existing.amount) != (account.pk, asset, amount):
             raise IdempotencyConflict(f"Hold key {key!r} was already used for another hold.", field="key")
         return existing
-    return hold_place_new(key=key, account=account, asset=asset, amount=amount, reason=reason)
-
-
-def hold_place_new(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal,
-                   reason: str = "") -> Hold:
-    """``hold_place`` for a caller whose own idempotency already rules out a replay (order placement: the
-    order's (account, client order id) is unique, and so is the hold key derived from it). No replay lookup and
-    no savepoint: it must run inside the caller's transaction. A key used before is an IntegrityError."""
     with hold_placing(key=key, account=account, asset=asset, amount=amount, reason=reason) as hold:
         pass
     return hold
@@ -478,9 +470,13 @@ def hold_place_new(*, key: str, account: LedgerAccount, asset: str | Asset, amou
 @contextmanager
 def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal,
                  reason: str = "") -> Iterator[Hold]:
-    """``hold_place_new`` with the reservation as the last write: the hold row is inserted and yielded (nothing
-    reserved yet) so the caller can write what refers to it (the order); when the block ends, the balance row is
-    locked and ``amount`` reserved, or the hold row is removed and InsufficientFunds raised.
+    """A new hold with the reservation as the last write: the hold row is inserted and yielded (nothing reserved
+    yet) so the caller can write what refers to it (the order); when the block ends, the balance row is locked and
+    ``amount`` reserved, or the hold row is removed and InsufficientFunds raised.
+
+    No replay lookup and no savepoint, for a caller whose own idempotency rules out a replay (order placement:
+    the order's (account, client order id) is unique, and so is the hold key derived from it). It must run inside
+    the caller's transaction; a key used before is an IntegrityError.
 
     Why: a client's balance row is locked by each of its order placements and by matcher batches that settle its
     fills; reserving last keeps it locked only from this update to the caller's commit. If the block itself
