@@ -6,7 +6,6 @@ itself is read-only here.
 
 from __future__ import annotations
 
-import json
 
 from django import forms
 from django.contrib import admin
@@ -14,18 +13,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import services
-from accounts.models import (
-    AccountKind,
-    ApiKey,
-    AssetLimit,
-    AuditLog,
-    ClientAccount,
-    Deposit,
-    Membership,
-    Tier,
-    Withdrawal,
-)
-from brokerage.admin_tools import (
+from accounts.models import AccountKind, ApiKey, AssetLimit, ClientAccount, Deposit, Membership, Tier, Withdrawal
+from core.admin_kit import (
     DomainErrorsAsMessagesMixin,
     NoDeleteMixin,
     ReadOnlyAdminMixin,
@@ -175,7 +164,7 @@ class ClientAccountAdmin(ServiceAddMixin, DomainErrorsAsMessagesMixin, NoDeleteM
             '<a href="{}">audit log</a> &middot; <a href="{}">propose an adjustment</a>',
             reverse("admin:account_statement", args=[ledger_account.pk]),
             reverse("admin:trading_order_changelist") + f"?account__id__exact={obj.pk}",
-            reverse("admin:accounts_auditlog_changelist") + f"?account__id__exact={obj.pk}",
+            reverse("admin:audit_auditlog_changelist") + f"?account__id__exact={obj.pk}",
             reverse("admin:ledger_adjustment_add") + f"?account={ledger_account.pk}",
         )
 
@@ -312,33 +301,3 @@ class WithdrawalAdmin(FundingAdmin):
         names = [str(u) for u in (obj.approved_by, obj.second_approved_by) if u is not None]
         needed = 2 if obj.requires_four_eyes else 1
         return f"{len(names)}/{needed}" + (f" ({', '.join(names)})" if names else "")
-
-
-# --- audit log ----------------------------------------------------------------------------------------------
-
-
-@admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["at", "actor_label", "action", "object_type", "object_id", "account"]
-    list_filter = ["action", "object_type", "at"]
-    search_fields = ["actor_label", "action", "object_id", "account__legal_name"]
-    list_select_related = ["account"]
-    date_hierarchy = "at"
-    show_full_result_count = False
-    fields = ["at", "actor", "actor_label", "action", "object_type", "object_id", "account", "ip_address",
-              "before_json", "after_json"]
-    readonly_fields = fields
-
-    @admin.display(description="before")
-    def before_json(self, obj):
-        return _pretty(obj.before)
-
-    @admin.display(description="after")
-    def after_json(self, obj):
-        return _pretty(obj.after)
-
-
-def _pretty(value):
-    if value is None:
-        return "-"
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True))

@@ -11,9 +11,11 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.idempotency import HEADER, idempotent_response
-from accounts.models import ApiKey, AssetLimit, AuditLog, ClientAccount, Deposit, FundingStatus, Scope, Withdrawal
+from accounts.models import ApiKey, AssetLimit, ClientAccount, Deposit, FundingStatus, Scope, Withdrawal
+from audit.models import AuditLog
+from audit.selectors import audit_log_of
 from accounts.permissions import client_account_of, granted_scopes
-from brokerage.serializers import StrictSerializer
+from core.api.serializers import StrictSerializer
 from ledger.serializers import AssetAmountField, AssetAmountValidationMixin, AssetField, DecimalStringField
 
 # --- serializers ------------------------------------------------------------------------------------------
@@ -327,7 +329,7 @@ class AuditLogView(AccountScopedMixin, generics.ListAPIView):
     required_scopes = {"GET": Scope.READ}
 
     def account_queryset(self, account):
-        return selectors.audit_log_of(account=account)
+        return audit_log_of(account=account)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from accounts.audit_context import client_ip, credential_used
+from audit.context import client_ip, credential_used
 from accounts.models import ApiKey, ClientAccount, Membership
 from accounts.services import api_key_matches
 from ledger.models import LedgerAccount

@@ -1,6 +1,6 @@
 """Error codes of the accounts domain. Each is a stable, documented ``code`` rendered by the API handler."""
 
-from brokerage.exceptions import Conflict, DomainError, Forbidden
+from core.exceptions import Conflict, DomainError, Forbidden
 
 
 class AccountsError(DomainError):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from ledger.models import AMOUNT, AppendOnlyModel
+from core.models import AMOUNT
 
 
 class AccountStatus(models.TextChoices):
@@ -218,29 +218,3 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "endpoint", "key"], name="idempotency_unique_per_endpoint")
         ]
-
-
-class AuditLog(AppendOnlyModel):
-    """Append-only record of every state change: who, when, what, before and after."""
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    actor_label = models.CharField(max_length=100, help_text="User, API key prefix or 'system'.")
-    action = models.CharField(max_length=64, db_index=True)
-    object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=64)
-    account = models.ForeignKey(
-        ClientAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
-    )
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 
 from accounts.models import ROLE_SCOPES, ApiKey, ClientAccount, Scope
-from brokerage.exceptions import Forbidden
+from core.exceptions import Forbidden
 
 
 def client_account_of(request) -> ClientAccount:

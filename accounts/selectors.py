@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 
-from accounts.models import ApiKey, AuditLog, ClientAccount, Deposit, FundingStatus, Membership, Role, Withdrawal
+from accounts.models import ApiKey, ClientAccount, Deposit, FundingStatus, Membership, Role, Withdrawal
 from ledger.models import Asset
 
 ZERO = Decimal(0)
@@ -37,10 +37,6 @@ def api_keys_visible_to(*, user, account: ClientAccount) -> QuerySet[ApiKey]:
     if Membership.objects.filter(user=user, account=account, role=Role.ADMIN).exists():
         return keys
     return keys.filter(user=user)
-
-
-def audit_log_of(*, account: ClientAccount) -> QuerySet[AuditLog]:
-    return AuditLog.objects.filter(account=account)
 
 
 def member_user_ids(*, account: ClientAccount) -> set[int]:

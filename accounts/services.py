@@ -17,11 +17,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
-from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from accounts import selectors
-from accounts.audit_context import current_audit_context
 from accounts.errors import (
     AccountNotEmpty,
     AccountNotOperational,
@@ -30,25 +28,9 @@ from accounts.errors import (
     InvalidTransition,
     LimitExceeded,
 )
-from accounts.models import (
-    OPEN_FUNDING_STATUSES,
-    ROLE_SCOPES,
-    AccountKind,
-    AccountStatus,
-    ApiKey,
-    AssetLimit,
-    AuditLog,
-    ClientAccount,
-    Deposit,
-    FundingStatus,
-    KycStatus,
-    Membership,
-    Role,
-    Scope,
-    Tier,
-    Withdrawal,
-)
-from brokerage.exceptions import Forbidden
+from accounts.models import OPEN_FUNDING_STATUSES, ROLE_SCOPES, AccountKind, AccountStatus, ApiKey, AssetLimit, ClientAccount, Deposit, FundingStatus, KycStatus, Membership, Role, Scope, Tier, Withdrawal
+from audit.services import audit_record, audit_values, user_or_none
+from core.exceptions import Forbidden
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.errors import IdempotencyConflict, InvalidAmount
@@ -57,70 +39,6 @@ from ledger.money import require_exact, to_decimal
 from trading.models import OPEN_STATUSES, Order
 
 DAILY_WINDOW = timedelta(hours=24)
-
-
-def _jsonable(value):
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, models.Model):
-        return value.pk
-    return value
-
-
-def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict:
-    """A JSON-safe picture of a model's fields, for an audit row's before/after."""
-    return _jsonable(model_to_dict(obj, fields=fields))
-
-
-def actor_label(acting_user, credential=None) -> str:
-    if credential is not None and hasattr(credential, "prefix"):
-        return f"api-key:{credential.prefix}"
-    if acting_user is None:
-        return "system"
-    return acting_user.get_username()
-
-
-def audit_record(
-    *,
-    acting_user,
-    action: str,
-    obj: models.Model,
-    account: ClientAccount | None = None,
-    before: dict | None = None,
-    after: dict | None = None,
-    label: str | None = None,
-    ip_address: str | None = None,
-) -> AuditLog:
-    """Append an audit row. Must run inside the transaction of the change it records.
-
-    Inside a web request the client IP, and the API key the acting user authenticated with, are taken from
-    the request's audit context unless given.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    actor = acting_user if getattr(acting_user, "pk", None) else None
-    context = current_audit_context()
-    if context is not None:
-        ip_address = ip_address or context.ip_address
-        if label is None and actor is not None and actor.pk == context.user_id:
-            label = context.credential_label
-    return AuditLog.objects.create(
-        actor=actor,
-        actor_label=label or actor_label(acting_user),
-        action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        account=account,
-        before=_jsonable(before),
-        after=_jsonable(after),
-        ip_address=ip_address,
-    )
 
 
 # --- shared helpers ---------------------------------------------------------------------------------------
@@ -140,11 +58,11 @@ def _require_status(obj, allowed, action: str) -> None:
 def _save_audited(obj, *, account: ClientAccount, acting_user, action: str, audit_fields: list[str],
                   note: dict | None = None, **changes):
     """Apply ``changes`` to ``obj``, save them, and record the before/after in the audit log."""
-    before = snapshot(obj, audit_fields)
+    before = audit_values(obj, audit_fields)
     for name, value in changes.items():
         setattr(obj, name, value)
     obj.save(update_fields=[*changes, "updated_at"])
-    after = {**snapshot(obj, audit_fields), **(note or {})}
+    after = {**audit_values(obj, audit_fields), **(note or {})}
     audit_record(acting_user=acting_user, action=action, obj=obj, account=account, before=before, after=after)
     return obj
 
@@ -186,7 +104,7 @@ def client_account_create(*, legal_name: str, kind: str = AccountKind.INSTITUTIO
     account = ClientAccount.objects.create(legal_name=legal_name, kind=kind, tier=tier)
     _ledger_account(account)
     audit_record(acting_user=acting_user, action="account.create", obj=account, account=account,
-                 after=snapshot(account, ACCOUNT_AUDIT_FIELDS))
+                 after=audit_values(account, ACCOUNT_AUDIT_FIELDS))
     return account
 
 
@@ -356,12 +274,12 @@ def asset_limit_set(*, account: ClientAccount, asset: str | Asset, acting_user,
         if value is not None:
             _positive_amount(value, asset, field=name)
     limit, created = AssetLimit.objects.select_for_update(no_key=True).get_or_create(account=account, asset=asset)
-    before = None if created else snapshot(limit, ["max_order_size", "daily_withdrawal_limit"])
+    before = None if created else audit_values(limit, ["max_order_size", "daily_withdrawal_limit"])
     limit.max_order_size = max_order_size
     limit.daily_withdrawal_limit = daily_withdrawal_limit
     limit.save()
     audit_record(acting_user=acting_user, action="asset_limit.set", obj=limit, account=account, before=before,
-                 after={"asset": asset.code, **snapshot(limit, ["max_order_size", "daily_withdrawal_limit"])})
+                 after={"asset": asset.code, **audit_values(limit, ["max_order_size", "daily_withdrawal_limit"])})
     return limit
 
 
@@ -417,7 +335,7 @@ def api_key_create(*, user, name: str = "", scopes: list[str], allowed_ips: list
         scopes=sorted(set(scopes)), allowed_ips=allowed_ips,
     )
     audit_record(acting_user=acting_user or user, action="api_key.create", obj=key, account=account,
-                 after=snapshot(key, ["user", "name", "prefix", "scopes", "allowed_ips"]))
+                 after=audit_values(key, ["user", "name", "prefix", "scopes", "allowed_ips"]))
     return key, f"{prefix}.{secret}"
 
 
@@ -486,15 +404,11 @@ def deposit_request(*, account: ClientAccount, asset: str | Asset, amount, actin
         return existing
     if account.status not in (AccountStatus.ACTIVE, AccountStatus.FROZEN):
         account_require_active(account=account)
-    deposit = Deposit.objects.create(account=account, idempotency_key=idempotency_key, requested_by=_user(acting_user),
+    deposit = Deposit.objects.create(account=account, idempotency_key=idempotency_key, requested_by=user_or_none(acting_user),
                                      **content)
     audit_record(acting_user=acting_user, action="deposit.request", obj=deposit, account=account,
-                 after=snapshot(deposit, FUNDING_AUDIT_FIELDS))
+                 after=audit_values(deposit, FUNDING_AUDIT_FIELDS))
     return deposit
-
-
-def _user(acting_user):
-    return acting_user if getattr(acting_user, "pk", None) else None
 
 
 @transaction.atomic
@@ -505,7 +419,7 @@ def deposit_approve(*, deposit: Deposit, acting_user) -> Deposit:
     _require_status(deposit, {FundingStatus.REQUESTED}, "approve")
     return _save_audited(deposit, account=deposit.account, acting_user=acting_user, action="deposit.approve",
                          audit_fields=FUNDING_AUDIT_FIELDS, status=FundingStatus.APPROVED,
-                         approved_by=_user(acting_user))
+                         approved_by=user_or_none(acting_user))
 
 
 @transaction.atomic
@@ -523,7 +437,7 @@ def deposit_complete(*, deposit: Deposit, acting_user, tx_hash: str | None = Non
             ledger.credit(_ledger_account(deposit.account), deposit.asset_id, deposit.amount),
         ],
         memo=f"Deposit #{deposit.pk}",
-        acting_user=_user(acting_user),
+        acting_user=user_or_none(acting_user),
     )
     changes = {"status": FundingStatus.COMPLETED, "entry": entry}
     if tx_hash:
@@ -608,14 +522,14 @@ def withdrawal_request(*, account: ClientAccount, asset: str | Asset, amount, id
     _require_destination(asset, blockchain_address=blockchain_address, bank_reference=bank_reference)
     _require_within_daily_limit(account, asset, amount)
     withdrawal = Withdrawal.objects.create(
-        account=account, idempotency_key=idempotency_key, requested_by=_user(acting_user),
+        account=account, idempotency_key=idempotency_key, requested_by=user_or_none(acting_user),
         requires_four_eyes=withdrawal_needs_four_eyes(asset=asset.code, amount=amount), **content,
     )
     withdrawal.hold = ledger.hold_place(key=f"withdrawal:{withdrawal.pk}", account=_ledger_account(account),
                                         asset=asset, amount=amount, reason=f"Withdrawal #{withdrawal.pk}")
     withdrawal.save(update_fields=["hold"])
     audit_record(acting_user=acting_user, action="withdrawal.request", obj=withdrawal, account=account,
-                 after=snapshot(withdrawal, WITHDRAWAL_AUDIT_FIELDS))
+                 after=audit_values(withdrawal, WITHDRAWAL_AUDIT_FIELDS))
     return withdrawal
 
 
@@ -625,7 +539,7 @@ def withdrawal_approve(*, withdrawal: Withdrawal, acting_user) -> Withdrawal:
     threshold the first approval leaves it ``requested`` and a second, different approver makes it ``approved``.
     Approving an approved withdrawal again (a replay by one of its approvers) changes nothing."""
     withdrawal = _locked(withdrawal)
-    approver = _user(acting_user)
+    approver = user_or_none(acting_user)
     if approver is None:
         raise FourEyesViolation("Approving a withdrawal needs a named user.", code="approver_required")
     if withdrawal.status == FundingStatus.APPROVED and approver.pk in (
@@ -669,7 +583,7 @@ def withdrawal_complete(*, withdrawal: Withdrawal, acting_user, tx_hash: str | N
         ],
         captures=[ledger.Capture(withdrawal.hold, withdrawal.amount)],
         memo=f"Withdrawal #{withdrawal.pk}",
-        acting_user=_user(acting_user),
+        acting_user=user_or_none(acting_user),
     )
     changes = {"status": FundingStatus.COMPLETED, "entry": entry}
     if tx_hash:

@@ -9,18 +9,17 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from brokerage.admin_tools import (
+from core.admin_kit import (
     ReadOnlyAdminMixin,
     ServiceAddMixin,
     perm_checker,
     reason_action,
     service_action,
 )
-from brokerage.exceptions import DomainError
+from core.exceptions import DomainError
 from ledger import services
 from ledger.models import (
     Adjustment,
-    AdjustmentStatus,
     Asset,
     Balance,
     BalanceSnapshot,

@@ -1,4 +1,4 @@
-from brokerage.exceptions import Conflict, DomainError
+from core.exceptions import Conflict, DomainError
 
 
 class LedgerError(DomainError):
@@ -20,6 +20,3 @@ class InsufficientFunds(LedgerError):
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
 
-
-class ImmutableRecord(LedgerError):
-    code = "immutable"

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-AMOUNT = {"max_digits": 38, "decimal_places": 18}
+from core.models import AMOUNT, AppendOnlyModel
+
 
 
 class Asset(models.Model):
@@ -91,35 +92,6 @@ class LedgerAccount(models.Model):
     @property
     def is_client(self) -> bool:
         return self.purpose == Purpose.CLIENT
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    """Refuses bulk UPDATE and DELETE; PostgreSQL triggers refuse them for raw SQL too."""
-
-    def update(self, **kwargs):
-        raise ImmutableRecordError(f"{self.model.__name__} rows are append-only.")
-
-    def delete(self):
-        raise ImmutableRecordError(f"{self.model.__name__} rows are append-only.")
-
-
-class ImmutableRecordError(Exception):
-    pass
-
-
-class AppendOnlyModel(models.Model):
-    objects = AppendOnlyQuerySet.as_manager()
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ImmutableRecordError(f"{type(self).__name__} #{self.pk} is append-only and cannot change.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ImmutableRecordError(f"{type(self).__name__} #{self.pk} is append-only and cannot be deleted.")
 
 
 class JournalEntry(AppendOnlyModel):

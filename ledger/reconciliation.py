@@ -28,7 +28,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import OPEN_FUNDING_STATUSES, Withdrawal
-from accounts.services import audit_record
+from audit.services import audit_record
 from ledger.dates import day_end
 from ledger.money import plain
 from ledger.models import (

@@ -18,8 +18,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from brokerage.db import rows_insert, rows_update
-from brokerage.exceptions import Conflict, Forbidden
+from audit.services import audit_record, audit_values
+from core.db import rows_insert, rows_update
+from core.exceptions import Conflict, Forbidden
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
 from ledger.models import (
     AccountType,
@@ -579,9 +580,7 @@ def _require_four_eyes(adjustment: Adjustment, acting_user) -> None:
 
 
 def _adjustment_audit(adjustment: Adjustment, *, action: str, acting_user, before=None, extra=None) -> None:
-    from accounts.services import audit_record, snapshot  # accounts.services imports this module
-
-    after = snapshot(adjustment, ["account", "asset", "amount", "reason", "status", "decided_by", "entry"])
+    after = audit_values(adjustment, ["account", "asset", "amount", "reason", "status", "decided_by", "entry"])
     audit_record(
         acting_user=acting_user,
         action=action,

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from brokerage.exceptions import DomainError
+from core.exceptions import DomainError
 from ledger.dates import day_end, day_start, utc_date
 from ledger.models import BalanceSnapshot
 from ledger.selectors import natural_sign_sql

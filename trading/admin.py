@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from brokerage.admin_tools import AuditedModelAdmin, ReadOnlyAdminMixin, perm_checker, service_action
+from core.admin_kit import ReadOnlyAdminMixin, perm_checker, service_action
+from audit.admin_kit import AuditedModelAdmin
 from ledger.templatetags.console_format import amount as fmt_amount
 from trading import services
 from trading.models import FeeSchedule, Fill, Market, MarketStatus, Order

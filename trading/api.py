@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from accounts.models import Scope
 from accounts.permissions import client_account_of
-from brokerage.serializers import SharedFieldsMixin, StrictSerializer
+from core.api.serializers import SharedFieldsMixin, StrictSerializer
 from ledger.serializers import DecimalStringField
 from trading import selectors, services
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce

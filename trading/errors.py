@@ -1,6 +1,6 @@
 """Error codes of the trading domain, each a stable ``code`` the API renders as ``{"code","message","field"}``."""
 
-from brokerage.exceptions import Conflict, DomainError
+from core.exceptions import Conflict, DomainError
 
 
 class TradingError(DomainError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from brokerage.db import rows_insert, rows_update
+from core.db import rows_insert, rows_update
 from ledger import services as ledger
 from ledger.models import LedgerAccount, Purpose
 from trading import engine

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from ledger.models import AMOUNT
+from core.models import AMOUNT
 
 
 class MarketStatus(models.TextChoices):

@@ -20,8 +20,9 @@ from django.db.models import F, Q
 
 from accounts.errors import AccountNotOperational
 from accounts.models import AssetLimit, ClientAccount, KycStatus
-from accounts.services import account_require_active, audit_record, snapshot
-from brokerage.exceptions import Forbidden
+from accounts.services import account_require_active
+from audit.services import audit_record, audit_values, user_or_none
+from core.exceptions import Forbidden
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
 from ledger.models import Hold, LedgerAccount
@@ -120,11 +121,11 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
     _limits_check(market, params, known.max_order_sizes)
     maker_rate, taker_rate = _fee_rates(market, known.fee_schedules)
     order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
-                  taker_fee_rate=taker_rate, created_by=_user(acting_user), **_params_fields(params))
+                  taker_fee_rate=taker_rate, created_by=user_or_none(acting_user), **_params_fields(params))
     with _hold_placing(order, market) as order.hold:  # the funds are reserved when the block ends
         order.save()
         audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
-                     after=snapshot(order, ORDER_AUDIT_FIELDS))
+                     after=audit_values(order, ORDER_AUDIT_FIELDS))
     market_wake_on_commit(market.pk)
     return order
 
@@ -345,10 +346,6 @@ def _hold_needed(order: Order, market: Market, ledger_account: LedgerAccount) ->
                                      quote_precision=market.quote.precision)
 
 
-def _user(acting_user):
-    return acting_user if getattr(acting_user, "pk", None) else None
-
-
 # --- cancelling ---------------------------------------------------------------------------------------------
 
 USER_REQUESTED = "user_requested"
@@ -393,13 +390,13 @@ def _cancelled(orders: list[Order], seq: int | None, reason: str, acting_user) -
     """Mark orders of one market cancelled; resting ones carry ``seq`` so matchers drop them from the book."""
     ledger.holds_release(holds=[o.hold for o in orders if o.hold is not None])
     for order in orders:
-        before = snapshot(order, ["status", "reason"])
+        before = audit_values(order, ["status", "reason"])
         if order.status != OrderStatus.NEW:
             order.cancel_seq = seq
         order.status, order.reason = OrderStatus.CANCELLED, reason[:64]
         order.save(update_fields=["status", "reason", "cancel_seq", "updated_at"])
         audit_record(acting_user=acting_user, action="order.cancel", obj=order, account=order.account,
-                     before=before, after=snapshot(order, ["status", "reason", "filled_size"]))
+                     before=before, after=audit_values(order, ["status", "reason", "filled_size"]))
 
 
 def _cancel_seq_next(market_id: int) -> int:

@@ -14,7 +14,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from brokerage.serializers import ErrorSerializer
+from core.api.serializers import ErrorSerializer
 from ledger.models import ReportJob, ReportJobStatus
 from ledger.reports.definitions import REPORTS
 from ledger.reports.forms import ReportForm, ReportParams

@@ -21,7 +21,8 @@ from django.db import connection
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import AuditLog, ClientAccount, Deposit, Withdrawal
+from accounts.models import ClientAccount, Deposit, Withdrawal
+from audit.models import AuditLog
 from ledger.dates import day_end, iso_utc, utc_date
 from ledger.models import LedgerAccount, Posting, Purpose
 from ledger.money import plain, quantum

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import FileResponse, StreamingHttpResponse
 
-from brokerage.exceptions import Conflict
+from core.exceptions import Conflict
 from ledger.models import ReportJob, ReportJobStatus
 from ledger.reports.forms import ReportParams
 from ledger.reports.services import report_job_path

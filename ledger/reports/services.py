@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.services import audit_record
+from audit.services import audit_record
 from ledger.dates import iso_utc
 from ledger.models import ReportJob, ReportJobStatus
 from ledger.reports.definitions import Scope

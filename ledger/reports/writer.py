@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from django.utils import timezone
 
-from brokerage.exceptions import DomainError
+from core.exceptions import DomainError
 from ledger.dates import iso_utc
 from ledger.reports.definitions import REPORTS, Report, Scope
 

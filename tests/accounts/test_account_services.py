@@ -6,8 +6,9 @@ import pytest
 
 from accounts import services
 from accounts.errors import AccountNotEmpty, AccountNotOperational, InvalidTransition
-from accounts.models import AccountStatus, ApiKey, AuditLog, ClientAccount, KycStatus, Role
-from brokerage.exceptions import DomainError
+from accounts.models import AccountStatus, ApiKey, ClientAccount, KycStatus, Role
+from audit.models import AuditLog
+from core.exceptions import DomainError
 from ledger.models import LedgerAccount
 from tests.factories import MarketFactory, UserFactory, fund
 from trading.models import Order, OrderStatus

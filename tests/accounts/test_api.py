@@ -8,7 +8,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts import services
-from accounts.models import ApiKey, AuditLog, Deposit, Role, Withdrawal
+from accounts.models import ApiKey, Deposit, Role, Withdrawal
+from audit.models import AuditLog
 from tests.api import api_client_for
 from tests.factories import StaffFactory, assert_balance, fund
 

@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.demo import DEMO_CLIENTS, demo_clients_create
+from console.demo_clients import DEMO_CLIENTS, demo_clients_create
 from accounts.models import ApiKey, ClientAccount, Deposit
 from ledger.models import JournalEntry
 from tests.factories import assert_balance

@@ -7,7 +7,8 @@ from django.db import IntegrityError, transaction
 
 from accounts import services
 from accounts.errors import AccountNotOperational, FourEyesViolation, InvalidTransition, LimitExceeded
-from accounts.models import AccountStatus, AuditLog, Deposit, FundingStatus, Withdrawal
+from accounts.models import AccountStatus, Deposit, FundingStatus, Withdrawal
+from audit.models import AuditLog
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from accounts.roles import COMPLIANCE, OPERATIONS, SUPERVISORS
+from console.roles import COMPLIANCE, OPERATIONS, SUPERVISORS
 from tests.factories import StaffFactory
 
 

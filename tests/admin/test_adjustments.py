@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from accounts.models import AuditLog
-from brokerage.exceptions import Conflict, DomainError, Forbidden
+from audit.models import AuditLog
+from core.exceptions import Conflict, DomainError, Forbidden
 from ledger import services
 from ledger.errors import InsufficientFunds, InvalidAmount
 from ledger.models import Adjustment, AdjustmentStatus, Balance, JournalEntry, Posting, Purpose

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from accounts.models import AccountStatus, AuditLog, ClientAccount
-from accounts.roles import SUPERVISORS
+from accounts.models import AccountStatus, ClientAccount
+from audit.models import AuditLog
+from console.roles import SUPERVISORS
 from ledger.models import Adjustment, AdjustmentStatus
 from tests.admin.conftest import staff_in
 from tests.factories import ClientAccountFactory, MarketFactory, assert_balance, ledger_account_of

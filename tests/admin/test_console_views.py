@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.models import AccountStatus, ApiKey, AuditLog, ClientAccount, Deposit, FundingStatus, Withdrawal
+from accounts.models import AccountStatus, ApiKey, ClientAccount, Deposit, FundingStatus, Withdrawal
+from audit.models import AuditLog
 from ledger import services as ledger_services
 from ledger.models import Adjustment, AdjustmentStatus, JournalEntry, ReconciliationRun
 from tests.api import api_client_for
@@ -452,11 +453,11 @@ def test_audit_log_is_read_only(client, superuser, operator):
     row = AuditLog.objects.get()
     logged_in(client, superuser)
 
-    page = client.get(reverse("admin:accounts_auditlog_change", args=[row.pk]))
+    page = client.get(reverse("admin:audit_auditlog_change", args=[row.pk]))
     assert page.status_code == 200 and "account.freeze" in page.content.decode()
-    assert client.get(reverse("admin:accounts_auditlog_add")).status_code == 403
-    assert client.post(reverse("admin:accounts_auditlog_change", args=[row.pk]), {"action": "x"}).status_code == 403
-    assert client.post(reverse("admin:accounts_auditlog_delete", args=[row.pk]), {"post": "yes"}).status_code == 403
+    assert client.get(reverse("admin:audit_auditlog_add")).status_code == 403
+    assert client.post(reverse("admin:audit_auditlog_change", args=[row.pk]), {"action": "x"}).status_code == 403
+    assert client.post(reverse("admin:audit_auditlog_delete", args=[row.pk]), {"post": "yes"}).status_code == 403
     assert AuditLog.objects.get().action == "account.freeze"
 
 

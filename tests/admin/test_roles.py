@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from accounts.roles import COMPLIANCE, OPERATIONS, SUPERVISORS, staff_groups_ensure
+from console.roles import COMPLIANCE, OPERATIONS, SUPERVISORS, staff_groups_ensure
 from tests.admin.conftest import staff_in
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_ensure_restores_a_tampered_group():
 
 def test_compliance_can_view_and_export_but_change_nothing():
     perms = perms_of(COMPLIANCE)
-    assert {"accounts.export_reports", "accounts.view_auditlog", "ledger.view_journalentry", "trading.view_order"} <= perms
+    assert {"accounts.export_reports", "audit.view_auditlog", "ledger.view_journalentry", "trading.view_order"} <= perms
     assert all(p == "accounts.export_reports" or p.split(".")[1].startswith("view_") for p in perms)
 
 

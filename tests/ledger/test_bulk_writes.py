@@ -1,4 +1,4 @@
-"""brokerage.db bulk writes, the matcher's path for entries, postings, fills, orders and balances."""
+"""core.db bulk writes, the matcher's path for entries, postings, fills, orders and balances."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from brokerage.db import rows_insert, rows_update
+from core.db import rows_insert, rows_update
 from ledger import services as ledger
 from ledger.models import Asset, Balance, JournalEntry, Posting, Purpose
 from tests.factories import ClientAccountFactory

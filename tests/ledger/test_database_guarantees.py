@@ -7,7 +7,8 @@ from django.db import IntegrityError, InternalError, connection, transaction
 from django.utils import timezone
 
 from ledger import services as ledger
-from ledger.models import ImmutableRecordError, JournalEntry, Posting, Purpose
+from core.models import ImmutableRecordError
+from ledger.models import JournalEntry, Posting, Purpose
 from tests.factories import ClientAccountFactory, fund, ledger_account_of
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.models import AuditLog, FundingStatus, Withdrawal
-from accounts.roles import COMPLIANCE, OPERATIONS, staff_groups_ensure
+from accounts.models import FundingStatus, Withdrawal
+from audit.models import AuditLog
+from console.roles import COMPLIANCE, OPERATIONS, staff_groups_ensure
 from ledger import reconciliation as rec
 from ledger import services as ledger
 from ledger.models import BalanceSnapshot, Purpose, ReconciliationRun

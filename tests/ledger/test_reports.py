@@ -17,9 +17,10 @@ from django.db import transaction
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.models import AuditLog, Deposit, FundingStatus, Withdrawal
-from accounts.roles import COMPLIANCE, OPERATIONS, staff_groups_ensure
-from accounts.services import audit_record
+from accounts.models import Deposit, FundingStatus, Withdrawal
+from audit.models import AuditLog
+from console.roles import COMPLIANCE, OPERATIONS, staff_groups_ensure
+from audit.services import audit_record
 from ledger import selectors
 from ledger import services as ledger
 from ledger.models import BalanceSnapshot, LedgerAccount, Posting, Purpose, ReportJob, ReportJobStatus

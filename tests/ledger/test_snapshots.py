@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.utils import timezone
 
-from brokerage.exceptions import DomainError
+from core.exceptions import DomainError
 from ledger import selectors
 from ledger import services as ledger
 from ledger.models import BalanceSnapshot, Posting, Purpose

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from accounts import services as accounts
 from accounts.models import FundingStatus, Withdrawal
-from brokerage.exceptions import DomainError
+from core.exceptions import DomainError
 from tests.factories import ClientAccountFactory, MarketFactory, StaffFactory
 from trading import services as trading
 from trading.models import Market, Order, OrderType, SelfTradePrevention, Side, TimeInForce

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import AssetLimit, AuditLog
+from accounts.models import AssetLimit
+from audit.models import AuditLog
 from ledger.models import Hold
 from tests.factories import MarketFactory, assert_balance
 from trading import selectors, services

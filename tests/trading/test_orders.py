@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.errors import AccountNotOperational
-from accounts.models import AccountStatus, AssetLimit, AuditLog, KycStatus
+from accounts.models import AccountStatus, AssetLimit, KycStatus
+from audit.models import AuditLog
 from ledger.errors import InsufficientFunds
 from ledger.models import Hold
 from tests.factories import ClientAccountFactory, MarketFactory, StaffFactory, assert_balance, fund

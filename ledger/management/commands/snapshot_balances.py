@@ -4,7 +4,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from brokerage.exceptions import DomainError
+from core.exceptions import DomainError
 from ledger.snapshots import balance_snapshot_take, last_complete_day
 
 

@@ -1,7 +1,7 @@
 """Staff groups of the operations console and the Django permissions each one holds.
 
 ``staff_groups_ensure()`` creates or updates the groups to exactly these permissions. It runs after every
-``migrate`` (post_migrate, connected in ``brokerage.apps``) and may be called again at any time.
+``migrate`` (post_migrate, connected in ``console.apps``) and may be called again at any time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ OPERATIONS = "operations"
 COMPLIANCE = "compliance"
 SUPERVISORS = "supervisors"
 
-CONSOLE_APPS = ("accounts", "ledger", "trading")
+CONSOLE_APPS = ("audit", "accounts", "ledger", "trading")
 
 # Changes that operations staff make through the console (each one goes through a service that audits it).
 OPERATIONS_PERMISSIONS = [

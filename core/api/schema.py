@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
 
-from brokerage.serializers import ErrorSerializer
+from core.api.serializers import ErrorSerializer
 
 ALWAYS = {
     "401": "Not authenticated: missing, invalid or revoked credentials.",

@@ -43,7 +43,7 @@ class ConsoleAdminSite(admin.AdminSite):
         return super().index(request, {**self.dashboard_context(request), **(extra_context or {})})
 
     def dashboard_context(self, request) -> dict:
-        from brokerage import console
+        from console import dashboard as console
 
         return {
             "market_activity": console.market_activity(since=console.start_of_today()),
@@ -60,7 +60,7 @@ class ConsoleAdminSite(admin.AdminSite):
     # --- views ------------------------------------------------------------------------------------------
 
     def trial_balance_view(self, request):
-        from brokerage.console import trial_balance_for
+        from console.dashboard import trial_balance_for
 
         _require(request, VIEW_LEDGER)
         form = TrialBalanceForm(request.GET)  # every field is optional: no query means all assets, now
@@ -72,7 +72,7 @@ class ConsoleAdminSite(admin.AdminSite):
                             trial_balances=trial_balances)
 
     def statement_view(self, request, account_id: int):
-        from brokerage.console import account_statement
+        from console.dashboard import account_statement
         from ledger.models import LedgerAccount
 
         _require(request, VIEW_LEDGER)

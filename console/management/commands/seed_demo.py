@@ -8,9 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.demo import demo_clients_create
+from console.demo_clients import demo_clients_create
 from ledger.services import reference_data_ensure
-from trading.demo import demo_orders_place
+from console.demo_orders import demo_orders_place
 from trading.models import Market
 
 DEMO_MARKETS = [

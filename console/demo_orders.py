@@ -1,4 +1,4 @@
-"""Demo resting orders for the demo clients (``accounts.demo``), called by the ``seed_demo`` command.
+"""Demo resting orders for the demo clients (``console.demo_clients``), called by the ``seed_demo`` command.
 
 Safe to run again: every order has a fixed client order id, so a second run returns the orders of the first.
 Bids and asks do not cross, so the demo book shows depth on both sides without trading.
@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from accounts.demo import DEMO_CLIENTS
+from console.demo_clients import DEMO_CLIENTS
 from accounts.models import ClientAccount
 from trading import services
 from trading.models import Market, Order

@@ -12,13 +12,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
-from accounts.services import audit_record, snapshot
-from brokerage.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class ReadOnlyAdminMixin:
@@ -85,26 +83,6 @@ class ServiceAddMixin:
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/service_form.html", context)
-
-
-class AuditedModelAdmin(DomainErrorsAsMessagesMixin, NoDeleteMixin, admin.ModelAdmin):
-    """Plain edits of reference data (limits, fee rates) are audited like service calls, in the same transaction."""
-
-    def audit_account(self, obj):
-        return None
-
-    def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            before = snapshot(type(obj).objects.get(pk=obj.pk)) if change else None
-            super().save_model(request, obj, form, change)
-            audit_record(
-                acting_user=request.user,
-                action=f"{obj._meta.model_name}.{'change' if change else 'create'}",
-                obj=obj,
-                account=self.audit_account(obj),
-                before=before,
-                after=snapshot(obj),
-            )
 
 
 def perm_checker(perm: str) -> Callable:

@@ -9,7 +9,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from brokerage.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 def _first_error(detail, path: str | None = None) -> tuple[str | None, drf_exceptions.ErrorDetail | str]:

@@ -1,5 +1,5 @@
 """The base of every domain error. Services raise ``DomainError`` subclasses with a stable machine-readable
-``code``; ``brokerage.api_errors`` renders them, so this module imports nothing from DRF."""
+``code``; ``core.api.errors`` renders them, so this module imports nothing from DRF."""
 
 from __future__ import annotations
 
