@@ -6,7 +6,6 @@ itself is read-only here.
 
 from __future__ import annotations
 
-
 from django import forms
 from django.contrib import admin
 from django.urls import reverse
@@ -27,7 +26,6 @@ from ledger.models import Asset
 from ledger.selectors import balances_list
 from ledger.templatetags.console_format import amount as fmt_amount
 from trading import services as trading_services
-from trading.admin import CANCELLED_BY_OPERATIONS
 
 FREEZE = "accounts.freeze_clientaccount"
 CANCEL_ORDERS = "trading.change_order"
@@ -90,7 +88,8 @@ def _revoke_all_keys(account, acting_user):
 
 
 def _cancel_all_orders(account, acting_user):
-    trading_services.orders_cancel_all(account=account, acting_user=acting_user, reason=CANCELLED_BY_OPERATIONS)
+    trading_services.orders_cancel_all(account=account, acting_user=acting_user,
+                                       reason=trading_services.CANCELLED_BY_OPERATIONS)
 
 
 @admin.register(ClientAccount)

@@ -12,9 +12,9 @@ from rest_framework.response import Response
 from accounts import selectors, services
 from accounts.idempotency import HEADER, idempotent_response
 from accounts.models import ApiKey, AssetLimit, ClientAccount, Deposit, FundingStatus, Scope, Withdrawal
+from accounts.permissions import client_account_of, granted_scopes
 from audit.models import AuditLog
 from audit.selectors import audit_log_of
-from accounts.permissions import client_account_of, granted_scopes
 from core.api.serializers import StrictSerializer
 from ledger.serializers import AssetAmountField, AssetAmountValidationMixin, AssetField, DecimalStringField
 

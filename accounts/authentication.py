@@ -15,9 +15,9 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from audit.context import client_ip, credential_used
 from accounts.models import ApiKey, ClientAccount, Membership
 from accounts.services import api_key_matches
+from audit.context import client_ip, credential_used
 from ledger.models import LedgerAccount
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)

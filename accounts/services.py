@@ -28,7 +28,23 @@ from accounts.errors import (
     InvalidTransition,
     LimitExceeded,
 )
-from accounts.models import OPEN_FUNDING_STATUSES, ROLE_SCOPES, AccountKind, AccountStatus, ApiKey, AssetLimit, ClientAccount, Deposit, FundingStatus, KycStatus, Membership, Role, Scope, Tier, Withdrawal
+from accounts.models import (
+    OPEN_FUNDING_STATUSES,
+    ROLE_SCOPES,
+    AccountKind,
+    AccountStatus,
+    ApiKey,
+    AssetLimit,
+    ClientAccount,
+    Deposit,
+    FundingStatus,
+    KycStatus,
+    Membership,
+    Role,
+    Scope,
+    Tier,
+    Withdrawal,
+)
 from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Forbidden
 from ledger import selectors as ledger_selectors
@@ -36,7 +52,6 @@ from ledger import services as ledger
 from ledger.errors import IdempotencyConflict, InvalidAmount
 from ledger.models import Asset, LedgerAccount, Purpose
 from ledger.money import require_exact, to_decimal
-from trading.models import OPEN_STATUSES, Order
 
 DAILY_WINDOW = timedelta(hours=24)
 
@@ -202,9 +217,9 @@ def _require_empty(account: ClientAccount) -> None:
     balances = ledger_selectors.nonzero_balances(account=_ledger_account(account))
     if balances:
         problems.append("non-zero balances in " + ", ".join(sorted(b.asset for b in balances)))
-    open_orders = Order.objects.filter(account=account, status__in=OPEN_STATUSES).count()
-    if open_orders:
-        problems.append(f"{open_orders} open order(s)")
+    holds = ledger_selectors.active_holds(account=_ledger_account(account)).count()
+    if holds:
+        problems.append(f"{holds} active hold(s) (open orders or pending withdrawals)")
     pending = sum(
         model.objects.filter(account=account, status__in=OPEN_FUNDING_STATUSES).count()
         for model in (Deposit, Withdrawal)

@@ -31,9 +31,9 @@ def place_orders(args: tuple[int, list[int], int, int, float]) -> list[tuple[int
     """Worker process: place ``count`` orders (at ``rate``/s if given). Returns (order id, accepted at)."""
     market_id, account_ids, count, seed, rate = args
     django_setup()
+    from accounts.models import ClientAccount
     from trading.models import Market
     from trading.services import order_place
-    from accounts.models import ClientAccount
 
     rng = random.Random(seed)
     market = Market.objects.get(pk=market_id)

@@ -6,11 +6,11 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("trading.urls")),
     path("", include("ledger.urls")),
-    path("", include("ledger.reports.urls_api")),
+    path("", include("compliance.reports.urls_api")),
 ]
 
 urlpatterns = [
-    path("admin/reports/", include("ledger.reports.urls_staff")),
+    path("admin/reports/", include("compliance.reports.urls_staff")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

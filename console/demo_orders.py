@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from console.demo_clients import DEMO_CLIENTS
 from accounts.models import ClientAccount
+from console.demo_clients import DEMO_CLIENTS
 from trading import services
 from trading.models import Market, Order
 

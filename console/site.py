@@ -52,7 +52,7 @@ class ConsoleAdminSite(admin.AdminSite):
             "reconciliation": console.latest_reconciliation(),
             "can_run_reconciliation": request.user.has_perm(RUN_RECONCILIATION),
             "can_view_ledger": request.user.has_perm(VIEW_LEDGER),
-            # The compliance reports page and the reconciliation button's view belong to ledger.reports.
+            # The compliance reports page and the reconciliation button's view belong to compliance.reports.
             "reconcile_url": _reverse_or_none("admin-reconciliation-run"),
             "reports_url": _reverse_or_none("admin-reports") if request.user.has_perm(EXPORT_REPORTS) else None,
         }

@@ -28,8 +28,6 @@ from ledger.models import (
     LedgerAccount,
     Posting,
     Purpose,
-    ReconciliationBreak,
-    ReconciliationRun,
 )
 from ledger.templatetags.console_format import amount as fmt_amount
 
@@ -113,20 +111,6 @@ class BalanceSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["day", "asset"]
     search_fields = ["account__code", "account__client__legal_name"]
     list_select_related = ["account"]
-
-
-class ReconciliationBreakInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = ReconciliationBreak
-    fields = ["check_name", "account", "asset", "expected", "actual", "detail"]
-    readonly_fields = fields
-    extra = 0
-
-
-@admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "started_at", "finished_at", "ok", "triggered_by"]
-    list_filter = ["ok"]
-    inlines = [ReconciliationBreakInline]
 
 
 # --- manual adjustments -------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from django.db.models import F, Q
 from core.models import AMOUNT, AppendOnlyModel
 
 
-
 class Asset(models.Model):
     code = models.CharField(max_length=12, primary_key=True)
     name = models.CharField(max_length=64)

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import F, QuerySet, Sum, Value
 
 from ledger.dates import day_end, utc_date
-from ledger.models import NORMAL_SIGN, Balance, BalanceSnapshot, HoldStatus, LedgerAccount, Posting
+from ledger.models import NORMAL_SIGN, Balance, BalanceSnapshot, Hold, HoldStatus, LedgerAccount, Posting
 
 ZERO = Decimal(0)
 
@@ -47,6 +47,11 @@ def nonzero_balances(*, account: LedgerAccount) -> list[BalanceView]:
     """Balances with anything owed or held: what stops an account from being closed."""
     rows = Balance.objects.filter(account=account).exclude(amount=0, held=0)
     return [BalanceView(b.asset_id, b.amount, b.held) for b in rows]
+
+
+def active_holds(*, account: LedgerAccount) -> QuerySet[Hold]:
+    """What the account has reserved: one active hold per open order or pending withdrawal."""
+    return Hold.objects.filter(account=account, status=HoldStatus.ACTIVE)
 
 
 def statement_postings(*, account: LedgerAccount) -> QuerySet[Posting]:

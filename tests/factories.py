@@ -81,10 +81,10 @@ def ledger_account_of(account) -> LedgerAccount:
     return LedgerAccount.objects.get(client=account)
 
 
-def fund(account, asset: str, amount) -> None:
-    """Credit a client as a completed deposit would: debit custody, credit the client."""
+def fund(account, asset: str, amount):
+    """Credit a client as a completed deposit would: debit custody, credit the client. Returns the entry."""
     amount = Decimal(str(amount))
-    ledger.entry_post(
+    return ledger.entry_post(
         key=f"test-deposit:{next(_deposit_seq)}:{ledger_account_of(account).pk}",
         kind="deposit",
         legs=[

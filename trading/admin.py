@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.admin_kit import ReadOnlyAdminMixin, perm_checker, service_action
 from audit.admin_kit import AuditedModelAdmin
+from core.admin_kit import ReadOnlyAdminMixin, perm_checker, service_action
 from ledger.templatetags.console_format import amount as fmt_amount
 from trading import services
 from trading.models import FeeSchedule, Fill, Market, MarketStatus, Order
 
 HALT_MARKET = "trading.halt_market"
 CANCEL_ORDERS = "trading.change_order"
-CANCELLED_BY_OPERATIONS = "cancelled_by_operations"
 
 
 def _set_status(status: str):
@@ -24,7 +23,7 @@ def _set_status(status: str):
 
 
 def _cancel(order, acting_user):
-    return services.order_cancel(order=order, acting_user=acting_user, reason=CANCELLED_BY_OPERATIONS)
+    return services.order_cancel(order=order, acting_user=acting_user, reason=services.CANCELLED_BY_OPERATIONS)
 
 
 @admin.register(Market)

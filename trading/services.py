@@ -349,6 +349,7 @@ def _hold_needed(order: Order, market: Market, ledger_account: LedgerAccount) ->
 # --- cancelling ---------------------------------------------------------------------------------------------
 
 USER_REQUESTED = "user_requested"
+CANCELLED_BY_OPERATIONS = "cancelled_by_operations"
 
 
 @transaction.atomic

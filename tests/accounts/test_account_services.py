@@ -9,9 +9,10 @@ from accounts.errors import AccountNotEmpty, AccountNotOperational, InvalidTrans
 from accounts.models import AccountStatus, ApiKey, ClientAccount, KycStatus, Role
 from audit.models import AuditLog
 from core.exceptions import DomainError
+from ledger import services as ledger
 from ledger.models import LedgerAccount
 from tests.factories import MarketFactory, UserFactory, fund
-from trading.models import Order, OrderStatus
+from trading import services as trading_services
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -93,12 +94,15 @@ def test_close_is_refused_while_a_balance_is_non_zero(account, ops):
 
 
 def test_close_is_refused_while_an_order_is_open(account, ops):
-    Order.objects.create(account=account, market=MarketFactory(), client_order_id="o1", side="buy", type="limit",
-                         price=D("100"), size=D("1"), status=OrderStatus.OPEN)
+    # The refusal comes from the order's hold: every open order reserves what it may spend in the ledger.
+    deposit = fund(account, "USD", "200")
+    order = trading_services.order_place(account=account, market=MarketFactory(), side="buy", type="limit",
+                                         price=D("100"), size=D("1"), client_order_id="o1", acting_user=ops)
     with pytest.raises(AccountNotEmpty) as exc:
         services.account_close(account=account, acting_user=ops)
     assert "open order" in exc.value.message
-    Order.objects.update(status=OrderStatus.CANCELLED)
+    trading_services.order_cancel(order=order, acting_user=ops)
+    ledger.entry_reverse(entry=deposit)
     services.account_close(account=account, acting_user=ops)
 
 

@@ -9,8 +9,8 @@ from accounts import services
 from accounts.errors import LimitExceeded
 from accounts.models import IdempotencyRecord, Withdrawal
 from tests.api import api_client_for
-from tests.threads import run_in_threads
 from tests.factories import assert_balance, fund
+from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 THREADS = 6

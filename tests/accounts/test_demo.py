@@ -1,8 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from console.demo_clients import DEMO_CLIENTS, demo_clients_create
 from accounts.models import ApiKey, ClientAccount, Deposit
+from console.demo_clients import DEMO_CLIENTS, demo_clients_create
 from ledger.models import JournalEntry
 from tests.factories import assert_balance
 

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
+from compliance.reports.forms import ReportForm
 from ledger.dates import UtcDateTimeField
-from ledger.reports.forms import ReportForm
 from tests.api import api_client_for
 from tests.factories import StaffFactory, fund
 

@@ -9,8 +9,8 @@ from ledger import selectors
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
 from ledger.models import JournalEntry, Purpose
-from tests.threads import run_in_threads
 from tests.factories import ClientAccountFactory, assert_balance, fund, ledger_account_of
+from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,8 +6,8 @@ import pytest
 from django.db import IntegrityError, InternalError, connection, transaction
 from django.utils import timezone
 
-from ledger import services as ledger
 from core.models import ImmutableRecordError
+from ledger import services as ledger
 from ledger.models import JournalEntry, Posting, Purpose
 from tests.factories import ClientAccountFactory, fund, ledger_account_of
 

@@ -14,11 +14,11 @@ from django.urls import reverse
 
 from accounts.models import FundingStatus, Withdrawal
 from audit.models import AuditLog
+from compliance import reconciliation as rec
+from compliance.reconciliation import reconciliation_run, reconciliation_schedule
 from console.roles import COMPLIANCE, OPERATIONS, staff_groups_ensure
-from ledger import reconciliation as rec
 from ledger import services as ledger
 from ledger.models import BalanceSnapshot, Purpose, ReconciliationRun
-from ledger.reconciliation import reconciliation_run, reconciliation_schedule
 from ledger.snapshots import balance_snapshot_take
 from tests.factories import ClientAccountFactory, MarketFactory, StaffFactory, fund, ledger_account_of
 from tests.trading.helpers import match, place
@@ -83,7 +83,7 @@ def test_drift_of_the_balance_table_is_caught_and_alerted(alice, caplog):
         cursor.execute("UPDATE ledger_balance SET amount = amount + 0.1 WHERE account_id = %s AND asset_id = 'BTC'",
                        [client.pk])
 
-    with caplog.at_level(logging.ERROR, logger="ledger.reconciliation"):
+    with caplog.at_level(logging.ERROR, logger="compliance.reconciliation"):
         run = reconciliation_run()
 
     assert run.ok is False

@@ -19,15 +19,14 @@ from rest_framework.test import APIClient
 
 from accounts.models import Deposit, FundingStatus, Withdrawal
 from audit.models import AuditLog
-from console.roles import COMPLIANCE, OPERATIONS, staff_groups_ensure
 from audit.services import audit_record
+from compliance.reports import REPORTS, Scope, report_render, report_stream, writer
+from compliance.reports.forms import ReportForm
+from compliance.reports.services import report_job_path, report_job_request
+from console.roles import COMPLIANCE, OPERATIONS, staff_groups_ensure
 from ledger import selectors
 from ledger import services as ledger
 from ledger.models import BalanceSnapshot, LedgerAccount, Posting, Purpose, ReportJob, ReportJobStatus
-from ledger.reports import REPORTS, Scope, report_render, report_stream
-from ledger.reports import writer
-from ledger.reports.forms import ReportForm
-from ledger.reports.services import report_job_path, report_job_request
 from ledger.snapshots import balance_snapshot_take
 from tests.api import api_client_for
 from tests.factories import ClientAccountFactory, MarketFactory, StaffFactory, UserFactory, fund, ledger_account_of

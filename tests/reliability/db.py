@@ -15,8 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import psycopg
 import psycopg.sql
 from django.db import connection
-
 from django.db.models import Model
+
 from tests.trading.workers import test_database_url
 from trading.services import LOCK_NAMESPACE
 

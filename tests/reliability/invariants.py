@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
 from accounts.models import OPEN_FUNDING_STATUSES, FundingStatus, Withdrawal
+from compliance.reconciliation import reconciliation_run
 from ledger.models import Balance, Hold, HoldStatus, JournalEntry, LedgerAccount, Posting, Purpose
 from ledger.money import round_up
-from ledger.reconciliation import reconciliation_run
 from ledger.selectors import balance_drift, trial_balance
 from trading.engine import EXACT
 from trading.models import OPEN_STATUSES, Fill, Order, OrderStatus, OrderType, Side

@@ -1,9 +1,9 @@
 import pytest
 
 from console.demo_clients import demo_clients_create
+from console.demo_orders import DEMO_ORDERS, demo_orders_place
 from tests.factories import MarketFactory
 from tests.trading.helpers import match
-from console.demo_orders import DEMO_ORDERS, demo_orders_place
 from trading.models import Fill, Order, OrderStatus
 
 pytestmark = pytest.mark.django_db

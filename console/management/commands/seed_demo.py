@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from console.demo_clients import demo_clients_create
-from ledger.services import reference_data_ensure
 from console.demo_orders import demo_orders_place
+from ledger.services import reference_data_ensure
 from trading.models import Market
 
 DEMO_MARKETS = [

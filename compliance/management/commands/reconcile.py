@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.reconciliation import reconciliation_run
+from compliance.reconciliation import reconciliation_run
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.reports.definitions import REPORTS
-from ledger.reports.forms import ReportForm
-from ledger.reports.writer import FORMATS, report_render
+from compliance.reports.definitions import REPORTS
+from compliance.reports.forms import ReportForm
+from compliance.reports.writer import FORMATS, report_render
 
 
 class Command(BaseCommand):

@@ -11,11 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from compliance.reports.definitions import Scope
+from compliance.reports.forms import ReportParams
+from compliance.reports.writer import report_get, report_render
 from ledger.dates import iso_utc
 from ledger.models import ReportJob, ReportJobStatus
-from ledger.reports.definitions import Scope
-from ledger.reports.forms import ReportParams
-from ledger.reports.writer import report_get, report_render
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def report_job_request(*, params: ReportParams, acting_user) -> ReportJob:
     )
     audit_record(acting_user=acting_user, action="report.request", obj=job, account=params.scope.account,
                  after=_described(params))
-    from ledger.tasks import report_job_run
+    from compliance.tasks import report_job_run
 
     transaction.on_commit(lambda: report_job_run.delay(job.pk))
     return job

@@ -30,7 +30,6 @@ from django.utils import timezone
 from accounts.models import OPEN_FUNDING_STATUSES, Withdrawal
 from audit.services import audit_record
 from ledger.dates import day_end
-from ledger.money import plain
 from ledger.models import (
     BalanceSnapshot,
     Hold,
@@ -40,6 +39,7 @@ from ledger.models import (
     ReconciliationBreak,
     ReconciliationRun,
 )
+from ledger.money import plain
 from ledger.selectors import balance_drift, natural_sign_sql, trial_balance
 from trading.models import OPEN_STATUSES, Order
 
@@ -87,7 +87,7 @@ def reconciliation_run(*, acting_user=None) -> ReconciliationRun:
 
 def reconciliation_schedule(*, acting_user) -> None:
     """Ask a worker to run the reconciliation once the current transaction commits (the admin's button)."""
-    from ledger.tasks import reconciliation_run as task
+    from compliance.tasks import reconciliation_run as task
 
     user_id = getattr(acting_user, "pk", None)
     transaction.on_commit(lambda: task.delay(user_id=user_id))

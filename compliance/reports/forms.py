@@ -8,9 +8,9 @@ from datetime import date, datetime
 from django import forms
 
 from accounts.models import ClientAccount
+from compliance.reports.definitions import REPORTS, Scope
+from compliance.reports.writer import FORMATS
 from ledger.dates import UtcDateTimeField, day_end, day_start
-from ledger.reports.definitions import REPORTS, Scope
-from ledger.reports.writer import FORMATS
 
 
 @dataclass(frozen=True)

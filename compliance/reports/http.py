@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.http import FileResponse, StreamingHttpResponse
 
+from compliance.reports.forms import ReportParams
+from compliance.reports.services import report_job_path
+from compliance.reports.writer import FORMATS, report_filename, report_render
 from core.exceptions import Conflict
 from ledger.models import ReportJob, ReportJobStatus
-from ledger.reports.forms import ReportParams
-from ledger.reports.services import report_job_path
-from ledger.reports.writer import FORMATS, report_filename, report_render
 
 EXPORT_PERMISSION = "accounts.export_reports"
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger.reports import api
+from compliance.reports import api
 
 urlpatterns = [
     path("reports/", api.ReportListView.as_view(), name="api-report-list"),

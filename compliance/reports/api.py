@@ -14,13 +14,13 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
+from compliance.reports.definitions import REPORTS
+from compliance.reports.forms import ReportForm, ReportParams
+from compliance.reports.http import may_export_reports, report_job_file, streaming_report
+from compliance.reports.services import report_export_record, report_job_request
+from compliance.reports.writer import FORMATS
 from core.api.serializers import ErrorSerializer
 from ledger.models import ReportJob, ReportJobStatus
-from ledger.reports.definitions import REPORTS
-from ledger.reports.forms import ReportForm, ReportParams
-from ledger.reports.http import may_export_reports, report_job_file, streaming_report
-from ledger.reports.services import report_export_record, report_job_request
-from ledger.reports.writer import FORMATS
 
 
 class CanExportReports(BasePermission):

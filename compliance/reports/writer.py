@@ -29,9 +29,9 @@ from typing import BinaryIO
 
 from django.utils import timezone
 
+from compliance.reports.definitions import REPORTS, Report, Scope
 from core.exceptions import DomainError
 from ledger.dates import iso_utc
-from ledger.reports.definitions import REPORTS, Report, Scope
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json; charset=utf-8"}
 SPOOL_IN_MEMORY = 4 * 1024 * 1024

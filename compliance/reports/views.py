@@ -7,16 +7,12 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 
+from compliance.reports.definitions import REPORTS
+from compliance.reports.forms import ReportForm
+from compliance.reports.http import EXPORT_PERMISSION, report_job_file, streaming_report
+from compliance.reports.services import report_export_record, report_job_request
 from ledger.models import ReconciliationRun, ReportJob
-from ledger.reconciliation import reconciliation_schedule
-from ledger.reports.http import EXPORT_PERMISSION, report_job_file, streaming_report
-from ledger.reports.definitions import REPORTS
-from ledger.reports.forms import ReportForm
-from ledger.reports.services import report_export_record, report_job_request
 
 RECENT = 20
 
@@ -66,16 +62,3 @@ def report_job_detail(request, pk: int):
 @compliance_required
 def report_job_download(request, pk: int):
     return report_job_file(get_object_or_404(ReportJob, pk=pk))
-
-
-@require_POST
-@staff_member_required
-@permission_required("ledger.add_reconciliationrun", raise_exception=True)
-def reconciliation_run_now(request):
-    """Queue a reconciliation run for a worker (in-process when no broker is configured)."""
-    reconciliation_schedule(acting_user=request.user)
-    messages.success(request, "Reconciliation queued; its result appears in the reconciliation runs.")
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = reverse("admin-reports")
-    return redirect(target)
