@@ -614,7 +614,7 @@ def _withdrawal_end(*, withdrawal: Withdrawal, to: str, allowed_from, action: st
     if withdrawal.status == to:
         return withdrawal
     _require_status(withdrawal, allowed_from, action)
-    ledger.hold_release(hold=withdrawal.hold)
+    ledger.holds_release(holds=[withdrawal.hold])
     return _save_audited(withdrawal, account=withdrawal.account, acting_user=acting_user,
                          action=f"withdrawal.{action}", audit_fields=WITHDRAWAL_AUDIT_FIELDS, status=to,
                          reason=reason)

@@ -266,7 +266,7 @@ def _holds_release_write(hold_ids: list[int], now) -> list[tuple[int, int, str, 
 
 
 def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence[EntrySpec],
-                       released: list[tuple[int, str, Decimal]], now) -> None:
+                       released: list[tuple[int, int, str, Decimal]], now) -> None:
     amount_delta: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
     held_delta: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
     codes: dict[int, str] = {}
@@ -276,7 +276,7 @@ def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence
             codes[leg.account.pk] = leg.account.code
         for capture in spec.captures:
             held_delta[(capture.hold.account_id, capture.hold.asset_id)] -= capture.amount
-    for account_id, asset, amount in released:
+    for _, account_id, asset, amount in released:
         held_delta[(account_id, asset)] -= amount
     for (account_id, asset), balance in balances.items():
         balance.amount += amount_delta[(account_id, asset)]
@@ -371,9 +371,9 @@ def _captures_write(per_hold: dict[int, Decimal], now) -> int:
         return cursor.rowcount
 
 
-def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, str, Decimal]]:
-    """Set every still-active hold of ``holds`` to released with nothing remaining. Returns (account id, asset,
-    amount given back) per hold released; the in-memory objects are updated for the caller."""
+def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, int, str, Decimal]]:
+    """Set every still-active hold of ``holds`` to released with nothing remaining. Returns (hold id, account id,
+    asset, amount given back) per hold released; the in-memory objects are updated for the caller."""
     if not holds:
         return []
     locked = _holds_release_write(sorted({h.pk for h in holds}), now)
@@ -381,7 +381,7 @@ def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, str, Decimal]]
     for hold in holds:
         if hold.pk in released_ids:
             hold.remaining, hold.status = ZERO, HoldStatus.RELEASED
-    return [(account_id, asset, remaining) for _, account_id, asset, remaining in locked]
+    return locked
 
 
 def _validate(spec: EntrySpec, precisions: dict[str, int]) -> None:
@@ -470,10 +470,10 @@ def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: 
 
 @contextmanager
 def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal,
-                 reason: str = "") -> Iterator[Hold]:
+                 reason: str = "", field: str = "amount") -> Iterator[Hold]:
     """A new hold with the reservation as the last write: the hold row is inserted and yielded (nothing reserved
     yet) so the caller can write what refers to it (the order); when the block ends, the balance row is locked and
-    ``amount`` reserved, or the hold row is removed and InsufficientFunds raised.
+    ``amount`` reserved, or the hold row is removed and InsufficientFunds raised (naming the caller's ``field``).
 
     No replay lookup and no savepoint, for a caller whose own idempotency rules out a replay (order placement:
     the order's (account, client order id) is unique, and so is the hold key derived from it). It must run inside
@@ -492,7 +492,7 @@ def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount
     hold = _hold_insert(key=key, account=account, asset=asset, amount=amount, reason=reason)
     yield hold
     try:
-        _balance_reserve(account, asset, amount)
+        _balance_reserve(account, asset, amount, field=field)
     except InsufficientFunds:
         # Raw: the ORM's delete would refuse while the caller's order still refers to the hold (PROTECT); the
         # caller's transaction rolls back with this error anyway, this only keeps a caught refusal clean.
@@ -511,7 +511,7 @@ def _hold_insert(*, key: str, account: LedgerAccount, asset: str, amount: Decima
     return hold
 
 
-def _balance_reserve(account: LedgerAccount, asset: str, amount: Decimal) -> None:
+def _balance_reserve(account: LedgerAccount, asset: str, amount: Decimal, *, field: str) -> None:
     """Add ``amount`` to what the balance holds if that much is available above its floor. On PostgreSQL one
     UPDATE locks, checks and reserves (it takes the same row lock as ``SELECT ... FOR UPDATE`` and sees the
     latest committed row); a missing row or a refusal takes the lock-and-check path, which creates the row or
@@ -529,36 +529,24 @@ def _balance_reserve(account: LedgerAccount, asset: str, amount: Decimal) -> Non
     if balance.enforce_floor and balance.amount - balance.held - amount < -balance.credit_limit:
         raise InsufficientFunds(
             f"Insufficient available {asset}: {balance.amount - balance.held} available, {amount} needed.",
-            field="amount",
+            field=field,
         )
     balance.held += amount
     balance.save(update_fields=["held", "updated_at"])
 
 
 @transaction.atomic
-def hold_release(*, hold: Hold, amount: Decimal | None = None) -> Hold:
-    """Give back ``amount`` (default: all that remains) of a hold to the available balance."""
-    hold = Hold.objects.select_for_update(no_key=True).get(pk=hold.pk)
-    if hold.status != HoldStatus.ACTIVE:
-        return hold
-    amount = hold.remaining if amount is None else amount
-    if amount < 0 or amount > hold.remaining:
-        raise InvalidAmount(f"Cannot release {amount} of a hold with {hold.remaining} remaining.", field="amount")
-    balance = _lock_balances([(hold.account_id, hold.asset_id)])[(hold.account_id, hold.asset_id)]
-    balance.held -= amount
-    balance.save(update_fields=["held", "updated_at"])
-    hold.remaining -= amount
-    if hold.remaining == 0:
-        hold.status = HoldStatus.RELEASED
-    hold.save(update_fields=["remaining", "status", "updated_at"])
-    return hold
-
-
 def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
-    """Give back all that remains of many holds at once (order cancels). Holds no longer active are skipped.
-    Returns the holds released."""
-    entries_post(specs=[], releases=holds)
-    return [h for h in holds if h.status == HoldStatus.RELEASED]
+    """Give back all that remains of these holds: order cancels, withdrawals rejected or cancelled. Holds no
+    longer active are skipped, so a release is replay-safe. The holds are locked first and the balance rows
+    last, as everywhere in the ledger. Returns the holds released (their objects updated)."""
+    now = timezone.now()
+    released = _release_holds(holds, now)
+    if released:
+        balances = _lock_balances({(account_id, asset) for _, account_id, asset, _ in released})
+        _apply_to_balances(balances, [], released, now)
+    released_ids = {hold_id for hold_id, *_ in released}
+    return [h for h in holds if h.pk in released_ids]
 
 
 # --- manual adjustments under maker-checker -----------------------------------------------------------------

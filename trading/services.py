@@ -9,8 +9,6 @@ orders. Placing an order takes no market lock: it only inserts a ``new`` row and
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 
@@ -25,7 +23,7 @@ from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Forbidden
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
-from ledger.models import Hold, LedgerAccount
+from ledger.models import LedgerAccount
 from ledger.money import is_exact
 from ledger.selectors import balance_get
 from trading import selectors
@@ -122,7 +120,14 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
     maker_rate, taker_rate = _fee_rates(market, known.fee_schedules)
     order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
                   taker_fee_rate=taker_rate, created_by=user_or_none(acting_user), **_params_fields(params))
-    with _hold_placing(order, market) as order.hold:  # the funds are reserved when the block ends
+    ledger_account = account.ledger_account  # authentication loads it with the account
+    asset, amount = _hold_needed(order, market, ledger_account)
+    # The funds are reserved when the block ends, so the client's balance row is locked only from the reservation
+    # to the commit. No replay check of the hold key: it is derived from the order's (account, client order id),
+    # which has just been found unused (a concurrent twin fails on the unique index and is replayed).
+    with ledger.hold_placing(key=f"order:{account.pk}:{client_order_id}", account=ledger_account, asset=asset,
+                             amount=amount, reason=f"order {order.side} {market.symbol}",
+                             field="funds" if order.funds is not None else "size") as order.hold:
         order.save()
         audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
                      after=audit_values(order, ORDER_AUDIT_FIELDS))
@@ -311,22 +316,6 @@ def _limits_check(market: Market, p: OrderParams, max_order_sizes: dict[str, Dec
 def _fee_rates(market: Market, schedules: dict[int | None, tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal]:
     """(maker, taker) rates: the account tier's schedule for this market, else for all markets, else the market's."""
     return schedules.get(market.pk) or schedules.get(None) or (market.maker_fee_rate, market.taker_fee_rate)
-
-
-@contextmanager
-def _hold_placing(order: Order, market: Market) -> Iterator[Hold]:
-    """The order's hold, reserved last (``ledger.hold_placing``): the client's balance row is locked only from
-    the reservation to the commit, not while the order and its audit row are written."""
-    ledger_account = order.account.ledger_account  # authentication loads it with the account
-    asset, amount = _hold_needed(order, market, ledger_account)
-    try:
-        # No replay check of the hold key: it is derived from the order's (account, client order id), which
-        # _order_place has just found unused (a concurrent twin fails on the unique index and is replayed).
-        with ledger.hold_placing(key=f"order:{order.account_id}:{order.client_order_id}", account=ledger_account,
-                                 asset=asset, amount=amount, reason=f"order {order.side} {market.symbol}") as hold:
-            yield hold
-    except InsufficientFunds as exc:  # name the order's field, not the ledger's
-        raise InsufficientFunds(exc.message, field="funds" if order.funds is not None else "size") from exc
 
 
 def _hold_needed(order: Order, market: Market, ledger_account: LedgerAccount) -> tuple[str, Decimal]:

@@ -52,7 +52,7 @@ def test_any_sequence_of_operations_keeps_trial_balance_zero(ops):
             elif kind == "hold":
                 holds.append(ledger.hold_place(key=f"h:{run}:{n}", account=client, asset=asset, amount=amount))
             elif holds:
-                ledger.hold_release(hold=holds.pop(0))
+                ledger.holds_release(holds=[holds.pop(0)])
         except InsufficientFunds:
             pass
         for asset_code, total in selectors.trial_balance().items():

@@ -121,8 +121,8 @@ def test_an_open_order_or_pending_withdrawal_without_its_hold_is_caught(alice):
     busy_books(alice)
     resting = Order.objects.get(status=OrderStatus.OPEN)
     withdrawal = Withdrawal.objects.get()
-    ledger.hold_release(hold=resting.hold)
-    ledger.hold_release(hold=withdrawal.hold)
+    ledger.holds_release(holds=[resting.hold])
+    ledger.holds_release(holds=[withdrawal.hold])
 
     run = reconciliation_run()
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from ledger import selectors
 from ledger import services as ledger
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, UnbalancedEntry
-from ledger.models import Balance, HoldStatus, JournalEntry, Posting, Purpose
+from ledger.models import Balance, Hold, HoldStatus, JournalEntry, Posting, Purpose
 from tests.factories import ClientAccountFactory, assert_balance, fund, ledger_account_of
 
 pytestmark = pytest.mark.django_db
@@ -115,11 +115,15 @@ def test_hold_reduces_available_then_release_restores_it(client_account):
     with pytest.raises(InsufficientFunds):
         ledger.hold_place(key="order:2", account=client_account, asset="USD", amount=D("40.01"))
 
-    ledger.hold_release(hold=hold, amount=D("10"))
-    assert_balance(client_account, "USD", "100", held="50")
-    released = ledger.hold_release(hold=hold)
+    other = ledger.hold_place(key="order:3", account=client_account, asset="USD", amount=D("10"))
+    assert_balance(client_account, "USD", "100", held="70")
+    [released] = ledger.holds_release(holds=[hold])
     assert released.status == HoldStatus.RELEASED
-    assert_balance(client_account, "USD", "100", held="0")
+    assert_balance(client_account, "USD", "100", held="10")
+    # A replay releases nothing more; the other hold is untouched.
+    assert ledger.holds_release(holds=[Hold.objects.get(pk=hold.pk)]) == []
+    assert_balance(client_account, "USD", "100", held="10")
+    assert Hold.objects.get(pk=other.pk).remaining == D("10")
 
 
 def test_capture_spends_held_funds(client_account):
