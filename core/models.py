@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from core.exceptions import DomainError
+from core.exceptions import Code, DomainError
 
 AMOUNT = {"max_digits": 38, "decimal_places": 18}
 
@@ -22,7 +22,7 @@ class AppendOnlyQuerySet(models.QuerySet):
 class ImmutableRecordError(DomainError):
     """A write to an append-only record: a 409, never a 500, if it ever reaches a view."""
 
-    code = "immutable_record"
+    code = Code.IMMUTABLE_RECORD
     http_status = 409
 
 

@@ -9,7 +9,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.exceptions import DomainError
+from core.exceptions import Code, DomainError
 
 
 def _first_error(detail, path: str | None = None) -> tuple[str | None, drf_exceptions.ErrorDetail | str]:
@@ -26,7 +26,7 @@ def _first_error(detail, path: str | None = None) -> tuple[str | None, drf_excep
 
 def _validation_body(exc: drf_exceptions.ValidationError) -> dict:
     field, error = _first_error(exc.detail)
-    code = getattr(error, "code", None) or "invalid"
+    code = getattr(error, "code", None) or Code.INVALID
     return {"code": code, "message": str(error), "field": field, "errors": exc.detail}
 
 
@@ -64,7 +64,7 @@ def not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     if request.path.startswith("/api/"):
-        return _api_error(request, code="not_found", message="No such resource.", status=404)
+        return _api_error(request, code=Code.NOT_FOUND, message="No such resource.", status=404)
     return page_not_found(request, exception)
 
 
@@ -72,5 +72,5 @@ def server_error(request):
     from django.views.defaults import server_error as django_server_error
 
     if request.path.startswith("/api/"):
-        return _api_error(request, code="server_error", message="Internal error; it has been logged.", status=500)
+        return _api_error(request, code=Code.SERVER_ERROR, message="Internal error; it has been logged.", status=500)
     return django_server_error(request)

@@ -1,6 +1,8 @@
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
+from core.exceptions import Code
+
 
 class CreatedCursorPagination(CursorPagination):
     """Stable pagination for append-mostly lists: newest first, by the monotonically increasing id."""
@@ -14,5 +16,5 @@ class CreatedCursorPagination(CursorPagination):
         try:
             return super().decode_cursor(request)
         except NotFound as exc:
-            detail = ErrorDetail(str(exc.detail), code="invalid_cursor")
+            detail = ErrorDetail(str(exc.detail), code=Code.INVALID_CURSOR)
             raise ValidationError({self.cursor_query_param: [detail]}) from exc

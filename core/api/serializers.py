@@ -8,6 +8,8 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.utils.serializer_helpers import BindingDict
 
+from core.exceptions import Code
+
 
 class RejectUnknownFieldsMixin:
     """A field the serializer does not accept (unknown or read-only) is a 400 ``unknown_field``, not ignored:
@@ -19,7 +21,7 @@ class RejectUnknownFieldsMixin:
             unknown = [name for name in data if name not in writable]
             if unknown:
                 raise ValidationError(
-                    {name: [ErrorDetail("This field is not accepted here.", code="unknown_field")] for name in unknown}
+                    {name: [ErrorDetail("This field is not accepted here.", code=Code.UNKNOWN_FIELD)] for name in unknown}
                 )
         return super().to_internal_value(data)
 
