@@ -47,6 +47,7 @@ from accounts.models import (
 )
 from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Forbidden
+from core.validation import require_choice
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.errors import IdempotencyConflict, InvalidAmount
@@ -114,18 +115,13 @@ def client_account_create(*, legal_name: str, kind: str = AccountKind.INSTITUTIO
     legal_name = (legal_name or "").strip()
     if not legal_name:
         raise AccountsError("A legal name is required.", code="required", field="legal_name")
-    _require_choice(kind, AccountKind, "kind")
-    _require_choice(tier, Tier, "tier")
+    require_choice(kind, AccountKind, field="kind", error=AccountsError)
+    require_choice(tier, Tier, field="tier", error=AccountsError)
     account = ClientAccount.objects.create(legal_name=legal_name, kind=kind, tier=tier)
     _ledger_account(account)
     audit_record(acting_user=acting_user, action="account.create", obj=account, account=account,
                  after=audit_values(account, ACCOUNT_AUDIT_FIELDS))
     return account
-
-
-def _require_choice(value, choices, field: str) -> None:
-    if value not in choices.values:
-        raise AccountsError(f"{value!r} is not one of {choices.values}.", code="invalid_choice", field=field)
 
 
 @transaction.atomic
@@ -140,7 +136,7 @@ def account_update(*, account: ClientAccount, acting_user, legal_name: str | Non
         if value is not None and getattr(account, name) != value
     }
     if "tier" in changes:
-        _require_choice(tier, Tier, "tier")
+        require_choice(tier, Tier, field="tier", error=AccountsError)
     if "legal_name" in changes and not changes["legal_name"].strip():
         raise AccountsError("A legal name is required.", code="required", field="legal_name")
     if not changes:
@@ -151,7 +147,7 @@ def account_update(*, account: ClientAccount, acting_user, legal_name: str | Non
 
 @transaction.atomic
 def kyc_status_set(*, account: ClientAccount, kyc_status: str, acting_user, reason: str = "") -> ClientAccount:
-    _require_choice(kyc_status, KycStatus, "kyc_status")
+    require_choice(kyc_status, KycStatus, field="kyc_status", error=AccountsError)
     account = _locked(account)
     if account.kyc_status == kyc_status:
         return account
@@ -246,7 +242,7 @@ def account_require_active(*, account: ClientAccount) -> None:
 def client_user_add(*, account: ClientAccount, username: str, email: str = "", role: str = Role.VIEWER,
                     password: str | None = None, acting_user) -> Membership:
     """Create a user in ``account`` with ``role``. Without a password the user can only use API keys."""
-    _require_choice(role, Role, "role")
+    require_choice(role, Role, field="role", error=AccountsError)
     if account.status == AccountStatus.CLOSED:
         raise AccountNotOperational("The account is closed.", code="account_closed")
     User = get_user_model()
@@ -267,7 +263,7 @@ def client_user_add(*, account: ClientAccount, username: str, email: str = "", r
 
 @transaction.atomic
 def client_user_role_set(*, membership: Membership, role: str, acting_user) -> Membership:
-    _require_choice(role, Role, "role")
+    require_choice(role, Role, field="role", error=AccountsError)
     membership = _locked(membership)
     if membership.role == role:
         return membership

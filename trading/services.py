@@ -21,6 +21,7 @@ from accounts.models import AssetLimit, ClientAccount, KycStatus
 from accounts.services import account_require_active
 from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Forbidden
+from core.validation import require_choice
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
 from ledger.models import LedgerAccount
@@ -213,17 +214,12 @@ def _replayed(existing: Order, params: OrderParams) -> Order:
     return existing
 
 
-def _require_choice(value, choices, field: str) -> None:
-    if value not in choices:
-        raise InvalidOrder(f"{value!r} is not one of {sorted(choices)}.", code="invalid_choice", field=field)
-
-
 def _params_normalised(p: OrderParams) -> OrderParams:
     """Check the order's shape; market orders never rest, so their GTC means IOC."""
-    _require_choice(p.side, Side.values, "side")
-    _require_choice(p.type, OrderType.values, "type")
-    _require_choice(p.time_in_force, TimeInForce.values, "time_in_force")
-    _require_choice(p.stp, SelfTradePrevention.values, "stp")
+    require_choice(p.side, Side.values, field="side", error=InvalidOrder)
+    require_choice(p.type, OrderType.values, field="type", error=InvalidOrder)
+    require_choice(p.time_in_force, TimeInForce.values, field="time_in_force", error=InvalidOrder)
+    require_choice(p.stp, SelfTradePrevention.values, field="stp", error=InvalidOrder)
     for name in ("size", "price", "funds"):
         value = getattr(p, name)
         if value is not None and (not isinstance(value, Decimal) or not value.is_finite() or value <= 0):
@@ -404,7 +400,7 @@ def _cancel_seq_next(market_id: int) -> int:
 def market_status_set(*, market: Market, status: str, acting_user, reason: str = "") -> Market:
     """Open, halt or set a market cancel-only. Waits for a running batch, so once this commits no order of a
     halted market is matched; reopening wakes the matcher for the orders that waited."""
-    _require_choice(status, MarketStatus.values, "status")
+    require_choice(status, MarketStatus.values, field="status", error=InvalidOrder)
     if acting_user is not None and not acting_user.has_perm("trading.halt_market"):
         raise Forbidden("You do not have permission to change a market's status.", code="permission_denied")
     _market_lock(market.pk, wait=True)
