@@ -1,6 +1,7 @@
 import pytest
 
 from ledger.services import reference_data_ensure
+from trading.books import books_clear
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +30,11 @@ def celery_producers_follow_the_broker():
     from brokerage.celery import app
 
     app._pool = None
+
+
+@pytest.fixture(autouse=True)
+def fresh_books():
+    """Each test starts with no in-memory order books, as a freshly started worker would."""
+    books_clear()
+    yield
+    books_clear()

@@ -29,13 +29,3 @@ def other_supervisor(db):
 @pytest.fixture
 def compliance_officer(db):
     return staff_in(COMPLIANCE, username="compliance")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_books():
-    """Matching in these tests starts from no in-memory books, as a freshly started worker would."""
-    from trading.books import books_clear
-
-    books_clear()
-    yield
-    books_clear()

@@ -22,18 +22,10 @@ from ledger.models import BalanceSnapshot, Purpose, ReconciliationRun
 from ledger.snapshots import balance_snapshot_take
 from tests.factories import ClientAccountFactory, MarketFactory, StaffFactory, fund, ledger_account_of
 from tests.trading.helpers import match, place
-from trading.books import books_clear
 from trading.models import Order, OrderStatus
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture(autouse=True)
-def _fresh_books():
-    books_clear()
-    yield
-    books_clear()
 
 
 @pytest.fixture

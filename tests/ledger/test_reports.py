@@ -31,7 +31,6 @@ from ledger.snapshots import balance_snapshot_take
 from tests.api import api_client_for
 from tests.factories import ClientAccountFactory, MarketFactory, StaffFactory, UserFactory, fund, ledger_account_of
 from tests.trading.helpers import match, place
-from trading.books import books_clear
 from trading.models import Fill
 
 pytestmark = pytest.mark.django_db
@@ -53,13 +52,6 @@ def withdraw(account, asset, amount, key):
     ledger.entry_post(key=key, kind="withdrawal", memo="to bank", legs=[
         ledger.debit(account, asset, D(amount)), ledger.credit(ledger.firm_account(Purpose.CUSTODY), asset, D(amount)),
     ])
-
-
-@pytest.fixture(autouse=True)
-def _fresh_books():
-    books_clear()
-    yield
-    books_clear()
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 import pytest
 
-from tests.trading.conftest import _fresh_books  # noqa: F401 - every test starts with no in-memory books
 from trading import wakeups
 
 

@@ -3,15 +3,6 @@ import pytest
 from accounts.models import Role
 from tests.api import api_client_for
 from tests.factories import MarketFactory, fund
-from trading.books import books_clear
-
-
-@pytest.fixture(autouse=True)
-def _fresh_books():
-    """Each test starts with no in-memory books, as a freshly started worker would."""
-    books_clear()
-    yield
-    books_clear()
 
 
 @pytest.fixture
