@@ -50,7 +50,7 @@ def books_clear() -> None:
 
 
 def _book_load(market: Market) -> Book:
-    book = Book(lot_size=market.lot_size)
+    book = Book(tick_size=market.tick_size, lot_size=market.lot_size)
     rows = (
         Order.objects.filter(market=market, status__in=(OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED))
         .order_by("id")

@@ -8,6 +8,19 @@ Layout: each side keeps ``levels`` (price -> deque of resting orders, oldest fir
 prices sorted so that the best price is always the last element (bids ascending by price, asks ascending by
 negated price), so taking the best level and removing an emptied best level are O(1). Inserting a new level is
 a bisect. Quantities are ``Decimal``; callers pass values already on the market's tick and lot grid.
+
+An order with ``funds`` (a market buy by funds, or a market buy by size capped by its hold) stops for want of
+money (``FUNDS_EXHAUSTED``) in two places, both before self-trade prevention, so an order that could not buy from
+a maker never cancels it nor is cancelled because of it:
+
+- before it reads the book at all, when what is left cannot buy one lot at any price: one lot at one tick, fee
+  included. Nothing beyond the liquidity it already took can change how such an order ends.
+- at the next maker, when what is left cannot buy one lot at that maker's price.
+
+A market buy by funds that stops for want of money is ``filled`` if it bought anything (it is done: the money is
+spent, or what is left buys nothing at the market), else cancelled ``funds_exhausted``. While its funds still
+buy a lot at the next maker's price it ends cancelled like any market order: ``no_liquidity`` when the book runs
+out, ``self_trade_prevented`` at its own order with cancel-newest.
 """
 
 from __future__ import annotations
@@ -169,7 +182,8 @@ def crosses(side: str, limit: Decimal | None, price: Decimal) -> bool:
 class Book:
     """The order book of one market."""
 
-    def __init__(self, *, lot_size: Decimal):
+    def __init__(self, *, tick_size: Decimal, lot_size: Decimal):
+        self.tick_size = tick_size
         self.lot_size = lot_size
         self.bids = _Side(is_bid=True)
         self.asks = _Side(is_bid=False)
@@ -232,6 +246,10 @@ class Book:
             size -= self.lot_size
         return max(size, ZERO)
 
+    def _spent(self, order: Incoming, spent: Decimal) -> bool:
+        """Whether the funds left cannot buy one lot at any price: every price on the book is at least one tick."""
+        return order.funds is not None and order.funds - spent < self.tick_size * self.lot_size * (ONE + order.fee_rate)
+
     def _fillable(self, order: Incoming) -> bool:
         """Whether the whole size would trade now (fill-or-kill), without touching the book."""
         opposite = self._opposite(order.side)
@@ -260,6 +278,9 @@ class Book:
         opposite = self._opposite(order.side)
         remaining, spent, stop = order.size, ZERO, ""
         while remaining is None or remaining > 0:
+            if self._spent(order, spent):
+                stop = FUNDS_EXHAUSTED
+                break
             price = opposite.best_price()
             if price is None:
                 stop = NO_LIQUIDITY
@@ -267,6 +288,12 @@ class Book:
             if not crosses(order.side, order.price, price):
                 break
             maker = opposite.levels[price][0]
+            qty = maker.remaining if remaining is None else min(remaining, maker.remaining)
+            if order.funds is not None:
+                qty = min(qty, self._affordable(order, price, spent))
+                if qty <= 0:
+                    stop = FUNDS_EXHAUSTED
+                    break
             if maker.account == order.account:
                 if order.stp == CANCEL_OLDEST:
                     self.remove(maker.id)
@@ -274,12 +301,7 @@ class Book:
                     continue
                 stop = SELF_TRADE
                 break
-            qty = maker.remaining if remaining is None else min(remaining, maker.remaining)
             if order.funds is not None:
-                qty = min(qty, self._affordable(order, price, spent))
-                if qty <= 0:
-                    stop = FUNDS_EXHAUSTED
-                    break
                 spent += price * qty * (ONE + order.fee_rate)
             self._trade(outcome, order, maker, price, qty)
             if remaining is not None:
@@ -298,8 +320,8 @@ class Book:
             outcome.status = FILLED
             return outcome
         if order.type == MARKET and order.size is None:
-            # A market buy by funds is done when the money is spent; with fills and no liquidity left it is
-            # cancelled (the rest of the funds is returned).
+            # A market buy by funds is done when it stops for want of money (module docstring); otherwise it is
+            # cancelled, and the caller returns the funds it did not spend either way.
             spent_all = stop == FUNDS_EXHAUSTED and outcome.filled > 0
             outcome.status = FILLED if spent_all else CANCELLED
             outcome.reason = "" if spent_all else stop or NO_LIQUIDITY

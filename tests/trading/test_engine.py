@@ -1,6 +1,6 @@
 """The matching engine on its own: no database, plain objects."""
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import given, settings
@@ -11,8 +11,8 @@ from trading import engine as e
 D = Decimal
 
 
-def book():
-    return e.Book(lot_size=D("0.001"))
+def book(tick="0.01", lot="0.001"):
+    return e.Book(tick_size=D(tick), lot_size=D(lot))
 
 
 def limit(oid, side, price, size, account=None, **kw):
@@ -178,6 +178,91 @@ def test_funds_order_cannot_be_fill_or_kill():
         book().submit(market(1, e.BUY, funds="10", time_in_force=e.FOK))
 
 
+# --- a market buy by funds stops when its money is spent ---------------------------------------------------
+# Tick 1, lot 1: one lot at one tick costs 1 x (1 + fee). Account 1 buys; account 2 is another client.
+
+SPENDS_EXACTLY = pytest.mark.parametrize("funds, fee, size", [
+    ("10", "0", "1"),  # 1 @ 10
+    ("20.05", "0.0025", "2"),  # 2 @ 10 x 1.0025
+])
+
+
+def unit_book(*asks):
+    """A tick 1, lot 1 book of asks given as (price, size, account), ids in the order given."""
+    b = book(tick="1", lot="1")
+    for oid, (price, size, account) in enumerate(asks, start=1):
+        b.add(e.Resting(oid, account, e.SELL, D(price), D(size)))
+    return b
+
+
+def funds_buy(funds, fee="0", **kw):
+    return market(100, e.BUY, funds=funds, account=1, fee_rate=D(fee), **kw)
+
+
+@SPENDS_EXACTLY
+@pytest.mark.parametrize("beyond", [[], [("11", "1", 2)]], ids=["book-swept-empty", "ask-left"])
+def test_funds_spent_exactly_is_filled_whether_or_not_liquidity_is_left(funds, fee, size, beyond):
+    b = unit_book(("10", size, 2), *beyond)
+    out = b.submit(funds_buy(funds, fee))
+    assert trades(out) == [(1, D(10), D(size))]
+    assert (out.status, out.reason) == (e.FILLED, "")
+
+
+@SPENDS_EXACTLY
+def test_funds_spent_exactly_is_not_cancelled_by_its_own_next_order(funds, fee, size):
+    b = unit_book(("10", size, 2), ("11", "1", 1))
+    out = b.submit(funds_buy(funds, fee, stp=e.CANCEL_NEWEST))
+    assert trades(out) == [(1, D(10), D(size))]
+    assert (out.status, out.reason, out.maker_cancels) == (e.FILLED, "", [])
+    assert b.depth()["asks"] == [(D(11), D(1))]
+
+
+@SPENDS_EXACTLY
+def test_funds_spent_exactly_cancels_no_own_order_with_cancel_oldest(funds, fee, size):
+    b = unit_book(("10", size, 2), ("11", "1", 1), ("12", "1", 2))
+    out = b.submit(funds_buy(funds, fee, stp=e.CANCEL_OLDEST))
+    assert trades(out) == [(1, D(10), D(size))]
+    assert (out.status, out.reason, out.maker_cancels) == (e.FILLED, "", [])
+    assert b.depth()["asks"] == [(D(11), D(1)), (D(12), D(1))]
+
+
+@pytest.mark.parametrize("funds, status, reason", [
+    ("10.9", e.FILLED, ""),  # 0.9 left buys no lot at any price: done
+    ("11", e.CANCELLED, e.NO_LIQUIDITY),  # 1 left would buy a lot at 1: the book ran out, not the money
+])
+def test_funds_left_below_one_lot_at_one_tick_count_as_spent(funds, status, reason):
+    out = unit_book(("10", "1", 2)).submit(funds_buy(funds))
+    assert trades(out) == [(1, D(10), D(1))]
+    assert (out.status, out.reason) == (status, reason)
+
+
+@pytest.mark.parametrize("stp", [e.CANCEL_NEWEST, e.CANCEL_OLDEST])
+def test_funds_that_cannot_buy_a_lot_at_the_own_order_price_leave_it_alone(stp):
+    # 5 left would buy at 5 but not at 11: the own order could not have been matched, so STP does not apply.
+    b = unit_book(("10", "1", 2), ("11", "1", 1), ("12", "1", 2))
+    out = b.submit(funds_buy("15", stp=stp))
+    assert trades(out) == [(1, D(10), D(1))]
+    assert (out.status, out.reason, out.maker_cancels) == (e.FILLED, "", [])
+    assert b.depth()["asks"] == [(D(11), D(1)), (D(12), D(1))]
+
+
+def test_funds_that_can_buy_at_the_own_order_price_meet_self_trade_prevention():
+    newest = unit_book(("10", "1", 2), ("11", "1", 1), ("12", "1", 2)).submit(funds_buy("21"))
+    assert trades(newest) == [(1, D(10), D(1))]
+    assert (newest.status, newest.reason) == (e.CANCELLED, e.SELF_TRADE)
+    oldest = unit_book(("10", "1", 2), ("11", "1", 1), ("12", "1", 2)).submit(funds_buy("21", stp=e.CANCEL_OLDEST))
+    assert oldest.maker_cancels == [e.MakerCancel(2, e.SELF_TRADE, D(1))]
+    assert trades(oldest) == [(1, D(10), D(1))]  # 11 left do not buy 1 @ 12
+    assert (oldest.status, oldest.reason) == (e.FILLED, "")
+
+
+def test_funds_that_buy_no_lot_at_any_price_buy_nothing_and_cancel_nothing():
+    b = unit_book(("1", "1", 1), ("1", "1", 2))
+    out = b.submit(funds_buy("1", fee="0.001", stp=e.CANCEL_OLDEST))
+    assert (out.status, out.reason, out.matches, out.maker_cancels) == (e.CANCELLED, e.FUNDS_EXHAUSTED, [], [])
+    assert b.depth()["asks"] == [(D(1), D(2))]
+
+
 # --- properties ---------------------------------------------------------------------------------------------
 
 prices = st.integers(min_value=95, max_value=105).map(D)
@@ -256,3 +341,62 @@ def _check_outcome(b, incoming, out, before):
             if side != incoming.side and oid not in cancelled and (sign * p, oid) < last
         ]
         assert set(skipped) <= {m.maker_id for m in out.matches}, "a better or older resting order was skipped"
+
+
+grids = st.sampled_from([("1", "1"), ("0.01", "0.001"), ("0.5", "0.25")])  # (tick, lot)
+asks = st.lists(  # (price in ticks, size in lots, is the buyer's own), ids from 1 in the order given
+    st.tuples(st.integers(min_value=1, max_value=30), st.integers(min_value=1, max_value=5),
+              st.sampled_from([False, False, True])),
+    max_size=8,
+)
+
+
+@st.composite
+def funds_orders(draw):
+    """A book of asks and a market buy by funds that often spends its funds exactly, or to within a lot."""
+    tick, lot = (D(v) for v in draw(grids))
+    book_asks = {oid: (price * tick, size * lot, 1 if own else 2)
+                 for oid, (price, size, own) in enumerate(draw(asks), start=1)}
+    fee = draw(st.sampled_from([D(0), D("0.001"), D("0.0025")]))
+    ranked = sorted(book_asks, key=lambda oid: (book_asks[oid][0], oid))
+    taken = draw(st.integers(min_value=0, max_value=len(ranked)))
+    # What the first asks cost, but the buyer's own (cancel-oldest removes them, cancel-newest stops there).
+    cost = sum((book_asks[i][0] * book_asks[i][1] for i in ranked[:taken] if book_asks[i][2] != 1), D(0))
+    if taken < len(ranked):
+        cost += book_asks[ranked[taken]][0] * lot * draw(st.integers(min_value=0, max_value=3))
+    dust = draw(st.sampled_from([D(0), D("0.5"), D("0.999"), D(1), D(3)]))
+    funds = cost * (1 + fee) + dust * tick * lot * (1 + fee)
+    return tick, lot, book_asks, fee, funds, draw(st.sampled_from([e.CANCEL_NEWEST, e.CANCEL_OLDEST]))
+
+
+def _funds_buy_on(tick, lot, book_asks, fee, funds, stp):
+    b = book(tick, lot)
+    for oid, (price, size, account) in book_asks.items():
+        b.add(e.Resting(oid, account, e.SELL, price, size))
+    return b.submit(e.Incoming(100, 1, e.BUY, e.MARKET, None, None, funds, e.IOC, stp=stp, fee_rate=fee))
+
+
+@settings(max_examples=400, deadline=None)
+@given(funds_orders())
+def test_a_funds_order_ends_on_the_liquidity_it_consumed_and_cancels_only_what_it_could_buy(case):
+    tick, lot, book_asks, fee, funds, stp = case
+    out = _funds_buy_on(*case)
+    with localcontext(e.EXACT):
+        cost = [m.price * m.size * (1 + fee) for m in out.matches]
+        assert sum(cost, D(0)) <= funds
+        # Self-trade prevention cancels an own order only if the funds left when the order reached it buy a lot
+        # at its price.
+        for cancel in out.maker_cancels:
+            price = book_asks[cancel.order_id][0]
+            before = sum((c for c, m in zip(cost, out.matches) if (m.price, m.maker_id) < (price, cancel.order_id)),
+                         D(0))
+            assert funds - before >= price * lot * (1 + fee), "cancelled an own order it could not have bought"
+        if funds - sum(cost, D(0)) >= tick * lot * (1 + fee):
+            return  # funds left that buy a lot at some price: how it ends depends on what comes next
+    # Spent: done, and the same outcome on the book cut just after the last maker it traded with.
+    assert (out.status, out.reason) == ((e.FILLED, "") if out.matches else (e.CANCELLED, e.FUNDS_EXHAUSTED))
+    last = (out.matches[-1].price, out.matches[-1].maker_id) if out.matches else None
+    consumed = {oid: a for oid, a in book_asks.items() if last and (a[0], oid) <= last}
+    cut = _funds_buy_on(tick, lot, consumed, fee, funds, stp)
+    assert (cut.status, cut.reason, cut.matches, cut.maker_cancels) == (
+        out.status, out.reason, out.matches, out.maker_cancels)

@@ -129,6 +129,45 @@ def test_market_buy_by_funds_spends_at_most_its_funds_fees_included(market):
     assert_conserved()
 
 
+def test_market_buy_by_funds_that_sweeps_the_book_with_its_exact_funds_is_filled(market, seller):
+    buyer = ClientAccountFactory()
+    fund(buyer, "USD", "100")
+    place(seller, market, "sell", size="0.001", price="30000")
+    order = place(buyer, market, "buy", type="market", funds="30.06")  # 30 + 0.2% taker fee
+    match(market)
+
+    order = reloaded(order)
+    assert (order.status, order.reason, order.filled_size, order.settled_quote) == (
+        OrderStatus.FILLED, "", D("0.001"), D("30.06"))
+    assert hold_of(order).remaining == 0
+    assert_balance(buyer, "USD", "69.94", held="0")
+    assert_conserved()
+
+
+@pytest.mark.parametrize("funds", ["30.06", "30.07"])  # spent exactly; 0.01 left, which buys nothing at 31000
+def test_market_buy_by_funds_that_cannot_buy_its_own_next_order_is_filled_and_leaves_it(market, funds):
+    trader, first, second = ClientAccountFactory(), ClientAccountFactory(), ClientAccountFactory()
+    fund(trader, "USD", "1000")
+    fund(trader, "BTC", "0.001")
+    fund(first, "BTC", "0.001")
+    fund(second, "BTC", "0.001")
+    place(first, market, "sell", size="0.001", price="30000")
+    own = place(trader, market, "sell", size="0.001", price="31000")
+    place(second, market, "sell", size="0.001", price="32000")
+    match(market)
+    order = place(trader, market, "buy", type="market", funds=funds, stp="cancel_oldest")
+    match(market)
+
+    order = reloaded(order)
+    assert (order.status, order.reason, order.filled_size, order.settled_quote) == (
+        OrderStatus.FILLED, "", D("0.001"), D("30.06"))
+    assert reloaded(own).status == OrderStatus.OPEN and hold_of(own).remaining == D("0.001")
+    assert hold_of(order).remaining == 0
+    assert_balance(trader, "USD", "969.94", held="0")  # what was not spent is released
+    assert_balance(trader, "BTC", "0.002", held="0.001")  # bought 0.001; the own ask still holds its size
+    assert_conserved()
+
+
 def test_market_buy_by_size_holds_the_available_balance_and_releases_the_rest(market, seller, buyer):
     place(seller, market, "sell", size="0.1", price="20000")
     order = place(buyer, market, "buy", type="market", size="0.05")
