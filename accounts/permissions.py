@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from accounts.errors import Code
 from accounts.models import ROLE_SCOPES, ApiKey, ClientAccount, Scope
 from core.exceptions import Forbidden
 
@@ -14,7 +15,7 @@ def client_account_of(request) -> ClientAccount:
         return request.auth.account
     membership = getattr(request.user, "membership", None)
     if membership is None:
-        raise Forbidden("This user does not belong to a client account.", code="no_client_account")
+        raise Forbidden("This user does not belong to a client account.", code=Code.NO_CLIENT_ACCOUNT)
     return membership.account
 
 
@@ -38,5 +39,5 @@ class ClientScopePermission(BasePermission):
         client_account_of(request)
         needed = getattr(view, "required_scopes", {}).get(request.method, Scope.READ)
         if needed not in granted_scopes(request):
-            raise Forbidden(f"This request needs the {needed!r} scope.", code="scope_required")
+            raise Forbidden(f"This request needs the {needed!r} scope.", code=Code.SCOPE_REQUIRED)
         return True

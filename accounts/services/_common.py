@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from accounts.errors import AccountNotOperational, AccountsError, InvalidTransition
+from accounts.errors import AccountNotOperational, AccountsError, Code, InvalidTransition
 from accounts.models import ClientAccount, KycStatus
 from audit.services import audit_record, audit_values
 from ledger import services as ledger
@@ -36,14 +36,14 @@ def _asset(asset: str | Asset) -> Asset:
         return asset
     found = Asset.objects.filter(code=asset).first()
     if found is None:
-        raise AccountsError(f"Unknown asset {asset!r}.", code="unknown_asset", field="asset")
+        raise AccountsError(f"Unknown asset {asset!r}.", code=Code.UNKNOWN_ASSET, field="asset")
     return found
 
 
 def _positive_amount(amount, asset: Asset, *, field: str = "amount") -> Decimal:
     amount = to_decimal(amount, field=field)
     if amount <= 0:
-        raise InvalidAmount("The amount must be greater than zero.", code="not_positive", field=field)
+        raise InvalidAmount("The amount must be greater than zero.", code=Code.NOT_POSITIVE, field=field)
     return require_exact(amount, asset.precision, field=field)
 
 
@@ -53,4 +53,4 @@ def _ledger_account(account: ClientAccount) -> LedgerAccount:
 
 def _require_kyc_approved(account: ClientAccount) -> None:
     if account.kyc_status != KycStatus.APPROVED:
-        raise AccountNotOperational("The account's KYC is not approved.", code="kyc_not_approved")
+        raise AccountNotOperational("The account's KYC is not approved.", code=Code.KYC_NOT_APPROVED)

@@ -11,7 +11,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.errors import AccountNotOperational, AccountsError
+from accounts.errors import AccountNotOperational, AccountsError, Code
 from accounts.models import ROLE_SCOPES, AccountStatus, ApiKey, ClientAccount, Scope
 from audit.services import audit_record, audit_values
 from core.db import row_locked
@@ -30,7 +30,7 @@ def _validated_ips(allowed_ips) -> list[str]:
     try:
         return sorted({str(ipaddress.ip_address(ip)) for ip in allowed_ips or []})
     except (TypeError, ValueError) as exc:
-        raise AccountsError("allowed_ips must be a list of IP addresses.", code="invalid_ip",
+        raise AccountsError("allowed_ips must be a list of IP addresses.", code=Code.INVALID_IP,
                             field="allowed_ips") from exc
 
 
@@ -44,22 +44,22 @@ def api_key_create(*, user, name: str = "", scopes: list[str], allowed_ips: list
     """
     unknown = set(scopes) - set(Scope.values)
     if unknown or not scopes:
-        raise AccountsError(f"Scopes must be a non-empty subset of {sorted(Scope.values)}.", code="invalid_scope",
+        raise AccountsError(f"Scopes must be a non-empty subset of {sorted(Scope.values)}.", code=Code.INVALID_SCOPE,
                             field="scopes")
     membership = getattr(user, "membership", None)
     if membership is None:
-        raise AccountsError("Only users of a client account can hold API keys.", code="no_client_account")
+        raise AccountsError("Only users of a client account can hold API keys.", code=Code.NO_CLIENT_ACCOUNT)
     account = ClientAccount.objects.get(pk=membership.account_id)
     if account.status == AccountStatus.CLOSED:
-        raise AccountNotOperational("The account is closed.", code="account_closed")
+        raise AccountNotOperational("The account is closed.", code=Code.ACCOUNT_CLOSED)
     allowed_ips = _validated_ips(allowed_ips)
     ceiling = ROLE_SCOPES[membership.role] & (set(issuing_key.scopes) if issuing_key else set(Scope.values))
     if not set(scopes) <= ceiling:
-        raise Forbidden(f"Scopes beyond {sorted(ceiling)} cannot be granted here.", code="scope_not_allowed",
+        raise Forbidden(f"Scopes beyond {sorted(ceiling)} cannot be granted here.", code=Code.SCOPE_NOT_ALLOWED,
                         field="scopes")
     if issuing_key and issuing_key.allowed_ips and not (allowed_ips and set(allowed_ips) <= set(issuing_key.allowed_ips)):
         raise Forbidden("A key issued by an IP-restricted key must be restricted to some of the same IPs.",
-                        code="ip_allow_list_required", field="allowed_ips")
+                        code=Code.IP_ALLOW_LIST_REQUIRED, field="allowed_ips")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key = ApiKey.objects.create(

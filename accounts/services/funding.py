@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import selectors
-from accounts.errors import AccountNotOperational, AccountsError, FourEyesViolation, LimitExceeded
+from accounts.errors import AccountNotOperational, AccountsError, Code, FourEyesViolation, LimitExceeded
 from accounts.models import (
     OPEN_FUNDING_STATUSES,
     AccountStatus,
@@ -67,11 +67,11 @@ def _funding_replay(model, *, account: ClientAccount, idempotency_key: str | Non
 def _idempotency_key(value: str | None, *, required: bool) -> str | None:
     if not value:
         if required:
-            raise AccountsError("An idempotency key is required.", code="idempotency_key_required",
+            raise AccountsError("An idempotency key is required.", code=Code.IDEMPOTENCY_KEY_REQUIRED,
                                 field="idempotency_key")
         return None
     if len(value) > 200:
-        raise AccountsError("An idempotency key has at most 200 characters.", code="invalid_idempotency_key",
+        raise AccountsError("An idempotency key has at most 200 characters.", code=Code.INVALID_IDEMPOTENCY_KEY,
                             field="idempotency_key")
     return value
 
@@ -158,15 +158,15 @@ def _require_can_withdraw(account: ClientAccount) -> None:
     account_require_active(account=account)
     _require_kyc_approved(account)
     if not account.can_withdraw:
-        raise AccountNotOperational("Withdrawals are disabled for this account.", code="withdrawals_disabled")
+        raise AccountNotOperational("Withdrawals are disabled for this account.", code=Code.WITHDRAWALS_DISABLED)
 
 
 def _require_destination(asset: Asset, *, blockchain_address: str, bank_reference: str) -> None:
     if asset.is_fiat and not bank_reference:
-        raise AccountsError(f"A {asset.code} withdrawal needs a bank reference.", code="destination_required",
+        raise AccountsError(f"A {asset.code} withdrawal needs a bank reference.", code=Code.DESTINATION_REQUIRED,
                             field="bank_reference")
     if not asset.is_fiat and not blockchain_address:
-        raise AccountsError(f"A {asset.code} withdrawal needs a blockchain address.", code="destination_required",
+        raise AccountsError(f"A {asset.code} withdrawal needs a blockchain address.", code=Code.DESTINATION_REQUIRED,
                             field="blockchain_address")
 
 
@@ -229,7 +229,7 @@ def withdrawal_approve(*, withdrawal: Withdrawal, acting_user) -> Withdrawal:
     withdrawal = row_locked(withdrawal)
     approver = user_or_none(acting_user)
     if approver is None:
-        raise FourEyesViolation("Approving a withdrawal needs a named user.", code="approver_required")
+        raise FourEyesViolation("Approving a withdrawal needs a named user.", code=Code.APPROVER_REQUIRED)
     if withdrawal.status == FundingStatus.APPROVED and approver.pk in (
         withdrawal.approved_by_id, withdrawal.second_approved_by_id
     ):
@@ -237,12 +237,12 @@ def withdrawal_approve(*, withdrawal: Withdrawal, acting_user) -> Withdrawal:
     _require_status(withdrawal, {FundingStatus.REQUESTED}, "approve")
     if approver.pk == withdrawal.approved_by_id:
         raise FourEyesViolation("This withdrawal needs a second approval by a different user.",
-                                code="second_approver_required")
+                                code=Code.SECOND_APPROVER_REQUIRED)
     if approver.pk == withdrawal.requested_by_id:
-        raise FourEyesViolation("The requester of a withdrawal cannot approve it.", code="self_approval")
+        raise FourEyesViolation("The requester of a withdrawal cannot approve it.", code=Code.SELF_APPROVAL)
     if Membership.objects.filter(user=approver, account=withdrawal.account).exists():
         raise FourEyesViolation("Users of the client account cannot approve its withdrawals.",
-                                code="self_approval")
+                                code=Code.SELF_APPROVAL)
     _require_can_withdraw(withdrawal.account)
     if withdrawal.requires_four_eyes and withdrawal.approved_by_id is None:
         return _save_audited(withdrawal, account=withdrawal.account, acting_user=acting_user,

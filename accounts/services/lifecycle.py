@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from accounts.errors import AccountNotEmpty, AccountNotOperational, AccountsError
+from accounts.errors import AccountNotEmpty, AccountNotOperational, AccountsError, Code
 from accounts.models import (
     OPEN_FUNDING_STATUSES,
     AccountKind,
@@ -33,6 +33,7 @@ from accounts.services._common import (
 from accounts.services.api_keys import api_key_revoke
 from audit.services import audit_record, audit_values
 from core.db import row_locked
+from core.exceptions import Code as CoreCode
 from core.validation import require_choice
 from ledger import selectors as ledger_selectors
 from ledger.models import Asset
@@ -46,7 +47,7 @@ def client_account_create(*, legal_name: str, kind: str = AccountKind.INSTITUTIO
     """Open a client account in ``pending`` with its ledger account; KYC and activation come next."""
     legal_name = (legal_name or "").strip()
     if not legal_name:
-        raise AccountsError("A legal name is required.", code="required", field="legal_name")
+        raise AccountsError("A legal name is required.", code=CoreCode.REQUIRED, field="legal_name")
     require_choice(kind, AccountKind, field="kind", error=AccountsError)
     require_choice(tier, Tier, field="tier", error=AccountsError)
     account = ClientAccount.objects.create(legal_name=legal_name, kind=kind, tier=tier)
@@ -70,7 +71,7 @@ def account_update(*, account: ClientAccount, acting_user, legal_name: str | Non
     if "tier" in changes:
         require_choice(tier, Tier, field="tier", error=AccountsError)
     if "legal_name" in changes and not changes["legal_name"].strip():
-        raise AccountsError("A legal name is required.", code="required", field="legal_name")
+        raise AccountsError("A legal name is required.", code=CoreCode.REQUIRED, field="legal_name")
     if not changes:
         return account
     return _save_audited(account, account=account, acting_user=acting_user, action="account.update",
@@ -156,8 +157,8 @@ def _require_empty(account: ClientAccount) -> None:
 def account_require_active(*, account: ClientAccount) -> None:
     """Refuse anything but an active account, naming why (trading and withdrawals call this)."""
     if account.status != AccountStatus.ACTIVE:
-        code = {AccountStatus.FROZEN: "account_frozen", AccountStatus.CLOSED: "account_closed"}.get(
-            account.status, "account_not_active"
+        code = {AccountStatus.FROZEN: Code.ACCOUNT_FROZEN, AccountStatus.CLOSED: Code.ACCOUNT_CLOSED}.get(
+            account.status, Code.ACCOUNT_NOT_ACTIVE
         )
         raise AccountNotOperational(f"The account is {account.status}.", code=code)
 
@@ -171,10 +172,10 @@ def client_user_add(*, account: ClientAccount, username: str, email: str = "", r
     """Create a user in ``account`` with ``role``. Without a password the user can only use API keys."""
     require_choice(role, Role, field="role", error=AccountsError)
     if account.status == AccountStatus.CLOSED:
-        raise AccountNotOperational("The account is closed.", code="account_closed")
+        raise AccountNotOperational("The account is closed.", code=Code.ACCOUNT_CLOSED)
     User = get_user_model()
     if not username or User.objects.filter(username__iexact=username).exists():
-        raise AccountsError(f"The username {username!r} is taken or empty.", code="username_taken",
+        raise AccountsError(f"The username {username!r} is taken or empty.", code=Code.USERNAME_TAKEN,
                             field="username")
     user = User(username=username, email=email)
     if password:
