@@ -12,10 +12,10 @@ from rest_framework.response import Response
 from accounts import selectors, services
 from accounts.idempotency import HEADER, idempotent_response
 from accounts.models import ApiKey, AssetLimit, ClientAccount, Deposit, FundingStatus, Scope, Withdrawal
-from accounts.permissions import client_account_of, granted_scopes
+from accounts.permissions import AccountScopedMixin, client_account_of, granted_scopes
 from audit.models import AuditLog
 from audit.selectors import audit_log_of
-from core.api.serializers import StrictSerializer
+from core.api.serializers import StrictSerializer, validated
 from ledger.serializers import AssetAmountField, AssetAmountValidationMixin, AssetField, DecimalStringField
 
 # --- serializers ------------------------------------------------------------------------------------------
@@ -133,20 +133,6 @@ class AuditLogSerializer(serializers.ModelSerializer):
 # --- views ------------------------------------------------------------------------------------------------
 
 
-class AccountScopedMixin:
-    """Lists and lookups see only the request's client account."""
-
-    model: type
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return self.model.objects.none()
-        return self.account_queryset(client_account_of(self.request))
-
-    def account_queryset(self, account):
-        raise NotImplementedError
-
-
 class AccountView(generics.GenericAPIView):
     serializer_class = ClientAccountSerializer
     required_scopes = {"GET": Scope.READ}
@@ -184,7 +170,7 @@ class FundingListView(AccountScopedMixin, generics.ListAPIView):
         account = client_account_of(request)
 
         def execute(key):
-            data = _validated(self.create_serializer, request)
+            data = validated(self.create_serializer, request)
             created = self.request_service(account=account, acting_user=request.user, idempotency_key=key, **data)
             return Response(self.get_serializer(created).data, status=status.HTTP_201_CREATED)
 
@@ -266,7 +252,7 @@ class WithdrawalCancelView(AccountScopedMixin, generics.GenericAPIView):
 
     @extend_schema(request=ReasonSerializer, responses={200: WithdrawalSerializer})
     def post(self, request, pk):
-        data = _validated(ReasonSerializer, request)
+        data = validated(ReasonSerializer, request)
         withdrawal = services.withdrawal_cancel(withdrawal=self.get_object(), acting_user=request.user, **data)
         return Response(WithdrawalSerializer(withdrawal).data)
 
@@ -285,7 +271,7 @@ class ApiKeyListView(AccountScopedMixin, generics.ListAPIView):
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request):
-        data = _validated(ApiKeyCreateSerializer, request)
+        data = validated(ApiKeyCreateSerializer, request)
         issuing_key = request.auth if isinstance(request.auth, ApiKey) else None
         key, secret = services.api_key_create(user=request.user, issuing_key=issuing_key, acting_user=request.user,
                                               **data)
@@ -309,7 +295,7 @@ class ApiKeyRevokeView(ApiKeyDetailView):
 
     @extend_schema(request=None, responses={200: ApiKeySerializer})
     def post(self, request, pk):
-        _validated(StrictSerializer, request)
+        validated(StrictSerializer, request)
         key = services.api_key_revoke(key=self.get_object(), acting_user=request.user)
         return Response(ApiKeySerializer(key).data)
 
@@ -336,9 +322,3 @@ class AuditLogView(AccountScopedMixin, generics.ListAPIView):
         if not getattr(self, "swagger_fake_view", False):
             context["member_ids"] = selectors.member_user_ids(account=client_account_of(self.request))
         return context
-
-
-def _validated(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from accounts.errors import Code
 from accounts.models import ApiKey, ClientAccount, Membership
 from accounts.services import api_key_matches
 from audit.context import client_ip, credential_used
@@ -103,14 +104,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         prefix, _, secret = credential.partition(".")
         key = api_key_by_prefix(prefix)
         if key is None or not secret or not api_key_matches(key, secret):
-            raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
+            raise exceptions.AuthenticationFailed("Invalid API key.", code=Code.INVALID_API_KEY)
         if not key.is_active:
-            raise exceptions.AuthenticationFailed("This API key has been revoked.", code="api_key_revoked")
+            raise exceptions.AuthenticationFailed("This API key has been revoked.", code=Code.API_KEY_REVOKED)
         if not key.user.is_active:
-            raise exceptions.AuthenticationFailed("The user of this API key is inactive.", code="user_inactive")
+            raise exceptions.AuthenticationFailed("The user of this API key is inactive.", code=Code.USER_INACTIVE)
         if key.allowed_ips and client_ip(request) not in key.allowed_ips:
             raise exceptions.AuthenticationFailed("Requests from this IP address are not allowed for this key.",
-                                                  code="ip_not_allowed")
+                                                  code=Code.IP_NOT_ALLOWED)
         self._touch(key)
         credential_used(user_id=key.user_id, label=f"{key.user.get_username()} (api-key {key.prefix})"[:100])
         return key.user, key

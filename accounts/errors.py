@@ -1,31 +1,71 @@
 """Error codes of the accounts domain. Each is a stable, documented ``code`` rendered by the API handler."""
 
+from enum import StrEnum
+
 from core.exceptions import Conflict, DomainError, Forbidden
 
 
+class Code(StrEnum):
+    """Every code the accounts app raises beyond the generic ones of ``core.exceptions.Code``."""
+
+    ACCOUNTS_ERROR = "accounts_error"
+    INVALID_TRANSITION = "invalid_transition"
+    # The account and its users.
+    ACCOUNT_NOT_EMPTY = "account_not_empty"
+    ACCOUNT_NOT_ACTIVE = "account_not_active"
+    ACCOUNT_FROZEN = "account_frozen"
+    ACCOUNT_CLOSED = "account_closed"
+    KYC_NOT_APPROVED = "kyc_not_approved"
+    USERNAME_TAKEN = "username_taken"
+    NO_CLIENT_ACCOUNT = "no_client_account"
+    # API keys: creating them, authenticating with them, and the scopes they grant.
+    INVALID_SCOPE = "invalid_scope"
+    SCOPE_NOT_ALLOWED = "scope_not_allowed"
+    SCOPE_REQUIRED = "scope_required"
+    INVALID_IP = "invalid_ip"
+    IP_ALLOW_LIST_REQUIRED = "ip_allow_list_required"
+    INVALID_API_KEY = "invalid_api_key"
+    API_KEY_REVOKED = "api_key_revoked"
+    USER_INACTIVE = "user_inactive"
+    IP_NOT_ALLOWED = "ip_not_allowed"
+    # Funding.
+    UNKNOWN_ASSET = "unknown_asset"
+    NOT_POSITIVE = "not_positive"
+    DESTINATION_REQUIRED = "destination_required"
+    WITHDRAWALS_DISABLED = "withdrawals_disabled"
+    DAILY_LIMIT_EXCEEDED = "daily_limit_exceeded"
+    FOUR_EYES = "four_eyes"
+    APPROVER_REQUIRED = "approver_required"
+    SECOND_APPROVER_REQUIRED = "second_approver_required"
+    SELF_APPROVAL = "self_approval"
+    # Idempotent requests (the header of the API, the key of a funding request).
+    IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+
+
 class AccountsError(DomainError):
-    code = "accounts_error"
+    code = Code.ACCOUNTS_ERROR
 
 
 class InvalidTransition(Conflict):
     """The object is not in a state this action can start from (e.g. completing a rejected withdrawal)."""
 
-    code = "invalid_transition"
+    code = Code.INVALID_TRANSITION
 
 
 class AccountNotEmpty(Conflict):
-    code = "account_not_empty"
+    code = Code.ACCOUNT_NOT_EMPTY
 
 
 class AccountNotOperational(Forbidden):
     """The account's status, KYC or permissions refuse the operation; the code names which."""
 
-    code = "account_not_active"
+    code = Code.ACCOUNT_NOT_ACTIVE
 
 
 class FourEyesViolation(Forbidden):
-    code = "four_eyes"
+    code = Code.FOUR_EYES
 
 
 class LimitExceeded(DomainError):
-    code = "daily_limit_exceeded"
+    code = Code.DAILY_LIMIT_EXCEEDED

@@ -16,7 +16,7 @@ from django.db import transaction
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from accounts.errors import AccountsError
+from accounts.errors import AccountsError, Code
 from accounts.models import ClientAccount, IdempotencyRecord
 from ledger.errors import IdempotencyConflict
 
@@ -29,12 +29,12 @@ def idempotency_key_of(request, *, required: bool) -> str | None:
     key = request.headers.get(HEADER, "")
     if not key:
         if required:
-            raise AccountsError(f"This request needs an {HEADER} header.", code="idempotency_key_required",
+            raise AccountsError(f"This request needs an {HEADER} header.", code=Code.IDEMPOTENCY_KEY_REQUIRED,
                                 field=HEADER)
         return None
     if len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise AccountsError(f"An {HEADER} has 1 to {MAX_KEY_LENGTH} printable characters.",
-                            code="invalid_idempotency_key", field=HEADER)
+                            code=Code.INVALID_IDEMPOTENCY_KEY, field=HEADER)
     return key
 
 

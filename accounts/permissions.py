@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from accounts.errors import Code
 from accounts.models import ROLE_SCOPES, ApiKey, ClientAccount, Scope
 from core.exceptions import Forbidden
 
@@ -14,7 +15,7 @@ def client_account_of(request) -> ClientAccount:
         return request.auth.account
     membership = getattr(request.user, "membership", None)
     if membership is None:
-        raise Forbidden("This user does not belong to a client account.", code="no_client_account")
+        raise Forbidden("This user does not belong to a client account.", code=Code.NO_CLIENT_ACCOUNT)
     return membership.account
 
 
@@ -24,6 +25,22 @@ def granted_scopes(request) -> set[str]:
     if isinstance(request.auth, ApiKey):
         return role_scopes & set(request.auth.scopes)
     return role_scopes
+
+
+class AccountScopedMixin:
+    """Lists and lookups see only the request's client account."""
+
+    # (drf-spectacular shows this docstring for views that have none of their own: keep it as it is.)
+    # A view names its ``model`` and returns the account's rows from ``account_queryset(account)``.
+    model: type
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return self.account_queryset(client_account_of(self.request))
+
+    def account_queryset(self, account):
+        raise NotImplementedError
 
 
 class ClientScopePermission(BasePermission):
@@ -38,5 +55,5 @@ class ClientScopePermission(BasePermission):
         client_account_of(request)
         needed = getattr(view, "required_scopes", {}).get(request.method, Scope.READ)
         if needed not in granted_scopes(request):
-            raise Forbidden(f"This request needs the {needed!r} scope.", code="scope_required")
+            raise Forbidden(f"This request needs the {needed!r} scope.", code=Code.SCOPE_REQUIRED)
         return True

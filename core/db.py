@@ -1,4 +1,5 @@
-"""Bulk writes for the hot paths (the matcher's batch), one statement each whatever the number of rows.
+"""Row-level helpers: ``row_locked`` for state transitions, and bulk writes for the hot paths (the matcher's
+batch), one statement each whatever the number of rows.
 
 On PostgreSQL every column travels as one array parameter and ``unnest`` turns the arrays back into rows: the
 statement text stays the same size for any batch (no thousands of placeholders to build, send and parse), and
@@ -12,6 +13,11 @@ from functools import cache
 
 from django.db import connection
 from django.db.models import Model
+
+
+def row_locked(obj: Model) -> Model:
+    """Re-read ``obj`` under a row lock: every transition decides on the current state, not a stale copy."""
+    return type(obj).objects.select_for_update(no_key=True).get(pk=obj.pk)
 
 
 @cache

@@ -17,8 +17,8 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from accounts.models import Scope
-from accounts.permissions import client_account_of
-from core.api.serializers import SharedFieldsMixin, StrictSerializer
+from accounts.permissions import AccountScopedMixin, client_account_of
+from core.api.serializers import SharedFieldsMixin, StrictSerializer, validated
 from ledger.serializers import DecimalStringField
 from trading import selectors, services
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
@@ -221,12 +221,6 @@ class TickerSerializer(serializers.Serializer):
     quote_volume_24h = MarketAmountField(kind="exact")
 
 
-def _validated(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _bounded_int(request, name: str, *, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
@@ -240,13 +234,6 @@ def _bounded_int(request, name: str, *, default: int, maximum: int) -> int:
 # --- orders -----------------------------------------------------------------------------------------------
 
 
-class AccountScoped:
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset_model.objects.none()
-        return self.account_queryset(client_account_of(self.request))
-
-
 class OrderFilter(filters.FilterSet):
     market = filters.CharFilter(field_name="market__symbol")
     status = filters.MultipleChoiceFilter(choices=OrderStatus.choices)
@@ -257,8 +244,8 @@ class OrderFilter(filters.FilterSet):
         fields = ["market", "status", "side"]
 
 
-class OrderView(AccountScoped, generics.GenericAPIView):
-    queryset_model = Order
+class OrderView(AccountScopedMixin, generics.GenericAPIView):
+    model = Order
     serializer_class = OrderSerializer
     required_scopes = TRADE
 
@@ -276,7 +263,7 @@ class OrderListView(OrderView, generics.ListAPIView):
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
     def post(self, request):
         order = services.order_place(
-            account=client_account_of(request), acting_user=request.user, **_validated(OrderCreateSerializer, request)
+            account=client_account_of(request), acting_user=request.user, **validated(OrderCreateSerializer, request)
         )
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
@@ -310,7 +297,7 @@ class OrdersCancelAllView(generics.GenericAPIView):
 
     @extend_schema(request=CancelAllSerializer, responses={200: OrderSerializer(many=True)})
     def post(self, request):
-        data = _validated(CancelAllSerializer, request)
+        data = validated(CancelAllSerializer, request)
         orders = services.orders_cancel_all(account=client_account_of(request), acting_user=request.user, **data)
         return Response(OrderSerializer(orders, many=True).data)
 
@@ -346,10 +333,10 @@ class FillFilter(filters.FilterSet):
         )
 
 
-class FillListView(AccountScoped, generics.ListAPIView):
+class FillListView(AccountScopedMixin, generics.ListAPIView):
     """Your fills, newest first (cursor-paginated)."""
 
-    queryset_model = Fill
+    model = Fill
     serializer_class = AccountFillSerializer
     filterset_class = FillFilter
     required_scopes = READ

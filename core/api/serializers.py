@@ -1,4 +1,5 @@
-"""Serializer building blocks every API app shares: strict input and the documented error body."""
+"""Serializer building blocks every API app shares: strict input, validating a request body, and the documented
+error body."""
 
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ class SharedFieldsMixin:
                 shared[name] = field
             cls._shared_fields = shared
         return shared
+
+
+def validated(serializer_class, request) -> dict:
+    """The request's body validated by ``serializer_class``; invalid, a ValidationError (the API's 400)."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -1,0 +1,73 @@
+"""Writes of the accounts domain: client accounts and their users, API keys, funding.
+
+Every state change locks the row it changes, validates the transition (``invalid_transition`` otherwise),
+and records an audit row in the same transaction. Repeating a transition that already happened (completing
+a completed deposit, revoking a revoked key) is a replay: it returns the object and writes nothing.
+
+The functions live in ``lifecycle``, ``api_keys`` and ``funding``; this package re-exports them, so callers
+keep writing ``from accounts import services`` and ``services.withdrawal_request(...)``.
+"""
+
+from accounts.errors import AccountsError
+from accounts.services.api_keys import api_key_create, api_key_matches, api_key_revoke
+from accounts.services.funding import (
+    DAILY_WINDOW,
+    FUNDING_AUDIT_FIELDS,
+    WITHDRAWAL_AUDIT_FIELDS,
+    deposit_approve,
+    deposit_complete,
+    deposit_reject,
+    deposit_request,
+    withdrawal_approve,
+    withdrawal_cancel,
+    withdrawal_complete,
+    withdrawal_needs_four_eyes,
+    withdrawal_reject,
+    withdrawal_request,
+)
+from accounts.services.lifecycle import (
+    ACCOUNT_AUDIT_FIELDS,
+    account_activate,
+    account_close,
+    account_freeze,
+    account_require_active,
+    account_unfreeze,
+    account_update,
+    asset_limit_set,
+    client_account_create,
+    client_user_add,
+    client_user_role_set,
+    kyc_status_set,
+)
+
+__all__ = [
+    "ACCOUNT_AUDIT_FIELDS",
+    "DAILY_WINDOW",
+    "FUNDING_AUDIT_FIELDS",
+    "WITHDRAWAL_AUDIT_FIELDS",
+    "AccountsError",
+    "account_activate",
+    "account_close",
+    "account_freeze",
+    "account_require_active",
+    "account_unfreeze",
+    "account_update",
+    "api_key_create",
+    "api_key_matches",
+    "api_key_revoke",
+    "asset_limit_set",
+    "client_account_create",
+    "client_user_add",
+    "client_user_role_set",
+    "deposit_approve",
+    "deposit_complete",
+    "deposit_reject",
+    "deposit_request",
+    "kyc_status_set",
+    "withdrawal_approve",
+    "withdrawal_cancel",
+    "withdrawal_complete",
+    "withdrawal_needs_four_eyes",
+    "withdrawal_reject",
+    "withdrawal_request",
+]
