@@ -1,6 +1,6 @@
 """Writes of the trading domain: placing and cancelling orders, market status, and the matcher's batch.
 
-Serialisation per market is a PostgreSQL advisory lock (``LOCK_NAMESPACE``, market id), held for one
+Serialisation per market is a PostgreSQL advisory lock (``trading.sql.LOCK_NAMESPACE``, market id), held for one
 transaction: the matcher *tries* it (a worker that finds it taken re-queues the wake-up instead of waiting);
 cancels and status changes *wait* for it, so they never interleave with a batch that is matching the same
 orders. Placing an order takes no market lock: it only inserts a ``new`` row and a hold.
@@ -13,11 +13,11 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from accounts.errors import AccountNotOperational
-from accounts.models import AssetLimit, ClientAccount, KycStatus
+from accounts.models import ClientAccount, KycStatus
 from accounts.services import account_require_active
 from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Forbidden
@@ -27,14 +27,13 @@ from ledger.errors import InsufficientFunds
 from ledger.models import LedgerAccount
 from ledger.money import is_exact
 from ledger.selectors import balance_get
-from trading import selectors
+from trading import selectors, sql
 from trading.books import book_for, book_forget
 from trading.engine import Incoming
 from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict, OrderNotOpen
 from trading.matching import BatchSettlement
 from trading.models import (
     OPEN_STATUSES,
-    FeeSchedule,
     Market,
     MarketStatus,
     Order,
@@ -45,9 +44,9 @@ from trading.models import (
     TimeInForce,
 )
 from trading.settlement import buy_hold, decimal_places
+from trading.sql import LOCK_NAMESPACE  # noqa: F401  (tests take the lock to hold a market)
 from trading.wakeups import market_wake_on_commit, wake_flag_clear
 
-LOCK_NAMESPACE = 0x7472  # first key of the two-key advisory lock: "tr"(ading); the second is the market id
 LEDGER_DECIMALS = 18
 RATE_DECIMALS = 8
 ORDER_AUDIT_FIELDS = [
@@ -106,13 +105,13 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
 @transaction.atomic
 def _order_place(account: ClientAccount, market: Market, params: OrderParams, client_order_id: str,
                  acting_user) -> Order:
-    known = _placement_reads(account, market, client_order_id)
+    known = sql.placement_reads(account, market, client_order_id)
     if known.market_version != _version(market):
         # The caller's market is stale (halted, reopened or edited since it was read, e.g. by a process's
         # market cache): read it again, and what depends on it.
         market = _market_reloaded(market.symbol)
         params = replace(params, market_id=market.pk)
-        known = _placement_reads(account, market, client_order_id)
+        known = sql.placement_reads(account, market, client_order_id)
     if known.existing_order_id is not None:
         return _replayed(Order.objects.get(pk=known.existing_order_id), params)
     _market_check(market, params)
@@ -134,60 +133,6 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
                      after=audit_values(order, ORDER_AUDIT_FIELDS))
     market_wake_on_commit(market.pk)
     return order
-
-
-@dataclass(frozen=True)
-class _PlacementReads:
-    market_version: tuple | None  # the market's (id, status, updated_at) now; None if there is no such market
-    existing_order_id: int | None
-    max_order_sizes: dict[str, Decimal]  # asset -> this account's maximum order size, where it has one
-    fee_schedules: dict[int | None, tuple[Decimal, Decimal]]  # market id (None: all markets) -> (maker, taker)
-
-
-def _placement_reads(account: ClientAccount, market: Market, client_order_id: str) -> _PlacementReads:
-    """What placing needs from the database, in one round trip: the market's current version (its status is
-    checked fresh in the transaction), an order already stored under the client order id, the account's order
-    size limits in the market's assets, and its tier's fee schedules."""
-    if connection.vendor != "postgresql":
-        return _placement_reads_orm(account, market, client_order_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 'market', id, status, NULL::numeric, NULL::numeric, updated_at FROM trading_market"
-            " WHERE symbol = %s"
-            " UNION ALL"
-            " SELECT 'order', id, NULL, NULL, NULL, NULL FROM trading_order"
-            " WHERE account_id = %s AND client_order_id = %s"
-            " UNION ALL"
-            " SELECT 'limit', NULL, asset_id, max_order_size, NULL, NULL FROM accounts_assetlimit"
-            " WHERE account_id = %s AND asset_id IN (%s, %s) AND max_order_size IS NOT NULL"
-            " UNION ALL"
-            " SELECT 'fees', market_id, NULL, maker_fee_rate, taker_fee_rate, NULL FROM trading_feeschedule"
-            " WHERE tier = %s AND (market_id = %s OR market_id IS NULL)",
-            [market.symbol, account.pk, client_order_id, account.pk, market.base_id, market.quote_id, account.tier,
-             market.pk],
-        )
-        rows = cursor.fetchall()
-    return _PlacementReads(
-        market_version=next(((id_, status, at) for kind, id_, status, _, _, at in rows if kind == "market"), None),
-        existing_order_id=next((id_ for kind, id_, *_ in rows if kind == "order"), None),
-        max_order_sizes={asset: limit for kind, _, asset, limit, *_ in rows if kind == "limit"},
-        fee_schedules={market_id: (maker, taker) for kind, market_id, _, maker, taker, _ in rows if kind == "fees"},
-    )
-
-
-def _placement_reads_orm(account: ClientAccount, market: Market, client_order_id: str) -> _PlacementReads:
-    """The same reads as four ORM queries, for the embedded SQLite default (the query above is PostgreSQL's)."""
-    limits = AssetLimit.objects.filter(account=account, asset_id__in=[market.base_id, market.quote_id],
-                                       max_order_size__isnull=False)
-    schedules = FeeSchedule.objects.filter(Q(market=market) | Q(market__isnull=True), tier=account.tier)
-    return _PlacementReads(
-        market_version=Market.objects.filter(symbol=market.symbol).values_list("id", "status", "updated_at").first(),
-        existing_order_id=Order.objects.filter(account=account, client_order_id=client_order_id)
-        .values_list("id", flat=True).first(),
-        max_order_sizes=dict(limits.values_list("asset_id", "max_order_size")),
-        fee_schedules={m: (maker, taker) for m, maker, taker in
-                       schedules.values_list("market_id", "maker_fee_rate", "taker_fee_rate")},
-    )
 
 
 def _version(market: Market) -> tuple:
@@ -343,13 +288,13 @@ def order_cancel(*, order: Order, acting_user, reason: str = USER_REQUESTED) -> 
 
     Cancelling a cancelled order returns it unchanged; a filled or rejected one is ``order_not_open``.
     """
-    _market_lock(order.market_id, wait=True)
+    sql.market_lock(order.market_id, wait=True)
     order = Order.objects.select_for_update(of=("self",), no_key=True).select_related("hold").get(pk=order.pk)
     if order.status == OrderStatus.CANCELLED:
         return order
     if order.status not in OPEN_STATUSES:
         raise OrderNotOpen(f"Order {order.pk} is {order.status} and cannot be cancelled.")
-    seq = _cancel_seq_next(order.market_id) if order.status != OrderStatus.NEW else None
+    seq = sql.cancel_seq_next(order.market_id) if order.status != OrderStatus.NEW else None
     _cancelled([order], seq, reason, acting_user)
     return order
 
@@ -363,12 +308,12 @@ def orders_cancel_all(*, account: ClientAccount, market: Market | None = None, a
         scope = scope.filter(market=market)
     market_ids = sorted(set(scope.values_list("market_id", flat=True)))
     for market_id in market_ids:  # in id order: two cancel-alls never wait for each other in a cycle
-        _market_lock(market_id, wait=True)
+        sql.market_lock(market_id, wait=True)
     orders = list(scope.filter(market_id__in=market_ids).select_for_update(of=("self",), no_key=True).select_related("hold").order_by("id"))
     for market_id in market_ids:
         in_market = [o for o in orders if o.market_id == market_id]
         resting = any(o.status != OrderStatus.NEW for o in in_market)
-        _cancelled(in_market, _cancel_seq_next(market_id) if resting else None, reason, acting_user)
+        _cancelled(in_market, sql.cancel_seq_next(market_id) if resting else None, reason, acting_user)
     return orders
 
 
@@ -385,14 +330,6 @@ def _cancelled(orders: list[Order], seq: int | None, reason: str, acting_user) -
                      before=before, after=audit_values(order, ["status", "reason", "filled_size"]))
 
 
-def _cancel_seq_next(market_id: int) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE trading_market SET cancel_seq = cancel_seq + 1 WHERE id = %s RETURNING cancel_seq", [market_id]
-        )
-        return cursor.fetchone()[0]
-
-
 # --- markets ------------------------------------------------------------------------------------------------
 
 
@@ -403,7 +340,7 @@ def market_status_set(*, market: Market, status: str, acting_user, reason: str =
     require_choice(status, MarketStatus.values, field="status", error=InvalidOrder)
     if acting_user is not None and not acting_user.has_perm("trading.halt_market"):
         raise Forbidden("You do not have permission to change a market's status.", code="permission_denied")
-    _market_lock(market.pk, wait=True)
+    sql.market_lock(market.pk, wait=True)
     market = Market.objects.select_for_update(no_key=True).get(pk=market.pk)
     before = {"status": market.status}
     market.status = status
@@ -413,16 +350,6 @@ def market_status_set(*, market: Market, status: str, acting_user, reason: str =
     if status == MarketStatus.OPEN:
         market_wake_on_commit(market.pk)
     return market
-
-
-def _market_lock(market_id: int, *, wait: bool) -> bool:
-    """Take the market's transaction-scoped advisory lock (PostgreSQL; elsewhere writes are serialised anyway)."""
-    if connection.vendor != "postgresql":
-        return True
-    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s::int, %s::int)::text", [LOCK_NAMESPACE, market_id])
-        return wait or cursor.fetchone()[0] == "true"
 
 
 # --- matching -----------------------------------------------------------------------------------------------
@@ -448,7 +375,7 @@ def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
     """
     try:
         with transaction.atomic():
-            if not _market_lock(market_id, wait=wait):
+            if not sql.market_lock(market_id, wait=wait):
                 return MatchSummary(market_id, locked=False)
             wake_flag_clear(market_id)
             market = Market.objects.select_related("base", "quote").filter(pk=market_id).first()
