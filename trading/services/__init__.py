@@ -31,7 +31,7 @@ from trading import selectors, sql
 from trading.books import book_for, book_forget
 from trading.engine import Incoming
 from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict, OrderNotOpen
-from trading.matching import BatchSettlement
+from trading.fill_amounts import buy_hold, decimal_places
 from trading.models import (
     OPEN_STATUSES,
     Market,
@@ -43,7 +43,7 @@ from trading.models import (
     Side,
     TimeInForce,
 )
-from trading.settlement import buy_hold, decimal_places
+from trading.services.settlement import BatchSettlement
 from trading.sql import LOCK_NAMESPACE  # noqa: F401  (tests take the lock to hold a market)
 from trading.wakeups import market_wake_on_commit, wake_flag_clear
 
