@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from audit.services import audit_record
+from core.exceptions import Code as GenericCode
 from core.exceptions import Forbidden
 from core.validation import require_choice
 from trading import sql
@@ -19,7 +20,8 @@ def market_status_set(*, market: Market, status: str, acting_user, reason: str =
     halted market is matched; reopening wakes the matcher for the orders that waited."""
     require_choice(status, MarketStatus.values, field="status", error=InvalidOrder)
     if acting_user is not None and not acting_user.has_perm("trading.halt_market"):
-        raise Forbidden("You do not have permission to change a market's status.", code="permission_denied")
+        raise Forbidden("You do not have permission to change a market's status.",
+                        code=GenericCode.PERMISSION_DENIED)
     sql.market_lock(market.pk, wait=True)
     market = Market.objects.select_for_update(no_key=True).get(pk=market.pk)
     before = {"status": market.status}

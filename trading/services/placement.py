@@ -13,6 +13,7 @@ from accounts.errors import AccountNotOperational
 from accounts.models import ClientAccount, KycStatus
 from accounts.services import account_require_active
 from audit.services import audit_record, audit_values, user_or_none
+from core.exceptions import Code as GenericCode
 from core.validation import require_choice
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
@@ -20,7 +21,7 @@ from ledger.models import LedgerAccount
 from ledger.money import is_exact
 from ledger.selectors import balance_get
 from trading import selectors, sql
-from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict
+from trading.errors import Code, InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict
 from trading.fill_amounts import buy_hold, decimal_places
 from trading.models import Market, MarketStatus, Order, OrderType, SelfTradePrevention, Side, TimeInForce
 from trading.wakeups import market_wake_on_commit
@@ -64,7 +65,8 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
     """
     client_order_id = client_order_id or uuid.uuid4().hex
     if len(client_order_id) > 64:
-        raise InvalidOrder("A client order id has at most 64 characters.", code="invalid", field="client_order_id")
+        raise InvalidOrder("A client order id has at most 64 characters.", code=GenericCode.INVALID,
+                           field="client_order_id")
     params = _params_normalised(OrderParams(market.pk, side, type, size, price, funds, time_in_force,
                                             bool(post_only), stp))
     try:
@@ -117,7 +119,7 @@ def _version(market: Market) -> tuple:
 def _market_reloaded(symbol: str) -> Market:
     market = selectors.market_reloaded(symbol)
     if market is None:  # deleted since the caller read it
-        raise InvalidOrder(f"There is no market {symbol!r}.", code="does_not_exist", field="market")
+        raise InvalidOrder(f"There is no market {symbol!r}.", code=GenericCode.DOES_NOT_EXIST, field="market")
     return market
 
 
@@ -143,7 +145,7 @@ def _params_normalised(p: OrderParams) -> OrderParams:
     for name in ("size", "price", "funds"):
         value = getattr(p, name)
         if value is not None and (not isinstance(value, Decimal) or not value.is_finite() or value <= 0):
-            raise InvalidOrder(f"{name} must be a positive decimal.", code="not_positive", field=name)
+            raise InvalidOrder(f"{name} must be a positive decimal.", code=Code.NOT_POSITIVE, field=name)
     if p.type == OrderType.LIMIT:
         _limit_shape_check(p)
         return p
@@ -154,28 +156,29 @@ def _params_normalised(p: OrderParams) -> OrderParams:
 
 def _limit_shape_check(p: OrderParams) -> None:
     if p.price is None:
-        raise InvalidOrder("A limit order needs a price.", code="price_required", field="price")
+        raise InvalidOrder("A limit order needs a price.", code=Code.PRICE_REQUIRED, field="price")
     if p.size is None:
-        raise InvalidOrder("A limit order needs a size.", code="size_required", field="size")
+        raise InvalidOrder("A limit order needs a size.", code=Code.SIZE_REQUIRED, field="size")
     if p.funds is not None:
-        raise InvalidOrder("Only market buys may give funds.", code="funds_not_allowed", field="funds")
+        raise InvalidOrder("Only market buys may give funds.", code=Code.FUNDS_NOT_ALLOWED, field="funds")
     if p.post_only and p.time_in_force != TimeInForce.GTC:
-        raise InvalidOrder("Post-only orders must be good-till-cancelled.", code="post_only_requires_gtc",
+        raise InvalidOrder("Post-only orders must be good-till-cancelled.", code=Code.POST_ONLY_REQUIRES_GTC,
                            field="post_only")
 
 
 def _market_shape_check(p: OrderParams) -> None:
     if p.price is not None:
-        raise InvalidOrder("A market order takes no price.", code="price_not_allowed", field="price")
+        raise InvalidOrder("A market order takes no price.", code=Code.PRICE_NOT_ALLOWED, field="price")
     if p.post_only:
-        raise InvalidOrder("A market order cannot be post-only.", code="post_only_requires_limit", field="post_only")
+        raise InvalidOrder("A market order cannot be post-only.", code=Code.POST_ONLY_REQUIRES_LIMIT,
+                           field="post_only")
     if (p.size is None) == (p.funds is None):
-        raise InvalidOrder("A market order needs exactly one of size and funds.", code="size_or_funds",
+        raise InvalidOrder("A market order needs exactly one of size and funds.", code=Code.SIZE_OR_FUNDS,
                            field="size")
     if p.funds is not None and p.side != Side.BUY:
-        raise InvalidOrder("Only market buys may give funds.", code="funds_not_allowed", field="funds")
+        raise InvalidOrder("Only market buys may give funds.", code=Code.FUNDS_NOT_ALLOWED, field="funds")
     if p.funds is not None and p.time_in_force == TimeInForce.FOK:
-        raise InvalidOrder("A market buy by funds cannot be fill-or-kill.", code="fok_requires_size",
+        raise InvalidOrder("A market buy by funds cannot be fill-or-kill.", code=Code.FOK_REQUIRES_SIZE,
                            field="time_in_force")
 
 
@@ -187,35 +190,35 @@ def _market_check(market: Market, p: OrderParams) -> None:
         raise MarketMisconfigured(f"{market.symbol}: tick and lot are too fine for exact fee accounting.")
     if p.price is not None and p.price % market.tick_size != 0:
         raise InvalidOrder(f"The price must be a multiple of the tick size {market.tick_size.normalize()}.",
-                           code="invalid_tick", field="price")
+                           code=Code.INVALID_TICK, field="price")
     if p.size is not None:
         _size_check(market, p.size)
     if p.funds is not None and not is_exact(p.funds, market.quote.precision):
         raise InvalidOrder(f"{market.quote_id} amounts have at most {market.quote.precision} decimal places.",
-                           code="too_precise", field="funds")
+                           code=Code.TOO_PRECISE, field="funds")
 
 
 def _size_check(market: Market, size: Decimal) -> None:
     if not is_exact(size, market.base.precision):
         raise InvalidOrder(f"{market.base_id} amounts have at most {market.base.precision} decimal places.",
-                           code="too_precise", field="size")
+                           code=Code.TOO_PRECISE, field="size")
     if size % market.lot_size != 0:
         raise InvalidOrder(f"The size must be a multiple of the lot size {market.lot_size.normalize()}.",
-                           code="invalid_lot", field="size")
+                           code=Code.INVALID_LOT, field="size")
     if size < market.min_size:
         raise InvalidOrder(f"The size is below the minimum {market.min_size.normalize()}.",
-                           code="size_below_minimum", field="size")
+                           code=Code.SIZE_BELOW_MINIMUM, field="size")
     if size > market.max_size:
         raise InvalidOrder(f"The size is above the maximum {market.max_size.normalize()}.",
-                           code="size_above_maximum", field="size")
+                           code=Code.SIZE_ABOVE_MAXIMUM, field="size")
 
 
 def _account_check(account: ClientAccount) -> None:
     account_require_active(account=account)
     if account.kyc_status != KycStatus.APPROVED:
-        raise AccountNotOperational("Trading needs an approved KYC review.", code="kyc_not_approved")
+        raise AccountNotOperational("Trading needs an approved KYC review.", code=Code.KYC_NOT_APPROVED)
     if not account.can_trade:
-        raise AccountNotOperational("Trading is disabled for this account.", code="trading_disabled")
+        raise AccountNotOperational("Trading is disabled for this account.", code=Code.TRADING_DISABLED)
 
 
 def _limits_check(market: Market, p: OrderParams, max_order_sizes: dict[str, Decimal]) -> None:
@@ -226,7 +229,7 @@ def _limits_check(market: Market, p: OrderParams, max_order_sizes: dict[str, Dec
         if limit is not None and amount is not None and amount > limit:
             field = "size" if asset == market.base_id else ("funds" if p.funds else "price")
             raise InvalidOrder(f"The order exceeds this account's maximum {asset} order size of {limit.normalize()}.",
-                               code="order_size_limit_exceeded", field=field)
+                               code=Code.ORDER_SIZE_LIMIT_EXCEEDED, field=field)
 
 
 def _fee_rates(market: Market, schedules: dict[int | None, tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal]:
