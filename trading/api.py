@@ -21,8 +21,8 @@ from accounts.permissions import AccountScopedMixin, client_account_of
 from core.api.serializers import SharedFieldsMixin, StrictSerializer, validated
 from ledger.serializers import DecimalStringField
 from trading import selectors, services
+from trading.fill_amounts import decimal_places
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
-from trading.settlement import decimal_places
 
 READ = {"GET": Scope.READ}
 TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}

@@ -1,35 +1,73 @@
-"""Error codes of the trading domain, each a stable ``code`` the API renders as ``{"code","message","field"}``."""
+"""Error codes of the trading domain, each a stable ``code`` the API renders as ``{"code","message","field"}``.
+
+The generic codes trading also raises (``invalid``, ``invalid_choice``, ``does_not_exist``,
+``permission_denied``, ...) are ``core.exceptions.Code``'s.
+"""
+
+from enum import StrEnum
 
 from core.exceptions import Conflict, DomainError
 
 
+class Code(StrEnum):
+    """Every code of trading's own."""
+
+    # The error classes below.
+    TRADING_ERROR = "trading_error"
+    INVALID_ORDER = "invalid_order"
+    MARKET_NOT_OPEN = "market_not_open"
+    ORDER_NOT_OPEN = "order_not_open"
+    CLIENT_ORDER_ID_CONFLICT = "client_order_id_conflict"
+    MARKET_MISCONFIGURED = "market_misconfigured"
+    # An invalid order: its shape.
+    NOT_POSITIVE = "not_positive"
+    PRICE_REQUIRED = "price_required"
+    SIZE_REQUIRED = "size_required"
+    PRICE_NOT_ALLOWED = "price_not_allowed"
+    FUNDS_NOT_ALLOWED = "funds_not_allowed"
+    SIZE_OR_FUNDS = "size_or_funds"
+    POST_ONLY_REQUIRES_GTC = "post_only_requires_gtc"
+    POST_ONLY_REQUIRES_LIMIT = "post_only_requires_limit"
+    FOK_REQUIRES_SIZE = "fok_requires_size"
+    # An invalid order: the market's grid and the account's limits.
+    INVALID_TICK = "invalid_tick"
+    INVALID_LOT = "invalid_lot"
+    TOO_PRECISE = "too_precise"
+    SIZE_BELOW_MINIMUM = "size_below_minimum"
+    SIZE_ABOVE_MAXIMUM = "size_above_maximum"
+    ORDER_SIZE_LIMIT_EXCEEDED = "order_size_limit_exceeded"
+    # The account may not trade (raised as accounts' AccountNotOperational).
+    KYC_NOT_APPROVED = "kyc_not_approved"
+    TRADING_DISABLED = "trading_disabled"
+
+
 class TradingError(DomainError):
-    code = "trading_error"
+    code = Code.TRADING_ERROR
 
 
 class InvalidOrder(TradingError):
     """The order itself is malformed or off the market's grid; the code says how (``invalid_tick`` ...)."""
 
-    code = "invalid_order"
+    code = Code.INVALID_ORDER
 
 
 class MarketNotOpen(Conflict):
-    code = "market_not_open"
+    code = Code.MARKET_NOT_OPEN
 
 
 class OrderNotOpen(Conflict):
     """The order is already filled, cancelled or rejected."""
 
-    code = "order_not_open"
+    code = Code.ORDER_NOT_OPEN
 
 
 class OrderConflict(Conflict):
     """The client order id was used before for an order with other parameters."""
 
-    code = "client_order_id_conflict"
+    code = Code.CLIENT_ORDER_ID_CONFLICT
 
 
 class MarketMisconfigured(TradingError):
     """tick x lot x fee rate would need more than the 18 decimal places the ledger stores exactly."""
 
-    code = "market_misconfigured"
+    code = Code.MARKET_MISCONFIGURED

@@ -179,7 +179,7 @@ class Order(models.Model):
 class Fill(models.Model):
     """One match between a resting (maker) and an incoming (taker) order; settled by exactly one entry.
 
-    The firm's fee revenue of the fill is ``buyer_quote - seller_quote`` (see ``trading.settlement``).
+    The firm's fee revenue of the fill is ``buyer_quote - seller_quote`` (see ``trading.fill_amounts``).
     """
 
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills", db_index=False)  # fill_market_recent

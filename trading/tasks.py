@@ -1,7 +1,7 @@
 """Celery tasks of trading: thin wake-ups. The database is the queue of record; messages carry only a market id.
 
 Serialisation (README "Matching"): every ``match_market`` task may run on any worker process; the PostgreSQL
-advisory lock of the market (``trading.services.LOCK_NAMESPACE``, market id) lets one of them match at a time.
+advisory lock of the market (``trading.sql.LOCK_NAMESPACE``, market id) lets one of them match at a time.
 A task that finds the lock taken re-queues itself after ``LOCKED_RETRY_SECONDS`` instead of blocking a worker
 slot, so no wake-up is lost while another batch runs. We chose the lock over a queue per market: it needs no
 routing or per-market worker configuration, stays correct with any number of workers and queues, and markets

@@ -10,9 +10,10 @@ from ledger.models import Balance, HoldStatus, JournalEntry, Posting, Purpose
 from ledger.selectors import balance_drift, trial_balance
 from tests.factories import ClientAccountFactory, MarketFactory, assert_balance, fund, ledger_account_of
 from tests.trading.helpers import match, place, reloaded
-from trading import books, matching, services
+from trading import books, services
 from trading.errors import MarketNotOpen
 from trading.models import Fill, Market, MarketStatus, Order, OrderStatus
+from trading.services import settlement
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -340,7 +341,7 @@ def test_a_crash_mid_batch_rolls_everything_back_and_the_next_run_redoes_it(mark
     def crash(*args, **kwargs):
         raise RuntimeError("worker died after posting the ledger batch")
 
-    monkeypatch.setattr(matching, "_orders_save", crash)  # runs after fills, entries and holds were written
+    monkeypatch.setattr(settlement, "_orders_save", crash)  # runs after fills, entries and holds were written
     with pytest.raises(RuntimeError):
         match(market)
     assert reloaded(bid).status == OrderStatus.NEW and not Fill.objects.exists()

@@ -14,8 +14,8 @@ from core.db import rows_insert, rows_update
 from ledger import services as ledger
 from ledger.models import LedgerAccount, Purpose
 from trading import engine
+from trading.fill_amounts import FillAmounts, fill_apply
 from trading.models import Fill, Market, Order, OrderStatus, Side
-from trading.settlement import FillAmounts, fill_apply
 
 ORDER_FIELDS = ["status", "reason", "filled_size", "filled_quote", "fees_paid", "settled_quote", "updated_at"]
 FILL_FIELDS = ["market", "maker_order", "taker_order", "maker_account", "taker_account", "price", "size",

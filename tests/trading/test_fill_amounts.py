@@ -6,7 +6,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading.settlement import buy_hold, fill_apply
+from trading.fill_amounts import buy_hold, fill_apply
 
 D = Decimal
 

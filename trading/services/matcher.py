@@ -1,0 +1,77 @@
+"""The matcher's batch: under the market lock, the oldest ``new`` orders go through the in-memory book, and
+``BatchSettlement`` writes what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from trading import sql
+from trading.books import book_for, book_forget
+from trading.engine import Incoming
+from trading.models import Market, MarketStatus, Order, OrderStatus, OrderType, Side
+from trading.services.settlement import BatchSettlement
+from trading.wakeups import wake_flag_clear
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    market_id: int
+    locked: bool = True
+    status: str = MarketStatus.OPEN
+    orders: int = 0
+    fills: int = 0
+    more: bool = False
+
+
+def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
+    """Match the market's ``new`` orders, oldest first, up to ``MATCHER_BATCH_SIZE`` of them, and settle every
+    fill, all in one transaction. ``more`` says whether new orders remain for another batch.
+
+    Without ``wait`` a market locked by another transaction returns at once with ``locked=False``.
+    Replays are harmless: a second run finds no ``new`` orders left. A crash rolls everything back, including
+    this process's in-memory book, and the next run redoes the batch.
+    """
+    try:
+        with transaction.atomic():
+            if not sql.market_lock(market_id, wait=wait):
+                return MatchSummary(market_id, locked=False)
+            wake_flag_clear(market_id)
+            market = Market.objects.select_related("base", "quote").filter(pk=market_id).first()
+            if market is None:
+                return MatchSummary(market_id, status="missing")
+            if market.status != MarketStatus.OPEN:
+                return MatchSummary(market_id, status=market.status)
+            batch_size = settings.MATCHER_BATCH_SIZE
+            orders = list(
+                Order.objects.filter(market=market, status=OrderStatus.NEW).select_related("hold")
+                .order_by("id")[:batch_size]
+            )
+            if not orders:
+                return MatchSummary(market_id)
+            fills = _batch_match(market, orders)
+            return MatchSummary(market_id, orders=len(orders), fills=fills, more=len(orders) == batch_size)
+    except BaseException:
+        book_forget(market_id)
+        raise
+
+
+def _batch_match(market: Market, orders: list[Order]) -> int:
+    cached = book_for(market)
+    outcomes = [cached.book.submit(_incoming(order)) for order in orders]
+    settlement = BatchSettlement(market=market, takers=orders)
+    fills = settlement.settle(outcomes)
+    Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
+    cached.match_seq = market.match_seq + 1
+    return fills
+
+
+def _incoming(order: Order) -> Incoming:
+    funds = order.funds
+    if funds is None and order.type == OrderType.MARKET and order.side == Side.BUY:
+        funds = order.hold.amount  # a market buy by size spends at most what it holds
+    return Incoming(order.pk, order.account_id, order.side, order.type, order.price, order.size, funds,
+                    order.time_in_force, order.post_only, order.stp, order.taker_fee_rate)
