@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from audit.services import audit_record, audit_values
 from core.db import rows_insert, rows_update
 from core.exceptions import Conflict, Forbidden
+from ledger import sql
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
 from ledger.models import (
     AccountType,
@@ -124,7 +124,7 @@ def reference_data_ensure() -> None:
 def credit_limit_set(*, account: LedgerAccount, asset: str | Asset, limit: Decimal) -> Balance:
     if limit < 0:
         raise InvalidAmount("A credit limit cannot be negative.", field="limit")
-    balance = _lock_balances([(account.pk, _code(asset))])[(account.pk, _code(asset))]
+    balance = sql.balances_lock([(account.pk, _code(asset))])[(account.pk, _code(asset))]
     balance.credit_limit = limit
     balance.save(update_fields=["credit_limit", "updated_at"])
     return balance
@@ -170,7 +170,7 @@ def entries_post(*, specs: Sequence[EntrySpec], releases: Sequence[Hold] = ()) -
 
 
 def _post_new_or_replay(specs: Sequence[EntrySpec], releases: Sequence[Hold]) -> list[JournalEntry]:
-    existing = _entries_by_key([s.key for s in specs])
+    existing = sql.entries_existing([s.key for s in specs])
     for spec in specs:
         found = existing.get(spec.key)
         if found is not None and found.content_hash != spec.content_hash:
@@ -180,20 +180,6 @@ def _post_new_or_replay(specs: Sequence[EntrySpec], releases: Sequence[Hold]) ->
     new_specs = [s for s in specs if s.key not in existing]
     created = {e.key: e for e in _write(new_specs, releases)} if new_specs or releases else {}
     return [existing.get(s.key) or created[s.key] for s in specs]
-
-
-def _entries_by_key(keys: list[str]) -> dict[str, JournalEntry]:
-    """The entries already stored under these keys. Asked first with one array parameter: a batch's keys are
-    almost always new, and that answer should not cost a query compiled for hundreds of placeholders."""
-    if not keys:
-        return {}
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT key FROM ledger_journalentry WHERE key = ANY(%s::varchar[])", [keys])
-            keys = [key for (key,) in cursor.fetchall()]
-        if not keys:
-            return {}
-    return {e.key: e for e in JournalEntry.objects.filter(key__in=keys)}
 
 
 def _write(specs: Sequence[EntrySpec], releases: Sequence[Hold]) -> list[JournalEntry]:
@@ -211,22 +197,11 @@ def _write(specs: Sequence[EntrySpec], releases: Sequence[Hold]) -> list[Journal
         [(entry.pk, leg.account.pk, leg.asset, leg.amount, now) for entry, spec in zip(entries, specs)
          for leg in spec.legs],
     )
-    _deferred_checks_run()
+    sql.deferred_checks_run()
     keys = {(leg.account.pk, leg.asset) for spec in specs for leg in spec.legs}
-    balances = _lock_balances(keys | {(h.account_id, h.asset_id) for h in releases})
+    balances = sql.balances_lock(keys | {(h.account_id, h.asset_id) for h in releases})
     _apply_to_balances(balances, specs, released, now)
     return entries
-
-
-def _deferred_checks_run() -> None:
-    """Run now what PostgreSQL would check at commit (entries balance and have postings, foreign keys), then
-    defer again: the commit, with the balance rows locked, has that much less to do. Every deferrable
-    constraint of this schema is initially deferred, so ALL DEFERRED restores the default."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _insert_entries(specs: Sequence[EntrySpec], now) -> list[JournalEntry]:
@@ -240,29 +215,6 @@ def _insert_entries(specs: Sequence[EntrySpec], now) -> list[JournalEntry]:
         entry._state.adding, entry._state.db = False, connection.alias
         entries.append(entry)
     return entries
-
-
-def _holds_release_write(hold_ids: list[int], now) -> list[tuple[int, int, str, Decimal]]:
-    """Lock the still-active holds among ``hold_ids`` in id order and release them; returns (id, account id,
-    asset, what remained) per hold released. One statement on PostgreSQL."""
-    if connection.vendor != "postgresql":
-        locked = list(
-            Hold.objects.select_for_update(no_key=True).filter(pk__in=hold_ids, status=HoldStatus.ACTIVE)
-            .order_by("id").values_list("id", "account_id", "asset_id", "remaining")
-        )
-        Hold.objects.filter(pk__in=[row[0] for row in locked]).update(
-            remaining=ZERO, status=HoldStatus.RELEASED, updated_at=now
-        )
-        return locked
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH locked AS (SELECT id, remaining FROM ledger_hold WHERE id = ANY(%s::bigint[]) AND status = 'active'"
-            " ORDER BY id FOR NO KEY UPDATE)"
-            " UPDATE ledger_hold AS h SET remaining = 0, status = 'released', updated_at = %s FROM locked"
-            " WHERE h.id = locked.id RETURNING h.id, h.account_id, h.asset_id, locked.remaining",
-            [hold_ids, now],
-        )
-        return cursor.fetchall()
 
 
 def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence[EntrySpec],
@@ -292,42 +244,6 @@ def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence
     rows_update(Balance, ["amount", "held", "updated_at"], [(b.pk, b.amount, b.held, now) for b in balances.values()])
 
 
-def _lock_balances(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Balance]:
-    """Lock the balance rows of these (account id, asset) pairs in id order, creating missing ones.
-
-    One ``SELECT ... ORDER BY id FOR UPDATE`` takes every lock a posting needs, so two transactions touching
-    the same balances always lock them in the same order and cannot deadlock on each other.
-    """
-    keys = list(keys)
-    rows = _select_balances_for_update(keys)
-    missing = [k for k in keys if k not in rows]
-    if missing:
-        client_accounts = set(
-            LedgerAccount.objects.filter(pk__in={a for a, _ in missing}, purpose=Purpose.CLIENT)
-            .values_list("pk", flat=True)
-        )
-        Balance.objects.bulk_create(
-            [Balance(account_id=a, asset_id=s, enforce_floor=a in client_accounts) for a, s in missing],
-            ignore_conflicts=True,
-        )
-        rows = _select_balances_for_update(keys)
-    return rows
-
-
-def _select_balances_for_update(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Balance]:
-    if not keys:
-        return {}
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    if connection.vendor == "postgresql":
-        match = "(account_id, asset_id) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))"
-        params = [list(column) for column in zip(*keys)]
-    else:
-        match = f"(account_id, asset_id) IN ({', '.join(['(%s, %s)'] * len(keys))})"
-        params = [value for key in keys for value in key]
-    sql = f"SELECT * FROM ledger_balance WHERE {match} ORDER BY id{lock}"
-    return {(b.account_id, b.asset_id): b for b in Balance.objects.raw(sql, params)}
-
-
 def _consume_holds(captures: Sequence[Capture], now) -> None:
     """Reduce each captured hold by what the batch spent from it. The database does the arithmetic on the
     locked row (a hold object loaded earlier may be stale); the in-memory objects are updated for the caller."""
@@ -344,31 +260,8 @@ def _consume_holds(captures: Sequence[Capture], now) -> None:
             raise LedgerError(f"Capture of {amount} exceeds hold {hold.key}.", code="hold_exceeded")
         hold.remaining -= amount
         hold.status = HoldStatus.CAPTURED if hold.remaining == 0 else HoldStatus.ACTIVE
-    if _captures_write(dict(sorted(per_hold.items())), now) != len(per_hold):
+    if sql.captures_apply(dict(sorted(per_hold.items())), now) != len(per_hold):
         raise LedgerError("A hold changed underneath this capture.", code="hold_exceeded")
-
-
-def _captures_write(per_hold: dict[int, Decimal], now) -> int:
-    """Subtract each amount from its still-active hold if enough remains; returns how many holds were updated.
-    One statement on PostgreSQL (the matcher captures hundreds of holds per batch), one per hold elsewhere."""
-    if connection.vendor != "postgresql":
-        updated = 0
-        for hold_id, amount in per_hold.items():
-            updated += Hold.objects.filter(pk=hold_id, status=HoldStatus.ACTIVE, remaining__gte=amount).update(
-                remaining=F("remaining") - amount,
-                status=Case(When(remaining=amount, then=Value(HoldStatus.CAPTURED)), default=Value(HoldStatus.ACTIVE)),
-                updated_at=now,
-            )
-        return updated
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_hold AS h SET remaining = h.remaining - v.amount, updated_at = %s, "
-            "status = CASE WHEN h.remaining = v.amount THEN 'captured' ELSE 'active' END "
-            "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, amount) "
-            "WHERE h.id = v.id AND h.status = 'active' AND h.remaining >= v.amount",
-            [now, list(per_hold), list(per_hold.values())],
-        )
-        return cursor.rowcount
 
 
 def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, int, str, Decimal]]:
@@ -376,7 +269,7 @@ def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, int, str, Deci
     asset, amount given back) per hold released; the in-memory objects are updated for the caller."""
     if not holds:
         return []
-    locked = _holds_release_write(sorted({h.pk for h in holds}), now)
+    locked = sql.holds_release_rows(sorted({h.pk for h in holds}), now)
     released_ids = {row[0] for row in locked}
     for hold in holds:
         if hold.pk in released_ids:
@@ -492,12 +385,10 @@ def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount
     hold = _hold_insert(key=key, account=account, asset=asset, amount=amount, reason=reason)
     yield hold
     try:
-        _balance_reserve(account, asset, amount, field=field)
+        sql.balance_reserve(account, asset, amount, field=field)
     except InsufficientFunds:
-        # Raw: the ORM's delete would refuse while the caller's order still refers to the hold (PROTECT); the
-        # caller's transaction rolls back with this error anyway, this only keeps a caught refusal clean.
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM ledger_hold WHERE id = %s", [hold.pk])
+        # The caller's transaction rolls back with this error anyway; this only keeps a caught refusal clean.
+        sql.hold_delete(hold.pk)
         raise
 
 
@@ -511,30 +402,6 @@ def _hold_insert(*, key: str, account: LedgerAccount, asset: str, amount: Decima
     return hold
 
 
-def _balance_reserve(account: LedgerAccount, asset: str, amount: Decimal, *, field: str) -> None:
-    """Add ``amount`` to what the balance holds if that much is available above its floor. On PostgreSQL one
-    UPDATE locks, checks and reserves (it takes the same row lock as ``SELECT ... FOR UPDATE`` and sees the
-    latest committed row); a missing row or a refusal takes the lock-and-check path, which creates the row or
-    names the shortfall."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE ledger_balance SET held = held + %s, updated_at = %s WHERE account_id = %s AND asset_id = %s"
-                " AND (NOT enforce_floor OR amount - held - %s >= -credit_limit)",
-                [amount, timezone.now(), account.pk, asset, amount],
-            )
-            if cursor.rowcount == 1:
-                return
-    balance = _lock_balances([(account.pk, asset)])[(account.pk, asset)]
-    if balance.enforce_floor and balance.amount - balance.held - amount < -balance.credit_limit:
-        raise InsufficientFunds(
-            f"Insufficient available {asset}: {balance.amount - balance.held} available, {amount} needed.",
-            field=field,
-        )
-    balance.held += amount
-    balance.save(update_fields=["held", "updated_at"])
-
-
 @transaction.atomic
 def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
     """Give back all that remains of these holds: order cancels, withdrawals rejected or cancelled. Holds no
@@ -543,7 +410,7 @@ def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
     now = timezone.now()
     released = _release_holds(holds, now)
     if released:
-        balances = _lock_balances({(account_id, asset) for _, account_id, asset, _ in released})
+        balances = sql.balances_lock({(account_id, asset) for _, account_id, asset, _ in released})
         _apply_to_balances(balances, [], released, now)
     released_ids = {hold_id for hold_id, *_ in released}
     return [h for h in holds if h.pk in released_ids]
