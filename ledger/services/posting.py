@@ -1,45 +1,28 @@
-"""The only writer of the ledger: entries, postings, balances and holds.
+"""The posting engine: balanced entries, their postings, and the balance changes they make, one transaction each.
 
-Every function here runs in a transaction. Balance rows are locked with ``SELECT ... FOR UPDATE`` in one
-statement ordered by id, so concurrent postings never deadlock on each other and never lose an update.
-Python validation gives good error messages; the PostgreSQL triggers (migration 0002) are the guarantee.
+Balance rows are locked with ``SELECT ... FOR UPDATE`` in one statement ordered by id, so concurrent postings never
+deadlock on each other and never lose an update. Python validation gives good error messages; the PostgreSQL
+triggers (migration 0002) are the guarantee.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.services import audit_record, audit_values
 from core.db import rows_insert, rows_update
-from core.exceptions import Conflict, Forbidden
 from ledger import sql
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
-from ledger.models import (
-    AccountType,
-    Adjustment,
-    AdjustmentStatus,
-    Asset,
-    Balance,
-    Hold,
-    HoldStatus,
-    JournalEntry,
-    LedgerAccount,
-    Posting,
-    Purpose,
-)
+from ledger.models import Asset, Balance, Hold, HoldStatus, JournalEntry, LedgerAccount, Posting
 from ledger.money import require_exact
-from ledger.reference import ASSETS, FIRM_ACCOUNTS
 
 ZERO = Decimal(0)
-
 
 
 # --- value objects ----------------------------------------------------------------------------------------
@@ -84,50 +67,6 @@ class EntrySpec:
 
 def _code(asset: str | Asset) -> str:
     return asset.code if isinstance(asset, Asset) else asset
-
-
-# --- accounts of the chart --------------------------------------------------------------------------------
-
-
-def firm_account(purpose: str) -> LedgerAccount:
-    """The firm's ledger account for a purpose (custody, fees, ...), created on first use."""
-    code, name, account_type = FIRM_ACCOUNTS[purpose]
-    account, _ = LedgerAccount.objects.get_or_create(
-        code=code, defaults={"name": name, "type": account_type, "purpose": purpose}
-    )
-    return account
-
-
-def client_ledger_account_create(*, client) -> LedgerAccount:
-    """What the firm owes a client: a liability account, one per client account, balances per asset."""
-    account, _ = LedgerAccount.objects.get_or_create(
-        client=client,
-        defaults={
-            "code": f"client:{client.pk}",
-            "name": f"Client {client.pk} funds",
-            "type": AccountType.LIABILITY,
-            "purpose": Purpose.CLIENT,
-        },
-    )
-    return account
-
-
-def reference_data_ensure() -> None:
-    """Create the assets and firm accounts if missing (they are seeded by migration 0003 as well)."""
-    for code, name, precision, is_fiat in ASSETS:
-        Asset.objects.get_or_create(code=code, defaults={"name": name, "precision": precision, "is_fiat": is_fiat})
-    for purpose in FIRM_ACCOUNTS:
-        firm_account(purpose)
-
-
-@transaction.atomic
-def credit_limit_set(*, account: LedgerAccount, asset: str | Asset, limit: Decimal) -> Balance:
-    if limit < 0:
-        raise InvalidAmount("A credit limit cannot be negative.", field="limit")
-    balance = sql.balances_lock([(account.pk, _code(asset))])[(account.pk, _code(asset))]
-    balance.credit_limit = limit
-    balance.save(update_fields=["credit_limit", "updated_at"])
-    return balance
 
 
 # --- posting ----------------------------------------------------------------------------------------------
@@ -342,182 +281,3 @@ def entry_reverse(*, entry: JournalEntry, memo: str = "", acting_user=None) -> J
         reverses=entry,
         acting_user=acting_user,
     )
-
-
-# --- holds ------------------------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal, reason: str = "") -> Hold:
-    """Reserve part of an available balance. Replaying a key returns the original hold."""
-    asset = _code(asset)
-    existing = Hold.objects.filter(key=key).first()
-    if existing is not None:
-        if (existing.account_id, existing.asset_id, existing.amount) != (account.pk, asset, amount):
-            raise IdempotencyConflict(f"Hold key {key!r} was already used for another hold.", field="key")
-        return existing
-    with hold_placing(key=key, account=account, asset=asset, amount=amount, reason=reason) as hold:
-        pass
-    return hold
-
-
-@contextmanager
-def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal,
-                 reason: str = "", field: str = "amount") -> Iterator[Hold]:
-    """A new hold with the reservation as the last write: the hold row is inserted and yielded (nothing reserved
-    yet) so the caller can write what refers to it (the order); when the block ends, the balance row is locked and
-    ``amount`` reserved, or the hold row is removed and InsufficientFunds raised (naming the caller's ``field``).
-
-    No replay lookup and no savepoint, for a caller whose own idempotency rules out a replay (order placement:
-    the order's (account, client order id) is unique, and so is the hold key derived from it). It must run inside
-    the caller's transaction; a key used before is an IntegrityError.
-
-    Why: a client's balance row is locked by each of its order placements and by matcher batches that settle its
-    fills; reserving last keeps it locked only from this update to the caller's commit. If the block itself
-    fails, the caller's transaction must roll back (an exception leaving ``transaction.atomic`` does that).
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("hold_placing must run inside the caller's transaction")
-    asset = _code(asset)
-    if amount <= 0:
-        raise InvalidAmount("A hold must be positive.", field="amount")
-    require_exact(amount, asset_precisions([asset])[asset], field="amount")
-    hold = _hold_insert(key=key, account=account, asset=asset, amount=amount, reason=reason)
-    yield hold
-    try:
-        sql.balance_reserve(account, asset, amount, field=field)
-    except InsufficientFunds:
-        # The caller's transaction rolls back with this error anyway; this only keeps a caught refusal clean.
-        sql.hold_delete(hold.pk)
-        raise
-
-
-def _hold_insert(*, key: str, account: LedgerAccount, asset: str, amount: Decimal, reason: str) -> Hold:
-    now = timezone.now()
-    hold = Hold(key=key, account=account, asset_id=asset, amount=amount, remaining=amount,
-                status=HoldStatus.ACTIVE, reason=reason, created_at=now, updated_at=now)
-    fields = ["key", "account_id", "asset_id", "amount", "remaining", "status", "reason", "created_at", "updated_at"]
-    [(hold.pk,)] = rows_insert(Hold, fields, [[getattr(hold, f) for f in fields]], returning=["id"])
-    hold._state.adding, hold._state.db = False, connection.alias
-    return hold
-
-
-@transaction.atomic
-def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
-    """Give back all that remains of these holds: order cancels, withdrawals rejected or cancelled. Holds no
-    longer active are skipped, so a release is replay-safe. The holds are locked first and the balance rows
-    last, as everywhere in the ledger. Returns the holds released (their objects updated)."""
-    now = timezone.now()
-    released = _release_holds(holds, now)
-    if released:
-        balances = sql.balances_lock({(account_id, asset) for _, account_id, asset, _ in released})
-        _apply_to_balances(balances, [], released, now)
-    released_ids = {hold_id for hold_id, *_ in released}
-    return [h for h in holds if h.pk in released_ids]
-
-
-# --- manual adjustments under maker-checker -----------------------------------------------------------------
-# A positive amount credits the client and debits firm equity; a negative one debits the client and credits
-# firm equity. Equity rather than suspense: an approved adjustment is a decided outcome the firm bears (a goodwill
-# credit, a fee refund, a correction), while suspense holds unexplained breaks that are still being investigated.
-
-
-def _require_staff_permission(acting_user, perm: str, doing: str) -> None:
-    if acting_user is None or not acting_user.has_perm(perm):
-        raise Forbidden(f"You do not have permission to {doing}.", code="permission_denied")
-
-
-def _require_four_eyes(adjustment: Adjustment, acting_user) -> None:
-    if adjustment.proposed_by_id == acting_user.pk:
-        raise Forbidden(
-            "Four-eyes rule: the proposer of an adjustment cannot approve or reject it.", code="four_eyes"
-        )
-
-
-def _adjustment_audit(adjustment: Adjustment, *, action: str, acting_user, before=None, extra=None) -> None:
-    after = audit_values(adjustment, ["account", "asset", "amount", "reason", "status", "decided_by", "entry"])
-    audit_record(
-        acting_user=acting_user,
-        action=action,
-        obj=adjustment,
-        account=adjustment.account.client,
-        before=before,
-        after={**after, **(extra or {})},
-    )
-
-
-@transaction.atomic
-def adjustment_propose(
-    *, account: LedgerAccount, asset: str | Asset, amount: Decimal, reason: str, acting_user
-) -> Adjustment:
-    """Record a proposed correction of a client balance. Nothing is posted until another user approves it."""
-    _require_staff_permission(acting_user, "ledger.add_adjustment", "propose adjustments")
-    if not account.is_client:
-        raise LedgerError("Adjustments apply to client accounts only.", code="invalid_account", field="account")
-    precision = asset_precisions([_code(asset)]).get(_code(asset))
-    if precision is None:
-        raise LedgerError(f"Unknown asset {_code(asset)!r}.", code="unknown_asset", field="asset")
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
-        raise InvalidAmount("An adjustment needs a non-zero decimal amount.", field="amount")
-    amount = require_exact(amount, precision, field="amount")
-    reason = (reason or "").strip()
-    if not reason:
-        raise LedgerError("Say why the balance needs adjusting.", code="reason_required", field="reason")
-    adjustment = Adjustment.objects.create(
-        account=account, asset_id=_code(asset), amount=amount, reason=reason[:500], proposed_by=acting_user
-    )
-    _adjustment_audit(adjustment, action="adjustment.propose", acting_user=acting_user)
-    return adjustment
-
-
-@transaction.atomic
-def adjustment_approve(*, adjustment: Adjustment, acting_user) -> Adjustment:
-    """Approve someone else's proposal and post it as one balanced entry. Approving again changes nothing."""
-    _require_staff_permission(acting_user, "ledger.approve_adjustment", "approve adjustments")
-    adjustment = Adjustment.objects.select_for_update(no_key=True).select_related("account").get(pk=adjustment.pk)
-    _require_four_eyes(adjustment, acting_user)
-    if adjustment.status == AdjustmentStatus.APPROVED:
-        return adjustment
-    if adjustment.status != AdjustmentStatus.PROPOSED:
-        raise Conflict(f"Adjustment #{adjustment.pk} was already {adjustment.status}.", code="already_decided")
-    before = {"status": adjustment.status}
-    adjustment.entry = entry_post(
-        key=f"adjustment:{adjustment.pk}",
-        kind="adjustment",
-        legs=[
-            credit(adjustment.account, adjustment.asset_id, adjustment.amount),
-            debit(firm_account(Purpose.EQUITY), adjustment.asset_id, adjustment.amount),
-        ],
-        memo=f"Adjustment #{adjustment.pk}: {adjustment.reason}"[:500],
-        acting_user=acting_user,
-    )
-    adjustment.status = AdjustmentStatus.APPROVED
-    adjustment.decided_by = acting_user
-    adjustment.decided_at = timezone.now()
-    adjustment.save(update_fields=["entry", "status", "decided_by", "decided_at"])
-    _adjustment_audit(adjustment, action="adjustment.approve", acting_user=acting_user, before=before)
-    return adjustment
-
-
-@transaction.atomic
-def adjustment_reject(*, adjustment: Adjustment, acting_user, reason: str) -> Adjustment:
-    """Turn a proposal down; nothing is posted. Rejecting again changes nothing."""
-    _require_staff_permission(acting_user, "ledger.approve_adjustment", "reject adjustments")
-    adjustment = Adjustment.objects.select_for_update(no_key=True).select_related("account").get(pk=adjustment.pk)
-    _require_four_eyes(adjustment, acting_user)
-    if adjustment.status == AdjustmentStatus.REJECTED:
-        return adjustment
-    if adjustment.status != AdjustmentStatus.PROPOSED:
-        raise Conflict(f"Adjustment #{adjustment.pk} was already {adjustment.status}.", code="already_decided")
-    reason = (reason or "").strip()
-    if not reason:
-        raise LedgerError("Say why the adjustment is rejected.", code="reason_required", field="reason")
-    before = {"status": adjustment.status}
-    adjustment.status = AdjustmentStatus.REJECTED
-    adjustment.decided_by = acting_user
-    adjustment.decided_at = timezone.now()
-    adjustment.save(update_fields=["status", "decided_by", "decided_at"])
-    _adjustment_audit(
-        adjustment, action="adjustment.reject", acting_user=acting_user, before=before, extra={"reason": reason}
-    )
-    return adjustment
