@@ -17,8 +17,9 @@ from core.exceptions import Conflict, Forbidden
 from ledger.errors import InvalidAmount, LedgerError
 from ledger.models import Adjustment, AdjustmentStatus, Asset, LedgerAccount, Purpose
 from ledger.money import require_exact
+from ledger.selectors import asset_precisions
 from ledger.services.chart import firm_account
-from ledger.services.posting import _code, asset_precisions, credit, debit, entry_post
+from ledger.services.posting import _code, credit, debit, entry_post
 
 
 def _require_staff_permission(acting_user, perm: str, doing: str) -> None:

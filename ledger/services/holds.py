@@ -14,7 +14,8 @@ from ledger import sql
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount
 from ledger.models import Asset, Hold, HoldStatus, LedgerAccount
 from ledger.money import require_exact
-from ledger.services.posting import _apply_to_balances, _code, _release_holds, asset_precisions
+from ledger.selectors import asset_precisions
+from ledger.services.posting import _apply_to_balances, _code, _release_holds
 
 
 @transaction.atomic

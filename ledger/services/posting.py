@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -21,6 +21,7 @@ from ledger import sql
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
 from ledger.models import Asset, Balance, Hold, HoldStatus, JournalEntry, LedgerAccount, Posting
 from ledger.money import require_exact
+from ledger.selectors import asset_precisions
 
 ZERO = Decimal(0)
 
@@ -253,18 +254,6 @@ def _content_hash(spec: EntrySpec) -> str:
     captures = sorted((c.hold.pk, str(c.amount.normalize())) for c in spec.captures)
     reverses = spec.reverses.pk if spec.reverses else None
     return hashlib.sha256(repr((spec.kind, legs, captures, reverses)).encode()).hexdigest()
-
-
-_precisions: dict[str, int] = {}
-
-
-def asset_precisions(codes: Iterable[str] = ()) -> dict[str, int]:
-    """Decimal places per asset code. Reference data, so cached in the process (a posting path should not
-    read it every time); asking for a code the cache lacks reloads it. Precision never changes once set."""
-    if not _precisions or not set(codes) <= _precisions.keys():
-        _precisions.clear()
-        _precisions.update(Asset.objects.values_list("code", "precision"))
-    return _precisions
 
 
 @transaction.atomic
