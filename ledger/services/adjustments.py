@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record, audit_values
+from core.exceptions import Code as CoreCode
 from core.exceptions import Conflict, Forbidden
-from ledger.errors import InvalidAmount, LedgerError
+from ledger.errors import Code, InvalidAmount, LedgerError
 from ledger.models import Adjustment, AdjustmentStatus, Asset, LedgerAccount, Purpose
 from ledger.money import require_exact
 from ledger.selectors import asset_precisions
@@ -24,13 +25,13 @@ from ledger.services.posting import _code, credit, debit, entry_post
 
 def _require_staff_permission(acting_user, perm: str, doing: str) -> None:
     if acting_user is None or not acting_user.has_perm(perm):
-        raise Forbidden(f"You do not have permission to {doing}.", code="permission_denied")
+        raise Forbidden(f"You do not have permission to {doing}.", code=CoreCode.PERMISSION_DENIED)
 
 
 def _require_four_eyes(adjustment: Adjustment, acting_user) -> None:
     if adjustment.proposed_by_id == acting_user.pk:
         raise Forbidden(
-            "Four-eyes rule: the proposer of an adjustment cannot approve or reject it.", code="four_eyes"
+            "Four-eyes rule: the proposer of an adjustment cannot approve or reject it.", code=Code.FOUR_EYES
         )
 
 
@@ -53,16 +54,16 @@ def adjustment_propose(
     """Record a proposed correction of a client balance. Nothing is posted until another user approves it."""
     _require_staff_permission(acting_user, "ledger.add_adjustment", "propose adjustments")
     if not account.is_client:
-        raise LedgerError("Adjustments apply to client accounts only.", code="invalid_account", field="account")
+        raise LedgerError("Adjustments apply to client accounts only.", code=Code.INVALID_ACCOUNT, field="account")
     precision = asset_precisions([_code(asset)]).get(_code(asset))
     if precision is None:
-        raise LedgerError(f"Unknown asset {_code(asset)!r}.", code="unknown_asset", field="asset")
+        raise LedgerError(f"Unknown asset {_code(asset)!r}.", code=Code.UNKNOWN_ASSET, field="asset")
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
         raise InvalidAmount("An adjustment needs a non-zero decimal amount.", field="amount")
     amount = require_exact(amount, precision, field="amount")
     reason = (reason or "").strip()
     if not reason:
-        raise LedgerError("Say why the balance needs adjusting.", code="reason_required", field="reason")
+        raise LedgerError("Say why the balance needs adjusting.", code=Code.REASON_REQUIRED, field="reason")
     adjustment = Adjustment.objects.create(
         account=account, asset_id=_code(asset), amount=amount, reason=reason[:500], proposed_by=acting_user
     )
@@ -79,7 +80,7 @@ def adjustment_approve(*, adjustment: Adjustment, acting_user) -> Adjustment:
     if adjustment.status == AdjustmentStatus.APPROVED:
         return adjustment
     if adjustment.status != AdjustmentStatus.PROPOSED:
-        raise Conflict(f"Adjustment #{adjustment.pk} was already {adjustment.status}.", code="already_decided")
+        raise Conflict(f"Adjustment #{adjustment.pk} was already {adjustment.status}.", code=Code.ALREADY_DECIDED)
     before = {"status": adjustment.status}
     adjustment.entry = entry_post(
         key=f"adjustment:{adjustment.pk}",
@@ -108,10 +109,10 @@ def adjustment_reject(*, adjustment: Adjustment, acting_user, reason: str) -> Ad
     if adjustment.status == AdjustmentStatus.REJECTED:
         return adjustment
     if adjustment.status != AdjustmentStatus.PROPOSED:
-        raise Conflict(f"Adjustment #{adjustment.pk} was already {adjustment.status}.", code="already_decided")
+        raise Conflict(f"Adjustment #{adjustment.pk} was already {adjustment.status}.", code=Code.ALREADY_DECIDED)
     reason = (reason or "").strip()
     if not reason:
-        raise LedgerError("Say why the adjustment is rejected.", code="reason_required", field="reason")
+        raise LedgerError("Say why the adjustment is rejected.", code=Code.REASON_REQUIRED, field="reason")
     before = {"status": adjustment.status}
     adjustment.status = AdjustmentStatus.REJECTED
     adjustment.decided_by = acting_user

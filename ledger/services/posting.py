@@ -18,7 +18,14 @@ from django.utils import timezone
 
 from core.db import rows_insert, rows_update
 from ledger import sql
-from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
+from ledger.errors import (
+    Code,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    LedgerError,
+    UnbalancedEntry,
+)
 from ledger.models import Asset, Balance, Hold, HoldStatus, JournalEntry, LedgerAccount, Posting
 from ledger.money import require_exact
 from ledger.selectors import asset_precisions
@@ -174,7 +181,7 @@ def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence
         balance.amount += amount_delta[(account_id, asset)]
         balance.held += held_delta[(account_id, asset)]
         if balance.held < 0:
-            raise LedgerError("A capture or release exceeds what is held.", code="hold_exceeded")
+            raise LedgerError("A capture or release exceeds what is held.", code=Code.HOLD_EXCEEDED)
         if balance.enforce_floor and balance.amount - balance.held < -balance.credit_limit:
             raise InsufficientFunds(
                 f"Insufficient {asset} in {codes.get(account_id, account_id)}: the entry would leave "
@@ -197,11 +204,11 @@ def _consume_holds(captures: Sequence[Capture], now) -> None:
     for hold_id, amount in per_hold.items():
         hold = holds[hold_id]
         if hold.status != HoldStatus.ACTIVE or hold.remaining < amount:
-            raise LedgerError(f"Capture of {amount} exceeds hold {hold.key}.", code="hold_exceeded")
+            raise LedgerError(f"Capture of {amount} exceeds hold {hold.key}.", code=Code.HOLD_EXCEEDED)
         hold.remaining -= amount
         hold.status = HoldStatus.CAPTURED if hold.remaining == 0 else HoldStatus.ACTIVE
     if sql.captures_apply(dict(sorted(per_hold.items())), now) != len(per_hold):
-        raise LedgerError("A hold changed underneath this capture.", code="hold_exceeded")
+        raise LedgerError("A hold changed underneath this capture.", code=Code.HOLD_EXCEEDED)
 
 
 def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, int, str, Decimal]]:
@@ -219,18 +226,18 @@ def _release_holds(holds: Sequence[Hold], now) -> list[tuple[int, int, str, Deci
 
 def _validate(spec: EntrySpec, precisions: dict[str, int]) -> None:
     if not spec.key or len(spec.key) > 200:
-        raise LedgerError("An entry needs an idempotency key of 1 to 200 characters.", code="invalid_key")
+        raise LedgerError("An entry needs an idempotency key of 1 to 200 characters.", code=Code.INVALID_KEY)
     if len(spec.legs) < 2:
         raise UnbalancedEntry("An entry needs at least two postings.")
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for leg in spec.legs:
         if leg.asset not in precisions:
-            raise LedgerError(f"Unknown asset {leg.asset!r}.", code="unknown_asset", field="asset")
+            raise LedgerError(f"Unknown asset {leg.asset!r}.", code=Code.UNKNOWN_ASSET, field="asset")
         if not isinstance(leg.amount, Decimal) or leg.amount == 0:
             raise InvalidAmount("Posting amounts must be non-zero Decimals.", field="amount")
         require_exact(leg.amount, precisions[leg.asset], field="amount")
         if leg.account.pk is None:
-            raise LedgerError("Postings must name a saved ledger account.", code="invalid_account")
+            raise LedgerError("Postings must name a saved ledger account.", code=Code.INVALID_ACCOUNT)
         totals[leg.asset] += leg.amount
     unbalanced = {asset: total for asset, total in totals.items() if total != 0}
     if unbalanced:
@@ -239,14 +246,14 @@ def _validate(spec: EntrySpec, precisions: dict[str, int]) -> None:
         if capture.amount <= 0:
             raise InvalidAmount("A capture must be positive.", field="amount")
         if not any(l.account.pk == capture.hold.account_id and l.asset == capture.hold.asset_id for l in spec.legs):
-            raise LedgerError("A capture must spend from an account the entry posts to.", code="invalid_capture")
+            raise LedgerError("A capture must spend from an account the entry posts to.", code=Code.INVALID_CAPTURE)
     spec.content_hash = _content_hash(spec)
 
 
 def _check_unique_keys_in_batch(specs: Sequence[EntrySpec]) -> None:
     keys = [s.key for s in specs]
     if len(set(keys)) != len(keys):
-        raise LedgerError("A batch names the same entry key twice.", code="invalid_key")
+        raise LedgerError("A batch names the same entry key twice.", code=Code.INVALID_KEY)
 
 
 def _content_hash(spec: EntrySpec) -> str:
@@ -260,7 +267,7 @@ def _content_hash(spec: EntrySpec) -> str:
 def entry_reverse(*, entry: JournalEntry, memo: str = "", acting_user=None) -> JournalEntry:
     """Post the mirror image of ``entry``. An entry is reversed at most once (replay returns the reversal)."""
     if entry.kind == "reversal":
-        raise LedgerError("A reversal cannot itself be reversed; post a new entry.", code="invalid_reversal")
+        raise LedgerError("A reversal cannot itself be reversed; post a new entry.", code=Code.INVALID_REVERSAL)
     legs = [Leg(p.account, p.asset_id, -p.amount) for p in entry.postings.select_related("account")]
     return entry_post(
         key=f"reversal:{entry.key}",
