@@ -8,6 +8,9 @@ from django import forms
 from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
 
+from core.exceptions import Code as CoreCode
+from ledger.errors import Code
+
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
@@ -59,8 +62,8 @@ class UtcDateTimeField(forms.Field):
     """An ISO 8601 date-time cleaned to aware UTC; shared by the API filters and the report parameters."""
 
     default_error_messages = {
-        "invalid": "Use an ISO 8601 date-time, e.g. 2024-03-01T12:00:00Z.",
-        "out_of_range": "Use a UTC offset within +-15:59 and a time within the years 1-9999 in UTC.",
+        CoreCode.INVALID: "Use an ISO 8601 date-time, e.g. 2024-03-01T12:00:00Z.",
+        Code.OUT_OF_RANGE: "Use a UTC offset within +-15:59 and a time within the years 1-9999 in UTC.",
     }
 
     def to_python(self, value):
@@ -69,9 +72,9 @@ class UtcDateTimeField(forms.Field):
         try:
             return as_utc(value) if isinstance(value, datetime) else parse_utc_datetime(str(value).strip())
         except OverflowError:
-            raise forms.ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
+            raise forms.ValidationError(self.error_messages[Code.OUT_OF_RANGE], code=Code.OUT_OF_RANGE) from None
         except ValueError:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+            raise forms.ValidationError(self.error_messages[CoreCode.INVALID], code=CoreCode.INVALID) from None
 
 
 class UtcDateTimeFilter(filters.IsoDateTimeFilter):

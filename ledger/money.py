@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
-from ledger.errors import InvalidAmount
+from ledger.errors import Code, InvalidAmount
 
 
 def to_decimal(value, *, field: str | None = None) -> Decimal:
@@ -31,7 +31,7 @@ def is_exact(amount: Decimal, precision: int) -> bool:
 def require_exact(amount: Decimal, precision: int, *, field: str | None = None) -> Decimal:
     if not is_exact(amount, precision):
         raise InvalidAmount(
-            f"{amount} has more than {precision} decimal places.", code="too_precise", field=field
+            f"{amount} has more than {precision} decimal places.", code=Code.TOO_PRECISE, field=field
         )
     return amount.quantize(quantum(precision))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -10,7 +11,7 @@ from django.db import connection
 from django.db.models import F, QuerySet, Sum, Value
 
 from ledger.dates import day_end, utc_date
-from ledger.models import NORMAL_SIGN, Balance, BalanceSnapshot, Hold, HoldStatus, LedgerAccount, Posting
+from ledger.models import NORMAL_SIGN, Asset, Balance, BalanceSnapshot, Hold, HoldStatus, LedgerAccount, Posting
 
 ZERO = Decimal(0)
 
@@ -141,3 +142,15 @@ def balance_drift(*, limit: int = 10_000) -> list[Drift]:
         if Decimal(stored_held) != Decimal(held_amount):
             drifts.append(Drift(account_id, asset, "held", Decimal(stored_held), Decimal(held_amount)))
     return drifts
+
+
+_precisions: dict[str, int] = {}
+
+
+def asset_precisions(codes: Iterable[str] = ()) -> dict[str, int]:
+    """Decimal places per asset code. Reference data, so cached in the process (a posting path should not
+    read it every time); asking for a code the cache lacks reloads it. Precision never changes once set."""
+    if not _precisions or not set(codes) <= _precisions.keys():
+        _precisions.clear()
+        _precisions.update(Asset.objects.values_list("code", "precision"))
+    return _precisions

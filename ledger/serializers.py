@@ -23,6 +23,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
+from ledger.errors import Code
 from ledger.models import Asset
 from ledger.money import is_exact
 
@@ -41,12 +42,12 @@ DECIMAL_STRING_SCHEMA = {
 @extend_schema_field(DECIMAL_STRING_SCHEMA)
 class DecimalStringField(serializers.Field):
     default_error_messages = {
-        "decimal_string_required": 'Send decimals as JSON strings such as "1.50", not as JSON numbers.',
-        "malformed_decimal": 'Not a plain decimal number such as "1.50".',
-        "not_positive": "Must be greater than zero.",
-        "negative": "Must not be negative.",
-        "too_precise": "At most {places} decimal places are allowed.",
-        "too_large": "At most {digits} digits before the decimal point are allowed.",
+        Code.DECIMAL_STRING_REQUIRED: 'Send decimals as JSON strings such as "1.50", not as JSON numbers.',
+        Code.MALFORMED_DECIMAL: 'Not a plain decimal number such as "1.50".',
+        Code.NOT_POSITIVE: "Must be greater than zero.",
+        Code.NEGATIVE: "Must not be negative.",
+        Code.TOO_PRECISE: "At most {places} decimal places are allowed.",
+        Code.TOO_LARGE: "At most {digits} digits before the decimal point are allowed.",
     }
 
     def __init__(self, *, allow_zero: bool = False, allow_negative: bool = False,
@@ -58,19 +59,19 @@ class DecimalStringField(serializers.Field):
 
     def to_internal_value(self, data) -> Decimal:
         if isinstance(data, (int, float)) and not isinstance(data, bool):
-            self.fail("decimal_string_required")
+            self.fail(Code.DECIMAL_STRING_REQUIRED)
         if not isinstance(data, str) or not PLAIN_DECIMAL.match(data):
-            self.fail("malformed_decimal")
+            self.fail(Code.MALFORMED_DECIMAL)
         value = Decimal(data)
         whole, _, fraction = data.lstrip("-").partition(".")
         if len(whole) > MAX_INTEGER_DIGITS:
-            self.fail("too_large", digits=MAX_INTEGER_DIGITS)
+            self.fail(Code.TOO_LARGE, digits=MAX_INTEGER_DIGITS)
         if len(fraction.rstrip("0")) > self.max_decimal_places:
-            self.fail("too_precise", places=self.max_decimal_places)
+            self.fail(Code.TOO_PRECISE, places=self.max_decimal_places)
         if value < 0 and not self.allow_negative:
-            self.fail("not_positive" if not self.allow_zero else "negative")
+            self.fail(Code.NOT_POSITIVE if not self.allow_zero else Code.NEGATIVE)
         if value == 0 and not self.allow_zero:
-            self.fail("not_positive")
+            self.fail(Code.NOT_POSITIVE)
         return value
 
     def to_representation(self, value) -> str:
@@ -99,7 +100,7 @@ class AssetAmountField(DecimalStringField):
 
 @extend_schema_field({"type": "string", "example": "BTC", "description": "Asset code."})
 class AssetField(serializers.RelatedField):
-    default_error_messages = {"unknown_asset": "Unknown asset {value!r}."}
+    default_error_messages = {Code.UNKNOWN_ASSET: "Unknown asset {value!r}."}
 
     def __init__(self, **kwargs):
         if not kwargs.get("read_only"):
@@ -109,7 +110,7 @@ class AssetField(serializers.RelatedField):
     def to_internal_value(self, data) -> Asset:
         asset = self.get_queryset().filter(code=data).first() if isinstance(data, str) else None
         if asset is None:
-            self.fail("unknown_asset", value=str(data)[:20])
+            self.fail(Code.UNKNOWN_ASSET, value=str(data)[:20])
         return asset
 
     def to_representation(self, value) -> str:
@@ -127,5 +128,5 @@ class AssetAmountValidationMixin:
             amount, asset = attrs.get(amount_name), attrs.get(asset_name)
             if amount is not None and asset is not None and not is_exact(amount, asset.precision):
                 message = f"{asset.code} amounts have at most {asset.precision} decimal places."
-                raise ValidationError({amount_name: [ErrorDetail(message, code="too_precise")]})
+                raise ValidationError({amount_name: [ErrorDetail(message, code=Code.TOO_PRECISE)]})
         return attrs

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from core.exceptions import DomainError
 from ledger.dates import day_end, day_start, utc_date
+from ledger.errors import Code
 from ledger.models import BalanceSnapshot
 from ledger.selectors import natural_sign_sql
 
@@ -61,7 +62,7 @@ def balance_snapshot_take(*, day: date) -> int:
     refused, since its postings are still coming in.
     """
     if day_end(day) > timezone.now():
-        raise DomainError(f"The day {day} has not ended yet (UTC); it cannot be snapshotted.", code="day_not_over",
+        raise DomainError(f"The day {day} has not ended yet (UTC); it cannot be snapshotted.", code=Code.DAY_NOT_OVER,
                           field="day")
     base = snapshot_base_day(before=day)
     since = day_end(base) if base else BEGINNING_OF_TIME

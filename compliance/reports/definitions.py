@@ -26,8 +26,7 @@ from audit.models import AuditLog
 from ledger.dates import day_end, iso_utc, utc_date
 from ledger.models import LedgerAccount, Posting, Purpose
 from ledger.money import plain, quantum
-from ledger.selectors import natural_sign_sql
-from ledger.services import asset_precisions
+from ledger.selectors import asset_precisions, natural_sign_sql
 from ledger.snapshots import BEGINNING_OF_TIME, snapshot_base_day
 from trading.models import Fill
 

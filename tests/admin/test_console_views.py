@@ -15,7 +15,7 @@ from accounts import services as accounts_services
 from accounts.models import AccountStatus, ApiKey, ClientAccount, Deposit, FundingStatus, Withdrawal
 from audit.models import AuditLog
 from ledger import services as ledger_services
-from ledger.models import Adjustment, AdjustmentStatus, JournalEntry, ReconciliationRun
+from ledger.models import Adjustment, AdjustmentStatus, Balance, JournalEntry, ReconciliationRun
 from tests.api import api_client_for
 from tests.factories import (
     ClientAccountFactory,
@@ -377,7 +377,7 @@ def test_open_an_account_through_the_service_form(client, operator):
 
 def test_cancel_selected_orders_releases_holds(client, operator, traded_market):
     market, seller, buyer, resting = traded_market
-    held_before = ledger_services.Balance.objects.get(account=ledger_account_of(buyer), asset_id="USD").held
+    held_before = Balance.objects.get(account=ledger_account_of(buyer), asset_id="USD").held
     assert held_before > 0
     filled = buyer.orders.exclude(pk=resting.pk).get()
 

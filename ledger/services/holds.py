@@ -1,0 +1,87 @@
+"""Holds: reserve part of an available balance (open orders, pending withdrawals) and give it back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.db import rows_insert
+from ledger import sql
+from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount
+from ledger.models import Asset, Hold, HoldStatus, LedgerAccount
+from ledger.money import require_exact
+from ledger.selectors import asset_precisions
+from ledger.services.posting import _apply_to_balances, _code, _release_holds
+
+
+@transaction.atomic
+def hold_place(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal, reason: str = "") -> Hold:
+    """Reserve part of an available balance. Replaying a key returns the original hold."""
+    asset = _code(asset)
+    existing = Hold.objects.filter(key=key).first()
+    if existing is not None:
+        if (existing.account_id, existing.asset_id, existing.amount) != (account.pk, asset, amount):
+            raise IdempotencyConflict(f"Hold key {key!r} was already used for another hold.", field="key")
+        return existing
+    with hold_placing(key=key, account=account, asset=asset, amount=amount, reason=reason) as hold:
+        pass
+    return hold
+
+
+@contextmanager
+def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal,
+                 reason: str = "", field: str = "amount") -> Iterator[Hold]:
+    """A new hold with the reservation as the last write: the hold row is inserted and yielded (nothing reserved
+    yet) so the caller can write what refers to it (the order); when the block ends, the balance row is locked and
+    ``amount`` reserved, or the hold row is removed and InsufficientFunds raised (naming the caller's ``field``).
+
+    No replay lookup and no savepoint, for a caller whose own idempotency rules out a replay (order placement:
+    the order's (account, client order id) is unique, and so is the hold key derived from it). It must run inside
+    the caller's transaction; a key used before is an IntegrityError.
+
+    Why: a client's balance row is locked by each of its order placements and by matcher batches that settle its
+    fills; reserving last keeps it locked only from this update to the caller's commit. If the block itself
+    fails, the caller's transaction must roll back (an exception leaving ``transaction.atomic`` does that).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("hold_placing must run inside the caller's transaction")
+    asset = _code(asset)
+    if amount <= 0:
+        raise InvalidAmount("A hold must be positive.", field="amount")
+    require_exact(amount, asset_precisions([asset])[asset], field="amount")
+    hold = _hold_insert(key=key, account=account, asset=asset, amount=amount, reason=reason)
+    yield hold
+    try:
+        sql.balance_reserve(account, asset, amount, field=field)
+    except InsufficientFunds:
+        # The caller's transaction rolls back with this error anyway; this only keeps a caught refusal clean.
+        sql.hold_delete(hold.pk)
+        raise
+
+
+def _hold_insert(*, key: str, account: LedgerAccount, asset: str, amount: Decimal, reason: str) -> Hold:
+    now = timezone.now()
+    hold = Hold(key=key, account=account, asset_id=asset, amount=amount, remaining=amount,
+                status=HoldStatus.ACTIVE, reason=reason, created_at=now, updated_at=now)
+    fields = ["key", "account_id", "asset_id", "amount", "remaining", "status", "reason", "created_at", "updated_at"]
+    [(hold.pk,)] = rows_insert(Hold, fields, [[getattr(hold, f) for f in fields]], returning=["id"])
+    hold._state.adding, hold._state.db = False, connection.alias
+    return hold
+
+
+@transaction.atomic
+def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
+    """Give back all that remains of these holds: order cancels, withdrawals rejected or cancelled. Holds no
+    longer active are skipped, so a release is replay-safe. The holds are locked first and the balance rows
+    last, as everywhere in the ledger. Returns the holds released (their objects updated)."""
+    now = timezone.now()
+    released = _release_holds(holds, now)
+    if released:
+        balances = sql.balances_lock({(account_id, asset) for _, account_id, asset, _ in released})
+        _apply_to_balances(balances, [], released, now)
+    released_ids = {hold_id for hold_id, *_ in released}
+    return [h for h in holds if h.pk in released_ids]
