@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts import selectors
+from accounts import outbox, selectors
 from accounts.errors import (
     AccountNotEmpty,
     AccountNotOperational,
@@ -80,6 +80,7 @@ def _save_audited(obj, *, account: ClientAccount, acting_user, action: str, audi
     obj.save(update_fields=[*changes, "updated_at"])
     after = {**audit_values(obj, audit_fields), **(note or {})}
     audit_record(acting_user=acting_user, action=action, obj=obj, account=account, before=before, after=after)
+    outbox.state_changed(obj, before_status=before.get("status"))
     return obj
 
 
@@ -347,6 +348,7 @@ def api_key_create(*, user, name: str = "", scopes: list[str], allowed_ips: list
     )
     audit_record(acting_user=acting_user or user, action="api_key.create", obj=key, account=account,
                  after=audit_values(key, ["user", "name", "prefix", "scopes", "allowed_ips"]))
+    outbox.api_key_changed(key)
     return key, f"{prefix}.{secret}"
 
 
@@ -360,6 +362,7 @@ def api_key_revoke(*, key: ApiKey, acting_user) -> ApiKey:
     key.save(update_fields=["revoked_at"])
     audit_record(acting_user=acting_user, action="api_key.revoke", obj=key, account=key.account,
                  before={"revoked_at": None}, after={"revoked_at": key.revoked_at, "prefix": key.prefix})
+    outbox.api_key_changed(key)
     return key
 
 
@@ -419,6 +422,7 @@ def deposit_request(*, account: ClientAccount, asset: str | Asset, amount, actin
                                      **content)
     audit_record(acting_user=acting_user, action="deposit.request", obj=deposit, account=account,
                  after=audit_values(deposit, FUNDING_AUDIT_FIELDS))
+    outbox.state_changed(deposit, before_status=None)
     return deposit
 
 
@@ -541,6 +545,7 @@ def withdrawal_request(*, account: ClientAccount, asset: str | Asset, amount, id
     withdrawal.save(update_fields=["hold"])
     audit_record(acting_user=acting_user, action="withdrawal.request", obj=withdrawal, account=account,
                  after=audit_values(withdrawal, WITHDRAWAL_AUDIT_FIELDS))
+    outbox.state_changed(withdrawal, before_status=None)
     return withdrawal
 
 

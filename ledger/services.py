@@ -21,6 +21,8 @@ from django.utils import timezone
 from audit.services import audit_record, audit_values
 from core.db import rows_insert, rows_update
 from core.exceptions import Conflict, Forbidden
+from events.services import event_record
+from events.types import EventType
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError, UnbalancedEntry
 from ledger.models import (
     AccountType,
@@ -37,6 +39,7 @@ from ledger.models import (
 )
 from ledger.money import require_exact
 from ledger.reference import ASSETS, FIRM_ACCOUNTS
+from ledger.representations import adjustment_data
 
 ZERO = Decimal(0)
 
@@ -629,6 +632,8 @@ def adjustment_approve(*, adjustment: Adjustment, acting_user) -> Adjustment:
     adjustment.decided_at = timezone.now()
     adjustment.save(update_fields=["entry", "status", "decided_by", "decided_at"])
     _adjustment_audit(adjustment, action="adjustment.approve", acting_user=acting_user, before=before)
+    event_record(type=EventType.ADJUSTMENT_POSTED, account_id=adjustment.account.client_id,
+                 data=adjustment_data(adjustment))
     return adjustment
 
 

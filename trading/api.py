@@ -22,7 +22,7 @@ from core.api.serializers import SharedFieldsMixin, StrictSerializer
 from ledger.serializers import DecimalStringField
 from trading import selectors, services
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
-from trading.settlement import decimal_places
+from trading.representations import amount_places, fill_data, market_data, order_data
 
 READ = {"GET": Scope.READ}
 TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
@@ -32,13 +32,7 @@ TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
 
 
 def _places(kind: str, market: Market, value: Decimal) -> int:
-    if kind == "base":
-        return market.base.precision
-    if kind == "quote":
-        return market.quote.precision
-    if kind == "price":
-        return max(market.quote.precision, decimal_places(market.tick_size))
-    return max(market.quote.precision, decimal_places(value))  # exact accruals, in full
+    return amount_places(kind, market, value)
 
 
 class MarketAmountField(DecimalStringField):
@@ -70,8 +64,8 @@ class MarketSerializer(serializers.ModelSerializer):
     lot_size = MarketAmountField(kind="exact")
     min_size = MarketAmountField(kind="base")
     max_size = MarketAmountField(kind="base")
-    maker_fee_rate = serializers.SerializerMethodField()
-    taker_fee_rate = serializers.SerializerMethodField()
+    maker_fee_rate = serializers.CharField(read_only=True)
+    taker_fee_rate = serializers.CharField(read_only=True)
 
     class Meta:
         model = Market
@@ -79,11 +73,8 @@ class MarketSerializer(serializers.ModelSerializer):
                   "maker_fee_rate", "taker_fee_rate"]
         read_only_fields = fields
 
-    def get_maker_fee_rate(self, market) -> str:
-        return format(market.maker_fee_rate.normalize(), "f")
-
-    def get_taker_fee_rate(self, market) -> str:
-        return format(market.taker_fee_rate.normalize(), "f")
+    def to_representation(self, instance) -> dict:
+        return market_data(instance)  # the fields above document it; events carry the same dict
 
 
 class MarketSymbolField(serializers.SlugRelatedField):
@@ -138,23 +129,28 @@ class OrderSerializer(SharedFieldsMixin, serializers.ModelSerializer):
                   "created_at", "updated_at"]
         read_only_fields = fields
 
+    def to_representation(self, instance) -> dict:
+        return order_data(instance)  # the fields above document it; events carry the same dict
+
 
 class CancelAllSerializer(StrictSerializer):
     market = serializers.SlugRelatedField(slug_field="symbol", queryset=Market.objects.all(), required=False)
 
 
 class AccountFillSerializer(serializers.ModelSerializer):
-    """A fill as one side of it sees it: the request's account is the maker or the taker."""
+    """A fill as one side of it sees it: the request's account is the maker or the taker. Rendered by
+    ``trading.representations.fill_data``; the fields document it."""
 
     market = serializers.CharField(source="market.symbol", read_only=True)
-    order_id = serializers.SerializerMethodField()
-    side = serializers.SerializerMethodField()
-    liquidity = serializers.SerializerMethodField(help_text="maker or taker")
+    order_id = serializers.IntegerField(read_only=True, help_text="Your order in this fill.")
+    side = serializers.ChoiceField(choices=Side.choices, read_only=True, help_text="Your side.")
+    liquidity = serializers.ChoiceField(choices=[("maker", "maker"), ("taker", "taker")], read_only=True,
+                                        help_text="maker or taker")
     price = MarketAmountField(kind="price")
     size = MarketAmountField(kind="base")
     quote_amount = MarketAmountField(kind="exact", help_text="Exact notional, price x size.")
-    fee = serializers.SerializerMethodField(help_text="Exact fee accrued by your side.")
-    settled_quote = serializers.SerializerMethodField(help_text="Quote moved in your balance for this fill.")
+    fee = DecimalStringField(read_only=True, help_text="Exact fee accrued by your side.")
+    settled_quote = DecimalStringField(read_only=True, help_text="Quote moved in your balance for this fill.")
 
     class Meta:
         model = Fill
@@ -162,28 +158,8 @@ class AccountFillSerializer(serializers.ModelSerializer):
                   "settled_quote", "created_at"]
         read_only_fields = fields
 
-    def _is_maker(self, fill) -> bool:
-        return fill.maker_account_id == self.context["account"].pk
-
-    def _is_buyer(self, fill) -> bool:
-        return (fill.aggressor_side == Side.BUY) != self._is_maker(fill)
-
-    def get_order_id(self, fill) -> int:
-        return fill.maker_order_id if self._is_maker(fill) else fill.taker_order_id
-
-    def get_side(self, fill) -> str:
-        return Side.BUY if self._is_buyer(fill) else Side.SELL
-
-    def get_liquidity(self, fill) -> str:
-        return "maker" if self._is_maker(fill) else "taker"
-
-    def get_fee(self, fill) -> str:
-        fee = fill.maker_fee if self._is_maker(fill) else fill.taker_fee
-        return format(fee.quantize(Decimal(1).scaleb(-_places("exact", fill.market, fee))), "f")
-
-    def get_settled_quote(self, fill) -> str:
-        amount = fill.buyer_quote if self._is_buyer(fill) else fill.seller_quote
-        return format(amount.quantize(fill.market.quote.quantum), "f")
+    def to_representation(self, instance) -> dict:
+        return fill_data(instance, account_id=self.context["account"].pk)
 
 
 class TradeSerializer(serializers.ModelSerializer):

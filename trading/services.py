@@ -27,7 +27,7 @@ from ledger.errors import InsufficientFunds
 from ledger.models import LedgerAccount
 from ledger.money import is_exact
 from ledger.selectors import balance_get
-from trading import selectors
+from trading import outbox, selectors
 from trading.books import book_for, book_forget
 from trading.engine import Incoming
 from trading.errors import InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict, OrderNotOpen
@@ -132,6 +132,7 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
         order.save()
         audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
                      after=audit_values(order, ORDER_AUDIT_FIELDS))
+    outbox.order_placed(order, market)
     market_wake_on_commit(market.pk)
     return order
 
@@ -383,6 +384,7 @@ def _cancelled(orders: list[Order], seq: int | None, reason: str, acting_user) -
         order.save(update_fields=["status", "reason", "cancel_seq", "updated_at"])
         audit_record(acting_user=acting_user, action="order.cancel", obj=order, account=order.account,
                      before=before, after=audit_values(order, ["status", "reason", "filled_size"]))
+    outbox.orders_cancelled(orders)
 
 
 def _cancel_seq_next(market_id: int) -> int:
@@ -410,6 +412,7 @@ def market_status_set(*, market: Market, status: str, acting_user, reason: str =
     market.save(update_fields=["status", "updated_at"])
     audit_record(acting_user=acting_user, action="market.status_set", obj=market, before=before,
                  after={"status": status, "reason": reason})
+    outbox.market_status_changed(market)
     if status == MarketStatus.OPEN:
         market_wake_on_commit(market.pk)
     return market

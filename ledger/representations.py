@@ -1,0 +1,47 @@
+"""Holds and adjustments as the event log shows them (plain dicts; no DRF). Amounts are decimal strings at the
+asset's precision, times ISO 8601 in UTC, as everywhere in the client API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.representation import fixed, iso
+
+
+def asset_places(code: str) -> int:
+    from ledger.services import asset_precisions  # cached per process; services import this module
+
+    return asset_precisions([code])[code]
+
+
+def hold_data(hold, *, released: Decimal | None = None) -> dict:
+    """A hold (what an open order or a pending withdrawal reserves). ``released``: what a release gave back."""
+    places = asset_places(hold.asset_id)
+    data = {
+        "id": hold.pk,
+        "asset": hold.asset_id,
+        "amount": fixed(hold.amount, places),
+        "remaining": fixed(hold.remaining, places),
+        "status": str(hold.status),
+        "reason": hold.reason,
+        "created_at": iso(hold.created_at),
+        "updated_at": iso(hold.updated_at),
+    }
+    if released is not None:
+        data["released"] = fixed(released, places)
+    return data
+
+
+def adjustment_data(adjustment) -> dict:
+    """A manual adjustment of a client balance, once decided."""
+    places = asset_places(adjustment.asset_id)
+    return {
+        "id": adjustment.pk,
+        "asset": adjustment.asset_id,
+        "amount": fixed(adjustment.amount, places),
+        "reason": adjustment.reason,
+        "status": str(adjustment.status),
+        "reference": f"adjustment:{adjustment.pk}",
+        "proposed_at": iso(adjustment.proposed_at),
+        "decided_at": iso(adjustment.decided_at),
+    }
