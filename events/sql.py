@@ -63,9 +63,11 @@ def unsequenced(state: dict, limit: int) -> tuple[dict, list[tuple[int, str, int
             return {}, cursor.fetchall()
     with connection.cursor() as cursor:
         # Taken before the search below (which sees at least as much): every event this snapshot does not see
-        # belongs to a transaction at or above its xmax, or in its in-progress list.
+        # belongs to a transaction at or above its xmax, or in its in-progress list. The pass's own transaction
+        # counts as in progress too (it has not committed; only tests number events in the writer's transaction).
         cursor.execute(
-            "SELECT pg_snapshot_xmax(s)::text, array(SELECT pg_snapshot_xip(s)::text)"
+            "SELECT pg_snapshot_xmax(s)::text, array(SELECT x::text FROM pg_snapshot_xip(s) AS x"
+            " UNION SELECT pg_current_xact_id_if_assigned()::text WHERE pg_current_xact_id_if_assigned() IS NOT NULL)"
             " FROM (SELECT pg_current_snapshot() AS s) AS snap"
         )
         xmax, xip = cursor.fetchone()

@@ -18,7 +18,9 @@ from rest_framework.response import Response
 
 from accounts.models import Scope
 from accounts.permissions import client_account_of
+from core.api.pagination import CreatedCursorPagination
 from core.api.serializers import SharedFieldsMixin, StrictSerializer
+from ledger.dates import UtcDateTimeFilter
 from ledger.serializers import DecimalStringField
 from trading import selectors, services
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
@@ -223,14 +225,28 @@ class AccountScoped:
         return self.account_queryset(client_account_of(self.request))
 
 
+CREATED_AFTER_HELP = ("From this time on (inclusive), ISO 8601; the list is then oldest first. For a feed that "
+                      "never misses a late commit, use /events/.")
+
+
+class AscendingAfterPagination(CreatedCursorPagination):
+    """Newest first, but oldest first when the list starts at ``created_after`` (to page forward in time)."""
+
+    def get_ordering(self, request, queryset, view):
+        return ("id",) if "created_after" in request.query_params else ("-id",)
+
+
 class OrderFilter(filters.FilterSet):
     market = filters.CharFilter(field_name="market__symbol")
     status = filters.MultipleChoiceFilter(choices=OrderStatus.choices)
     side = filters.ChoiceFilter(choices=Side.choices)
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER_HELP)
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                      help_text="Before this time (exclusive), ISO 8601.")
 
     class Meta:
         model = Order
-        fields = ["market", "status", "side"]
+        fields = ["market", "status", "side", "created_after", "created_before"]
 
 
 class OrderView(AccountScoped, generics.GenericAPIView):
@@ -243,11 +259,13 @@ class OrderView(AccountScoped, generics.GenericAPIView):
 
 
 class OrderListView(OrderView, generics.ListAPIView):
-    """Your orders, newest first (cursor-paginated). POST places an order: it is accepted as ``new`` with the
-    funds it may spend on hold, and matched by the matching engine moments later; poll it or list your fills.
-    Resending the same ``client_order_id`` returns the same order."""
+    """Your orders, newest first (oldest first from ``created_after``; cursor-paginated). POST places an order:
+    it is accepted as ``new`` with the funds it may spend on hold, and matched by the matching engine moments
+    later; follow it on /events/ (or a webhook) rather than polling. Resending the same ``client_order_id``
+    returns the same order."""
 
     filterset_class = OrderFilter
+    pagination_class = AscendingAfterPagination
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
     def post(self, request):
@@ -264,6 +282,12 @@ class OrderDetailView(OrderView, generics.RetrieveAPIView):
     def delete(self, request, pk):
         order = services.order_cancel(order=self.get_object(), acting_user=request.user)
         return Response(OrderSerializer(order).data)
+
+
+class OrderByClientIdView(OrderView, generics.RetrieveAPIView):
+    """One of your orders by the ``client_order_id`` you gave it."""
+
+    lookup_field = "client_order_id"
 
 
 class OrderCancelView(OrderDetailView):
@@ -296,13 +320,16 @@ class OrdersCancelAllView(generics.GenericAPIView):
 
 class FillFilter(filters.FilterSet):
     market = filters.CharFilter(field_name="market__symbol")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER_HELP)
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                      help_text="Before this time (exclusive), ISO 8601.")
     order = filters.NumberFilter(method="filter_order")
     liquidity = filters.ChoiceFilter(choices=[("maker", "maker"), ("taker", "taker")], method="filter_liquidity")
     side = filters.ChoiceFilter(choices=Side.choices, method="filter_side")
 
     class Meta:
         model = Fill
-        fields = ["market", "order", "liquidity", "side"]
+        fields = ["market", "order", "liquidity", "side", "created_after", "created_before"]
 
     def _account(self):
         return client_account_of(self.request)
@@ -323,8 +350,9 @@ class FillFilter(filters.FilterSet):
 
 
 class FillListView(AccountScoped, generics.ListAPIView):
-    """Your fills, newest first (cursor-paginated)."""
+    """Your fills, newest first (oldest first from ``created_after``; cursor-paginated)."""
 
+    pagination_class = AscendingAfterPagination
     queryset_model = Fill
     serializer_class = AccountFillSerializer
     filterset_class = FillFilter
@@ -341,6 +369,7 @@ class OrderFillListView(FillListView):
     """The fills of one of your orders, newest first."""
 
     filterset_class = None
+    pagination_class = CreatedCursorPagination
 
     def account_queryset(self, account):
         order = get_object_or_404(selectors.orders_of(account=account), pk=self.kwargs["pk"])
