@@ -24,5 +24,5 @@ def iso(value: datetime | None) -> str | None:
     """A time as DRF's DateTimeField renders it with USE_TZ and UTC: ISO 8601, ``Z`` for UTC."""
     if value is None:
         return None
-    text = value.astimezone(UTC).isoformat()
+    text = (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -22,6 +22,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.models import AppendOnlyModel
+from events.fields import JSONTextField
 
 
 class Event(AppendOnlyModel):
@@ -29,7 +30,7 @@ class Event(AppendOnlyModel):
     account_id = models.BigIntegerField(null=True, blank=True, help_text="Empty for public events.")
     market_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField()
-    payload = models.JSONField(help_text="The resource as the REST API shows it.")
+    payload = JSONTextField(help_text="The resource as the REST API shows it (JSON).")
 
     class Meta:
         ordering = ["id"]

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 import orjson
 from django.db import connection
 
-from core.db import rows_insert
 from events.models import Event
 
 LOCK_NAMESPACE = 0x6576  # first key of the sequencer's advisory lock: "ev"(ents)
@@ -35,8 +34,19 @@ def events_insert(rows: Sequence[tuple]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        # orjson renders the payload (strings, numbers, None) ~10x faster than json; jsonb parses it once.
-        rows_insert(Event, EVENT_FIELDS, [(t, a, m, at, orjson.dumps(p).decode()) for t, a, m, at, p in rows])
+        # Two text parameters, whatever the number of rows: the small columns as one JSON document, and the
+        # payloads (orjson renders them in C; JSON text never contains the ASCII record separator) joined by
+        # chr(30). An array parameter would be quoted element by element in Python, and a jsonb payload column
+        # parsed row by row: each cost several times the rest of the insert.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO events_event (type, account_id, market_id, created_at, payload)"
+                " SELECT m.v->>0, (m.v->>1)::bigint, (m.v->>2)::bigint, (m.v->>3)::timestamptz, p.v"
+                " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS m(v, n)"
+                " JOIN unnest(string_to_array(%s, chr(30))) WITH ORDINALITY AS p(v, n) USING (n) ORDER BY n",
+                [orjson.dumps([row[:4] for row in rows]).decode(),
+                 "\x1e".join(orjson.dumps(row[4]).decode() for row in rows)],
+            )
     else:
         Event.objects.bulk_create([Event(**dict(zip(EVENT_FIELDS, row))) for row in rows])
 

@@ -7,15 +7,22 @@ from decimal import Decimal
 
 from core.representation import fixed, iso
 
+_places: dict[str, int] = {}
+
 
 def asset_places(code: str) -> int:
-    from ledger.services import asset_precisions  # cached per process; services import this module
+    """Decimal places of an asset (reference data: precision never changes once set)."""
+    places = _places.get(code)
+    if places is None:
+        from ledger.services import asset_precisions  # services import this module
 
-    return asset_precisions([code])[code]
+        places = _places[code] = asset_precisions([code])[code]
+    return places
 
 
-def hold_data(hold, *, released: Decimal | None = None) -> dict:
-    """A hold (what an open order or a pending withdrawal reserves). ``released``: what a release gave back."""
+def hold_data(hold, *, released: Decimal | None = None, updated_at: str | None = None) -> dict:
+    """A hold (what an open order or a pending withdrawal reserves). ``released``: what a release gave back;
+    ``updated_at`` (rendered) overrides the object's (the matcher releases holds in bulk)."""
     places = asset_places(hold.asset_id)
     data = {
         "id": hold.pk,
@@ -25,7 +32,7 @@ def hold_data(hold, *, released: Decimal | None = None) -> dict:
         "status": str(hold.status),
         "reason": hold.reason,
         "created_at": iso(hold.created_at),
-        "updated_at": iso(hold.updated_at),
+        "updated_at": updated_at or iso(hold.updated_at),
     }
     if released is not None:
         data["released"] = fixed(released, places)

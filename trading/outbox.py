@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from core.representation import fixed
+from core.representation import fixed, iso
 from events.services import NewEvent, events_record
 from events.types import EventType
 from ledger.models import Balance, HoldStatus
@@ -59,7 +59,7 @@ def market_status_changed(market: Market) -> None:
     events_record([NewEvent(EventType.MARKET_STATUS_CHANGED, None, market_data(market), market.pk)])
 
 
-def _released(order: Order, updated_at: datetime | None = None) -> list[NewEvent]:
+def _released(order: Order, updated_at: str | None = None) -> list[NewEvent]:
     """``hold.released`` if ending ``order`` gave funds back: its hold less what its fills captured."""
     hold = order.hold
     if hold is None or hold.status != HoldStatus.RELEASED:
@@ -68,9 +68,8 @@ def _released(order: Order, updated_at: datetime | None = None) -> list[NewEvent
     released = hold.amount - captured
     if released <= 0:
         return []
-    if updated_at is not None:
-        hold.updated_at = updated_at
-    return [NewEvent(EventType.HOLD_RELEASED, order.account_id, hold_data(hold, released=released))]
+    return [NewEvent(EventType.HOLD_RELEASED, order.account_id,
+                     hold_data(hold, released=released, updated_at=updated_at))]
 
 
 # --- a matcher batch ----------------------------------------------------------------------------------------
@@ -100,7 +99,7 @@ def batch_settled(settlement, fill_ids: list[int]) -> None:
     """Every event of a settled batch (``trading.matching.BatchSettlement``), in one statement: fills in the
     order they happened, then the orders' new states, then the holds released."""
     market, now = settlement.market, settlement.now
-    market_id = market.pk
+    market_id, at = market.pk, iso(now)
     fills = [FillView(fill_id, *row[1:]) for fill_id, row in zip(fill_ids, settlement.fills)]
     events = []
     if fills:
@@ -108,14 +107,14 @@ def batch_settled(settlement, fill_ids: list[int]) -> None:
         for fill, (buyer_totals, seller_totals) in zip(fills, totals):
             taker_buys = fill.aggressor_side == Side.BUY
             for account_id, is_taker in ((fill.taker_account_id, True), (fill.maker_account_id, False)):
-                data = fill_data(fill, account_id=account_id, market=market)
+                data = fill_data(fill, account_id=account_id, market=market, created_at=at)
                 data["balances"] = buyer_totals if is_taker == taker_buys else seller_totals
                 events.append(NewEvent(EventType.FILL_CREATED, account_id, data, market_id, now))
     for order in settlement.changed.values():
         events.append(NewEvent(ORDER_EVENT[order.status], order.account_id,
-                               order_data(order, market=market, updated_at=now), market_id, now))
+                               order_data(order, market=market, updated_at=at), market_id, now))
     for order in settlement.ended.values():
-        events.extend(_released(order, now))
+        events.extend(_released(order, at))
     events_record(events)
 
 

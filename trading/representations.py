@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.representation import fixed, iso
+from core.representation import fixed, iso, quantum
 from trading.settlement import decimal_places
 
 MAKER, TAKER = "maker", "taker"
@@ -42,12 +42,16 @@ def exact(value: Decimal | None, quote_places: int) -> str | None:
     """An exact accrual, in full but at least at the quote precision."""
     if value is None:
         return None
-    return fixed(value, max(quote_places, decimal_places(value)))
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent >= quote_places:
+        return format(normal, "f")  # already its own places, which are at least the quote's
+    return format(value.quantize(quantum(quote_places)), "f")
 
 
-def order_data(order, *, market=None, updated_at=None) -> dict:
-    """An order as ``GET /orders/<id>/`` shows it. ``updated_at`` overrides the object's (the matcher writes
-    its batch time with a bulk update)."""
+def order_data(order, *, market=None, updated_at: str | None = None) -> dict:
+    """An order as ``GET /orders/<id>/`` shows it. ``updated_at`` (rendered) overrides the object's: the matcher
+    writes its batch time with a bulk update, and renders it once for the batch."""
     market = market or order.market
     base, quote, price = market_places(market)
     return {
@@ -69,13 +73,13 @@ def order_data(order, *, market=None, updated_at=None) -> dict:
         "fees_paid": exact(order.fees_paid, quote),
         "settled_quote": fixed(order.settled_quote, quote),
         "created_at": iso(order.created_at),
-        "updated_at": iso(updated_at or order.updated_at),
+        "updated_at": updated_at or iso(order.updated_at),
     }
 
 
-def fill_data(fill, *, account_id: int, market=None) -> dict:
+def fill_data(fill, *, account_id: int, market=None, created_at: str | None = None) -> dict:
     """A fill as one side of it sees it (``GET /fills/``): ``account_id`` is the maker's or the taker's.
-    ``fill`` is a ``Fill`` or anything with its attributes."""
+    ``fill`` is a ``Fill`` or anything with its attributes; ``created_at`` (rendered) overrides its time."""
     market = market or fill.market
     base, quote, price = market_places(market)
     is_maker = fill.maker_account_id == account_id
@@ -91,7 +95,7 @@ def fill_data(fill, *, account_id: int, market=None) -> dict:
         "quote_amount": exact(fill.quote_amount, quote),
         "fee": exact(fill.maker_fee if is_maker else fill.taker_fee, quote),
         "settled_quote": fixed(fill.buyer_quote if is_buyer else fill.seller_quote, quote),
-        "created_at": iso(fill.created_at),
+        "created_at": created_at or iso(fill.created_at),
     }
 
 
