@@ -206,7 +206,7 @@ EVENTS_REDIS_URL = env_str("EVENTS_REDIS_URL", "") or env_str("REDIS_URL", "") o
 )
 EVENTS_SEQUENCE_BATCH = env_int("EVENTS_SEQUENCE_BATCH", 5000)
 EVENTS_PAGE_MAX = 500
-EVENTS_LONG_POLL_MAX_SECONDS = 30
+EVENTS_LONG_POLL_MAX_SECONDS = env_int("EVENTS_LONG_POLL_MAX_SECONDS", 30)  # caps ``wait`` (at most 30)
 # Long-polls waiting at once per web process (each holds a request thread, never a database connection).
 EVENTS_LONG_POLL_MAX_WAITERS = env_int("EVENTS_LONG_POLL_MAX_WAITERS", 2)
 # RabbitMQ: when set, the relay publishes every event to a durable topic exchange (routing key <type>.<account>).

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from core.representation import iso
-from events.models import Consumer, Sequenced, WebhookEndpoint
+from events.models import Consumer, Event, Sequenced, WebhookEndpoint
 from events.services import SEQUENCER, head
 
 
@@ -64,39 +65,52 @@ def account_events(*, account_id: int, after: int, limit: int, types: list[str] 
 
 
 @dataclass(frozen=True)
-class Backlog:
+class Lag:
     name: str
     position: int
-    behind: int
+    behind: int  # events numbered but not yet delivered
+    oldest_pending_at: datetime | None  # when the oldest of them was written
     last_error: str
-    updated_at: object
+    updated_at: datetime | None
 
 
-def backlogs() -> tuple[int, int, list[Backlog]]:
-    """(events written, events numbered, each consumer's backlog in events behind the head)."""
-    from events.models import Event
+@dataclass(frozen=True)
+class DeliveryStatus:
+    written: int  # the last event id
+    numbered: int  # the head seq
+    waiting_for_number: int  # written after the last numbered event (late commits aside)
+    oldest_waiting_at: datetime | None
+    consumers: list[Lag]
+    failing_endpoints: list[WebhookEndpoint]
+    webhook_backlog: int  # enabled endpoints with something to deliver
 
-    written = Event.objects.aggregate(n=Max("id"))["n"] or 0
+
+def delivery_status() -> DeliveryStatus:
+    """The console's view of the log: what is waiting for the sequencer, each consumer's backlog and lag, and
+    webhook endpoints that are failing or were disabled. Cheap queries only (index ranges, no table scans)."""
     top = head()
-    consumers = [
-        Backlog(c.name, c.position, max(top - c.position, 0), c.last_error, c.updated_at)
-        for c in Consumer.objects.order_by("name")
-    ]
-    return written, top, consumers
+    last_numbered = Sequenced.objects.aggregate(e=Max("event_id"))["e"] or 0
+    waiting = Event.objects.filter(pk__gt=last_numbered)
+    consumers = []
+    for consumer in Consumer.objects.exclude(name=SEQUENCER).order_by("name"):
+        pending = Sequenced.objects.filter(seq=consumer.position + 1).select_related("event").first()
+        consumers.append(Lag(consumer.name, consumer.position, max(top - consumer.position, 0),
+                             pending.event.created_at if pending else None, consumer.last_error, consumer.updated_at))
+    from events.webhooks import endpoints_due
 
-
-def unsequenced_count() -> int:
-    from events.models import Event
-
-    return Event.objects.filter(sequenced__isnull=True).count()
-
-
-def sequencer_position() -> int:
-    return Consumer.objects.filter(name=SEQUENCER).values_list("position", flat=True).first() or 0
+    return DeliveryStatus(
+        written=Event.objects.aggregate(n=Max("id"))["n"] or 0,
+        numbered=top,
+        waiting_for_number=waiting.count(),
+        oldest_waiting_at=waiting.order_by("id").values_list("created_at", flat=True).first(),
+        consumers=consumers,
+        failing_endpoints=list(endpoints_failing()[:20]),
+        webhook_backlog=len(endpoints_due(limit=1000)),
+    )
 
 
 def endpoints_failing() -> QuerySet[WebhookEndpoint]:
     """Endpoints disabled after failing, or failing now."""
-    return WebhookEndpoint.objects.filter(deleted_at__isnull=True).exclude(
-        enabled=True, failing_since__isnull=True
-    ).select_related("account").order_by("-failing_since")
+    return (WebhookEndpoint.objects.filter(deleted_at__isnull=True)
+            .filter(Q(enabled=False) | Q(failing_since__isnull=False))
+            .select_related("account").order_by("enabled", "failing_since"))
