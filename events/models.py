@@ -6,7 +6,8 @@
   know about (migration 0002): the writing transaction, which the sequencer uses to find rows it has not
   numbered yet without trusting ids to be in commit order.
 - ``Sequenced``: the number the sequencer gave an event after it committed: ``seq`` (global, gap-free), the
-  per-account and per-market sequences. Append-only too. Every reader (pull API, webhooks, RabbitMQ relay,
+  per-account and per-market sequences, and, for an event written as a draft (the matcher's), its rendered
+  payload (``events.rendering``). Append-only too. Every reader (pull API, webhooks, RabbitMQ relay,
   streams) pages by these numbers, never by ``Event.id``.
 - ``Consumer``: how far a named reader got (the sequencer's snapshot, the RabbitMQ relay's published-through).
 - ``WebhookEndpoint`` / ``WebhookAttempt``: clients' HTTP endpoints and every delivery attempt.
@@ -50,6 +51,8 @@ class Sequenced(AppendOnlyModel):
     market_id = models.BigIntegerField(null=True, blank=True)
     market_seq = models.BigIntegerField(null=True, blank=True)
     sequenced_at = models.DateTimeField()
+    payload = JSONTextField(null=True, blank=True,
+                            help_text="The event's payload rendered from its draft (events.rendering); else empty.")
 
     class Meta:
         ordering = ["seq"]

@@ -25,7 +25,7 @@ def envelope(sequenced: Sequenced) -> dict:
         "type": event.type,
         "account": event.account_id,
         "created_at": iso(event.created_at),
-        "data": event.payload,
+        "data": event.payload if sequenced.payload is None else sequenced.payload,
     }
 
 

@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.db import rows_insert
-from events import sql, wakeups
+from events import rendering, sql, wakeups
 from events.models import Consumer, Sequenced
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ class SequencePass:
     public: bool = False
 
 
-SEQUENCED_FIELDS = ["seq", "event", "type", "account_id", "account_seq", "market_id", "market_seq", "sequenced_at"]
+SEQUENCED_FIELDS = ["seq", "event", "type", "account_id", "account_seq", "market_id", "market_seq", "sequenced_at",
+                    "payload"]
 
 
 def sequence_pass(*, limit: int | None = None) -> SequencePass:
@@ -98,24 +100,27 @@ def _sequence_pass(limit: int) -> SequencePass:
             consumer.state = snapshot
             consumer.save(update_fields=["state", "updated_at"])
         return SequencePass(head=consumer.position)
-    account_last = sql.last_seqs("account", [a for _, _, a, _ in rows if a is not None])
-    market_last = sql.last_seqs("market", [m for _, _, _, m in rows if m is not None])
+    account_last = sql.last_seqs("account", [a for _, _, a, _, _ in rows if a is not None])
+    market_last = sql.last_seqs("market", [m for _, _, _, m, _ in rows if m is not None])
+    payloads = rendering.rendered({event_id: orjson.loads(text) for event_id, *_, text in rows if text is not None})
     now, seq, numbered = timezone.now(), consumer.position, []
-    for event_id, type_, account_id, market_id in rows:
+    for event_id, type_, account_id, market_id, _ in rows:
         seq += 1
         account_seq = market_seq = None
         if account_id is not None:
             account_seq = account_last[account_id] = account_last[account_id] + 1
         if market_id is not None:
             market_seq = market_last[market_id] = market_last[market_id] + 1
-        numbered.append((seq, event_id, type_, account_id, account_seq, market_id, market_seq, now))
+        payload = payloads.get(event_id)
+        numbered.append((seq, event_id, type_, account_id, account_seq, market_id, market_seq, now,
+                         None if payload is None else orjson.dumps(payload).decode()))
     rows_insert(Sequenced, SEQUENCED_FIELDS, numbered)
     consumer.position = seq
     if not more:  # a cut-short pass keeps the old snapshot: the rest are found again (numbered ones are not)
         consumer.state = snapshot
     consumer.save(update_fields=["position", "state", "updated_at"])
     return SequencePass(sequenced=len(rows), head=seq, more=more, account_ids=set(account_last),
-                        public=any(a is None for _, _, a, _ in rows))
+                        public=any(a is None for _, _, a, _, _ in rows))
 
 
 def sequence_all() -> int:

@@ -60,13 +60,17 @@ def sequencer_lock() -> bool:
         return cursor.fetchone()[0]
 
 
-def unsequenced(state: dict, limit: int) -> tuple[dict, list[tuple[int, str, int | None, int | None]]]:
-    """Events not numbered yet, oldest transaction first: (id, type, account id, market id), at most ``limit``.
-    Returns also the snapshot to remember if this pass numbers them all (see the module's docstring)."""
+DRAFT_TEXT = "CASE WHEN substr(e.payload, 1, 9) = '{\"draft\":' THEN e.payload END"
+
+
+def unsequenced(state: dict, limit: int) -> tuple[dict, list[tuple[int, str, int | None, int | None, str | None]]]:
+    """Events not numbered yet, oldest transaction first: (id, type, account id, market id, the payload if it is
+    a draft), at most ``limit``. Returns also the snapshot to remember if this pass numbers them all (see the
+    module's docstring)."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT id, type, account_id, market_id FROM events_event"
+                f"SELECT id, type, account_id, market_id, {DRAFT_TEXT} FROM events_event e"
                 " WHERE id > (SELECT coalesce(max(event_id), 0) FROM events_sequenced) ORDER BY id LIMIT %s",
                 [limit],
             )
@@ -82,7 +86,7 @@ def unsequenced(state: dict, limit: int) -> tuple[dict, list[tuple[int, str, int
         )
         xmax, xip = cursor.fetchone()
         cursor.execute(
-            "SELECT e.id, e.type, e.account_id, e.market_id FROM events_event e"
+            f"SELECT e.id, e.type, e.account_id, e.market_id, {DRAFT_TEXT} FROM events_event e"
             " WHERE (e.txid >= %s::xid8 OR e.txid = ANY(%s::xid8[]))"
             " AND NOT EXISTS (SELECT 1 FROM events_sequenced q WHERE q.event_id = e.id)"
             " ORDER BY e.txid, e.id LIMIT %s",
