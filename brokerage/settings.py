@@ -141,6 +141,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccountStatusEnum": "accounts.models.AccountStatus",
         "FundingStatusEnum": "accounts.models.FundingStatus",
+        "EventTypeEnum": "events.types.EVENT_TYPE_CHOICES",
+        "TypeEnum": "trading.models.OrderType",  # (its name before events had a "type" too)
     },
 }
 

@@ -25,7 +25,7 @@ from core.api.serializers import StrictSerializer
 from events import selectors, wakeups, webhooks
 from events.errors import LongPollBusy
 from events.models import WebhookAttempt, WebhookEndpoint
-from events.types import EventType
+from events.types import EVENT_TYPE_CHOICES
 
 READ = {"GET": Scope.READ}
 MANAGE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
@@ -41,7 +41,7 @@ class EventSerializer(serializers.Serializer):
     seq = serializers.IntegerField(help_text="Global delivery order; use the page's `cursor` to go on.")
     account_seq = serializers.IntegerField(allow_null=True, help_text="Gap-free per account (null: public).")
     market_seq = serializers.IntegerField(allow_null=True, help_text="Gap-free per market (null: no market).")
-    type = serializers.ChoiceField(choices=[(t.value, t.value) for t in EventType])
+    type = serializers.ChoiceField(choices=EVENT_TYPE_CHOICES)
     account = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
     data = serializers.JSONField(help_text="The resource as the REST API shows it (a fill adds `balances`).")
@@ -56,7 +56,7 @@ class EventPageSerializer(serializers.Serializer):
 class EventQuerySerializer(serializers.Serializer):
     after = serializers.RegexField(r"^(\d{1,18}|latest)$", required=False, default="0",
                                    help_text="A cursor (a `seq`), or `latest` for only what comes next.")
-    type = serializers.ListField(child=serializers.ChoiceField(choices=[(t.value, t.value) for t in EventType]),
+    type = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES),
                                  required=False, default=list)
     limit = serializers.IntegerField(min_value=1, max_value=settings.EVENTS_PAGE_MAX, required=False, default=100)
     wait = serializers.IntegerField(min_value=0, max_value=MAX_WAIT_SECONDS, required=False, default=0,
@@ -154,7 +154,7 @@ class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
 
 class WebhookEndpointCreateSerializer(StrictSerializer):
     url = serializers.URLField(max_length=500)
-    event_types = serializers.ListField(child=serializers.ChoiceField(choices=[(t.value, t.value) for t in EventType]),
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES),
                                         required=False, default=list, help_text="Empty: every type.")
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 

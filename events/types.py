@@ -34,3 +34,6 @@ class EventType(StrEnum):
 
 # Not stored in the log: sent to one webhook endpoint on request, to test it.
 PING = "ping"
+
+# As the API's choice fields list them (value, label); the OpenAPI schema names this set EventTypeEnum.
+EVENT_TYPE_CHOICES = [(t.value, t.value) for t in EventType]

@@ -23,6 +23,7 @@ from events.models import Consumer, Event, Sequenced
 from events.services import event_record, sequence_all
 from tests.events.rabbitmq import private_rabbitmq, restart_app
 from tests.factories import ClientAccountFactory
+from tests.reliability.db import wait_until
 from tests.trading.workers import test_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.rabbitmq]
@@ -99,15 +100,6 @@ def write_events(accounts: list[int], n: int, tag: str) -> None:
     sequence_all()
 
 
-def wait_until(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def amqp_position() -> int:
     return Consumer.objects.filter(name=CONSUMER).values_list("position", flat=True).first() or 0
 
@@ -122,7 +114,7 @@ def test_a_killed_relay_and_a_restarted_broker_lose_no_event(rabbitmq_url, tmp_p
         total = Sequenced.objects.count()
 
         # SIGKILL while it publishes: some of its batches confirmed, the one in flight not.
-        wait_until(lambda: len(collector.messages) >= 600, 60, "the relay to publish")
+        wait_until(lambda: len(collector.messages) >= 600, seconds=60, what="the relay to publish")
         relay.kill()
         assert relay.wait(20) == -9
         killed_at = amqp_position()
@@ -131,12 +123,12 @@ def test_a_killed_relay_and_a_restarted_broker_lose_no_event(rabbitmq_url, tmp_p
         relay = relay_start(rabbitmq_url, log)
         writer = threading.Thread(target=lambda: (write_events(accounts, 1500, "second"), _close_db()))
         writer.start()
-        wait_until(lambda: amqp_position() > killed_at + 300, 60, "the restarted relay to publish")
+        wait_until(lambda: amqp_position() > killed_at + 300, seconds=60, what="the restarted relay to publish")
         restart_app()  # the broker goes away mid-run and comes back
         writer.join(60)
         total = Sequenced.objects.count()
-        wait_until(lambda: len(collector.distinct()) >= total, 120, "every event at the consumer")
-        wait_until(lambda: amqp_position() == total, 30, "the relay's mark to reach the head")
+        wait_until(lambda: len(collector.distinct()) >= total, seconds=120, what="every event at the consumer")
+        wait_until(lambda: amqp_position() == total, seconds=30, what="the relay's mark to reach the head")
     finally:
         relay.kill()
         relay.wait(20)

@@ -13,7 +13,7 @@ from events.services import sequence_all
 from ledger import services as ledger
 from ledger.models import Purpose
 from tests.api import api_client_for
-from tests.factories import MarketFactory, StaffFactory, fund, ledger_account_of
+from tests.factories import StaffFactory, fund, ledger_account_of
 from trading import services as trading
 from trading.models import MarketStatus
 
@@ -34,18 +34,6 @@ def events_of(client, **params) -> list[dict]:
 
 def only(events, type_):
     return [e for e in events if e["type"] == type_]
-
-
-@pytest.fixture
-def market():
-    return MarketFactory()
-
-
-@pytest.fixture
-def alice():
-    client = api_client_for(role=Role.TRADER)
-    fund(client.account, "USD", "50000")
-    return client
 
 
 @pytest.fixture

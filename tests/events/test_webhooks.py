@@ -22,6 +22,7 @@ from events import relay, webhooks
 from events.models import AttemptKind, WebhookAttempt, WebhookEndpoint
 from events.services import sequence_all
 from tests.api import api_client_for
+from tests.reliability.db import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PORT = 18410
@@ -97,15 +98,6 @@ def dispatcher():
     assert not thread.is_alive()
 
 
-def wait_until(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def deposits(account, n: int, tag: str) -> list[int]:
     ids = [accounts.deposit_request(account=account, asset="USD", amount=f"{i + 1}.00", acting_user=None,
                                     bank_reference=f"{tag}-{i}").pk for i in range(n)]
@@ -125,7 +117,7 @@ def test_a_failing_then_hanging_receiver_gets_every_event_in_order_signed_with_d
         secret, endpoint_id = created.json()["secret"], created.json()["id"]
         assert "secret" not in client.get(f"/api/v1/webhooks/{endpoint_id}/").json()  # shown once
         deposit_ids = deposits(client.account, 3, "w")
-        wait_until(lambda: len(receiver.requests) >= 5, 30, "three deliveries after two failures")
+        wait_until(lambda: len(receiver.requests) >= 5, seconds=30, what="three deliveries after two failures")
     finally:
         receiver.close()
 
@@ -172,7 +164,7 @@ def test_an_endpoint_failing_past_the_window_is_disabled_alerted_and_resumes_whe
                                   format="json").json()["id"]
         with caplog.at_level(logging.ERROR, logger="events.webhooks"):
             deposits(client.account, 2, "x")
-            wait_until(lambda: not WebhookEndpoint.objects.get(pk=endpoint_id).enabled, 30, "the endpoint disabled")
+            wait_until(lambda: not WebhookEndpoint.objects.get(pk=endpoint_id).enabled, seconds=30, what="the endpoint disabled")
         assert any("ALERT webhook endpoint" in r.getMessage() for r in caplog.records)
         assert AuditLog.objects.filter(action="webhook.disabled", object_id=str(endpoint_id)).exists()
         stopped = len(receiver.requests)
@@ -183,7 +175,7 @@ def test_an_endpoint_failing_past_the_window_is_disabled_alerted_and_resumes_whe
         receiver.script = []  # the client fixed its server
         enabled = client.post(f"/api/v1/webhooks/{endpoint_id}/enable/")
         assert enabled.status_code == 200 and enabled.json()["enabled"] is True
-        wait_until(lambda: len(receiver.requests) == stopped + 2, 20, "the backlog delivered")
+        wait_until(lambda: len(receiver.requests) == stopped + 2, seconds=20, what="the backlog delivered")
     finally:
         receiver.close()
     assert [json.loads(b)["data"]["bank_reference"] for _, _, b in receiver.requests[stopped:]] == ["x-0", "x-1"]
