@@ -2,11 +2,12 @@
 receipt by a RabbitMQ consumer and by a webhook receiver, p50/p99, while orders arrive at a steady rate and a real
 Celery worker matches them.
 
-Runs: a fresh database (``brokerage_bench``, or DATABASE_URL), one matcher worker, one events relay process
-(sequencer, webhooks, RabbitMQ) on the local RabbitMQ (a bench-only exchange and an exclusive queue), and a
+Runs: a fresh database (``brokerage_bench``, or DATABASE_URL), one matcher worker, the events relay as ./run starts
+it (one process; ``--split``: one per channel) on the local RabbitMQ (a bench-only exchange and an exclusive queue), and a
 webhook receiver (an HTTP server in this process on 127.0.0.1:18420) registered for WEBHOOK_ACCOUNTS accounts.
 
 Run: .venv/bin/python bench/events_lag.py [--rate 200] [--seconds 20] [--accounts 200] [--webhook-accounts 20]
+     [--processes 4] [--split]
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=200)
     parser.add_argument("--webhook-accounts", type=int, default=20)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--split", action="store_true", help="one relay process per channel")
     args = parser.parse_args()
     django_setup()
     fresh_database()
@@ -123,7 +125,10 @@ def main() -> None:
     worker = process_start([str(ROOT / ".venv/bin/celery"), "-A", "brokerage", "worker", "--concurrency", "1",
                             "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
                            "/tmp/bench-events-worker.log")
-    relay = process_start([sys.executable, "manage.py", "events_relay"], "/tmp/bench-events-relay.log")
+    # As ./run starts it: one relay process; --split runs each channel in its own process.
+    channels = ["sequence", "webhooks", "amqp"] if args.split else ["sequence,webhooks,amqp"]
+    relays = [process_start([sys.executable, "manage.py", "events_relay", "--channels", c],
+                            f"/tmp/bench-events-relay-{c.replace(',', '-')}.log") for c in channels]
     time.sleep(4)
     try:
         with lags.lock:
@@ -136,14 +141,23 @@ def main() -> None:
         time.sleep(3)  # let the tail arrive
     finally:
         stop.set()
-        for process in (relay, worker):
+        for process in (*relays, worker):
             process.send_signal(signal.SIGTERM)
             process.wait(30)
         server.shutdown()
     written = Event.objects.count()
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # write -> numbered, for the events of the measured period
+        cursor.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d)"
+            " FROM (SELECT extract(epoch FROM q.sequenced_at - e.created_at) * 1000 AS d FROM events_sequenced q"
+            " JOIN events_event e ON e.id = q.event_id WHERE e.created_at >= to_timestamp(%s)) AS x", [started])
+        numbered_p50, numbered_p99 = cursor.fetchone()
     report(f"event lag from write to receipt at {args.rate:.0f} orders/s offered", {
         "orders placed": f"{len(accepted):,} in {placing:.1f}s ({len(accepted) / placing:,.0f}/s)",
         "events written": f"{written:,}",
+        "numbered (sequencer) p50 / p99": f"{numbered_p50:.0f} / {numbered_p99:.0f} ms",
         "RabbitMQ consumer p50 / p99": f"{percentile(lags.amqp, 50):.0f} / {percentile(lags.amqp, 99):.0f} ms "
                                        f"({len(lags.amqp):,} events)",
         "webhook receiver p50 / p99": f"{percentile(lags.webhook, 50):.0f} / {percentile(lags.webhook, 99):.0f} ms "

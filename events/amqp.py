@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import aio_pika
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from events import sql, wakeups
 from events.models import Consumer
@@ -91,11 +91,23 @@ class AmqpRelay:
         while not stop.is_set():
             try:
                 await self._publish_until(stop)
-            except (aio_pika.exceptions.AMQPException, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            # Whatever the broker or the connection does (closed channels surface as RuntimeError subclasses in
+            # aiormq), the relay reconnects and publishes again from its mark; it is logged with the traceback.
+            except Exception as exc:  # noqa: BLE001
                 delay = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
                 failures += 1
-                logger.warning("RabbitMQ relay: %s: %s; reconnecting in %ss", type(exc).__name__, exc, delay)
-                await self._db(_error, f"{type(exc).__name__}: {exc}")
+                logger.warning("RabbitMQ relay: %s: %s; reconnecting in %ss", type(exc).__name__, exc, delay,
+                               exc_info=not isinstance(exc, (aio_pika.exceptions.AMQPException, OSError)))
+                if isinstance(exc, DatabaseError):  # a fresh connection, and the single-publisher lock again
+                    await self._db(connection.close)
+                    await asyncio.sleep(delay)
+                    while not stop.is_set() and not await self._db(self._lock):
+                        await asyncio.sleep(2)
+                    continue
+                try:
+                    await self._db(_error, f"{type(exc).__name__}: {exc}")
+                except DatabaseError:
+                    logger.warning("could not record the RabbitMQ relay's error", exc_info=True)
                 await asyncio.sleep(delay)
             else:
                 failures = 0

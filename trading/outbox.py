@@ -135,8 +135,16 @@ def _totals_after_each_fill(settlement) -> list[tuple[dict, dict]]:
     return out
 
 
+_markets_seen: dict[int, Market] = {}
+
+
 def _markets(market_ids) -> dict[int, Market]:
-    return Market.objects.select_related("base", "quote").in_bulk(set(market_ids))
+    """Markets with their assets, remembered by the rendering process: a market's symbol, assets and tick never
+    change once orders exist (the console makes them read-only), and that is all rendering reads."""
+    missing = set(market_ids) - _markets_seen.keys()
+    if missing:
+        _markets_seen.update(Market.objects.select_related("base", "quote").in_bulk(missing))
+    return _markets_seen
 
 
 def render_orders(drafts: list[list]) -> list[dict]:
