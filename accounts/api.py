@@ -13,6 +13,7 @@ from accounts import selectors, services
 from accounts.idempotency import HEADER, idempotent_response
 from accounts.models import ApiKey, AssetLimit, ClientAccount, Deposit, FundingStatus, Scope, Withdrawal
 from accounts.permissions import AccountScopedMixin, client_account_of, granted_scopes
+from accounts.representations import FUNDING_FIELDS, account_data, api_key_data, funding_data
 from audit.models import AuditLog
 from audit.selectors import audit_log_of
 from core.api.serializers import StrictSerializer, validated
@@ -52,9 +53,12 @@ class ClientAccountSerializer(serializers.ModelSerializer):
     def get_scopes(self, account) -> list[str]:
         return sorted(granted_scopes(self.context["request"]))
 
+    def to_representation(self, instance) -> dict:
+        # The account as events show it, plus what depends on the caller.
+        return {**account_data(instance), "username": self.get_username(instance), "role": self.get_role(instance),
+                "scopes": self.get_scopes(instance)}
 
-FUNDING_FIELDS = ["id", "asset", "amount", "status", "blockchain_address", "tx_hash", "bank_reference", "reason",
-                  "created_at", "updated_at"]
+
 
 
 class DepositSerializer(serializers.ModelSerializer):
@@ -65,6 +69,9 @@ class DepositSerializer(serializers.ModelSerializer):
         model = Deposit
         fields = FUNDING_FIELDS
         read_only_fields = fields
+
+    def to_representation(self, instance) -> dict:
+        return funding_data(instance)  # the fields above document it; events carry the same dict
 
 
 class WithdrawalSerializer(DepositSerializer):
@@ -99,6 +106,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
                   "last_used_at", "revoked_at"]
         read_only_fields = fields
 
+    def to_representation(self, instance) -> dict:
+        return api_key_data(instance)  # the fields above document it; events carry the same dict
+
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
     secret = serializers.CharField(read_only=True, help_text="The full key: shown in this response only.")
@@ -106,6 +116,9 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "secret"]
         read_only_fields = fields
+
+    def to_representation(self, instance) -> dict:
+        return {**api_key_data(instance), "secret": instance.secret}
 
 
 class ApiKeyCreateSerializer(StrictSerializer):

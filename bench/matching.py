@@ -105,8 +105,9 @@ def phase_throughput(market_id, account_ids, orders, processes) -> dict:
     try:
         while new_orders_left() == orders:  # the clock starts when the worker has committed its first batch
             time.sleep(0.005)
-        t0 = time.time()
+        t0, cpu0, matched0 = time.time(), tree_cpu_seconds(worker.pid), orders - new_orders_left()
         t1 = wait_until_drained(timeout=900)
+        cpu = tree_cpu_seconds(worker.pid) - cpu0
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
@@ -117,6 +118,7 @@ def phase_throughput(market_id, account_ids, orders, processes) -> dict:
                                          f"({processes} processes)",
         "matched + settled": f"{orders:,} orders, {fills:,} fills in {elapsed:.1f}s",
         "matching throughput": f"{orders / elapsed:,.0f} orders/s, {fills / elapsed:,.0f} fills/s",
+        "matcher worker CPU": f"{cpu * 1000 / (orders - matched0):.3f} ms per order",
     }
 
 

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "audit",
     "ledger",
     "accounts",
+    "events",
     "trading",
     "compliance",
     "console.apps.ConsoleConfig",
@@ -140,6 +141,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccountStatusEnum": "accounts.models.AccountStatus",
         "FundingStatusEnum": "accounts.models.FundingStatus",
+        "EventTypeEnum": "events.types.EVENT_TYPE_CHOICES",
+        "TypeEnum": "trading.models.OrderType",  # (its name before events had a "type" too)
     },
 }
 
@@ -197,3 +200,28 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Events (README "Events") ---------------------------------------------------------------------------
+# Redis for wake-ups (events written, events sequenced, long-polls): REDIS_URL, else a Redis Celery broker.
+EVENTS_REDIS_URL = env_str("EVENTS_REDIS_URL", "") or env_str("REDIS_URL", "") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")) else ""
+)
+EVENTS_SEQUENCE_BATCH = env_int("EVENTS_SEQUENCE_BATCH", 5000)
+EVENTS_PAGE_MAX = 500
+EVENTS_LONG_POLL_MAX_SECONDS = env_int("EVENTS_LONG_POLL_MAX_SECONDS", 30)  # caps ``wait`` (at most 30)
+# Long-polls waiting at once per web process (each holds a request thread, never a database connection).
+EVENTS_LONG_POLL_MAX_WAITERS = env_int("EVENTS_LONG_POLL_MAX_WAITERS", 2)
+# RabbitMQ: when set, the relay publishes every event to a durable topic exchange (routing key <type>.<account>).
+EVENTS_AMQP_URL = env_str("EVENTS_AMQP_URL", "")
+EVENTS_AMQP_EXCHANGE = env_str("EVENTS_AMQP_EXCHANGE", "brokerage.events")
+EVENTS_AMQP_BATCH = env_int("EVENTS_AMQP_BATCH", 500)
+# Webhooks: retries with exponential backoff and jitter: attempt n waits base * 2**(n-1), at most max, then a
+# random 50-100% of that; an endpoint still failing after WINDOW seconds is disabled and operations alerted.
+WEBHOOK_RETRY_BASE_SECONDS = env_decimal("WEBHOOK_RETRY_BASE_SECONDS", Decimal("10"))
+WEBHOOK_RETRY_MAX_SECONDS = env_decimal("WEBHOOK_RETRY_MAX_SECONDS", Decimal("3600"))
+WEBHOOK_RETRY_WINDOW_SECONDS = env_decimal("WEBHOOK_RETRY_WINDOW_SECONDS", Decimal("86400"))
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_decimal("WEBHOOK_CONNECT_TIMEOUT_SECONDS", Decimal("3"))
+WEBHOOK_TIMEOUT_SECONDS = env_decimal("WEBHOOK_TIMEOUT_SECONDS", Decimal("10"))  # the whole attempt
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 8)  # endpoints delivered to at once by one relay
+# Endpoints on loopback, private, link-local or reserved addresses are refused unless this is on (tests, local runs).
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)

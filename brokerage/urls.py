@@ -6,6 +6,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("trading.urls")),
     path("", include("ledger.urls")),
+    path("", include("events.urls")),
     path("", include("compliance.reports.urls_api")),
 ]
 

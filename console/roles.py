@@ -15,7 +15,7 @@ OPERATIONS = "operations"
 COMPLIANCE = "compliance"
 SUPERVISORS = "supervisors"
 
-CONSOLE_APPS = ("audit", "accounts", "ledger", "trading")
+CONSOLE_APPS = ("audit", "accounts", "ledger", "events", "trading")
 
 # Changes that operations staff make through the console (each one goes through a service that audits it).
 OPERATIONS_PERMISSIONS = [
@@ -31,6 +31,7 @@ OPERATIONS_PERMISSIONS = [
     "trading.change_order",
     "ledger.add_adjustment",
     "ledger.add_reconciliationrun",
+    "events.redeliver_webhookendpoint",
 ]
 # Four-eyes decisions and market control on top of what operations may do.
 SUPERVISOR_PERMISSIONS = [

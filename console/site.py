@@ -20,6 +20,7 @@ from ledger.dates import day_end, day_start, utc_date
 VIEW_LEDGER = "ledger.view_journalentry"
 RUN_RECONCILIATION = "ledger.add_reconciliationrun"
 EXPORT_REPORTS = "accounts.export_reports"
+VIEW_WEBHOOKS = "events.view_webhookendpoint"
 
 
 class ConsoleAdminSite(admin.AdminSite):
@@ -55,6 +56,7 @@ class ConsoleAdminSite(admin.AdminSite):
             # The compliance reports page and the reconciliation button's view belong to compliance.reports.
             "reconcile_url": _reverse_or_none("admin-reconciliation-run"),
             "reports_url": _reverse_or_none("admin-reports") if request.user.has_perm(EXPORT_REPORTS) else None,
+            "delivery": _delivery_status() if request.user.has_perm(VIEW_WEBHOOKS) else None,
         }
 
     # --- views ------------------------------------------------------------------------------------------
@@ -89,6 +91,12 @@ class ConsoleAdminSite(admin.AdminSite):
 
     def _render(self, request, template: str, title: str, **context):
         return TemplateResponse(request, template, {**self.each_context(request), "title": title, **context})
+
+
+def _delivery_status():
+    from events.selectors import delivery_status
+
+    return delivery_status()
 
 
 def _require(request, perm: str) -> None:

@@ -29,6 +29,16 @@ for asset, amount in Posting.objects.values_list("asset_id", "amount"):
     totals[asset] += amount
 assert all(total == 0 for total in totals.values()), totals
 print("traded", fill.size, "@", fill.price)
+# The event log on SQLite: the sequencer numbers every event once, gap-free per account.
+from events.models import Event, Sequenced
+from events.selectors import account_events
+from events.services import sequence_all
+assert sequence_all() == Event.objects.count() > 0 and sequence_all() == 0
+page = account_events(account_id=buyer.pk, after=0, limit=500)
+assert [q.account_seq for q in page.events if q.account_id] == list(range(1, Sequenced.objects.filter(
+    account_id=buyer.pk).count() + 1))
+assert "fill.created" in {q.type for q in page.events}, [q.type for q in page.events]
+print("events", Event.objects.count())
 """
 
 

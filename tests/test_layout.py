@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["core", "audit", "ledger", "accounts", "trading", "compliance", "console", "brokerage"]
-VENDOR_SQL_MODULES = {"core/db.py", "ledger/sql.py", "trading/sql.py"}
+APPS = ["core", "audit", "events", "ledger", "accounts", "trading", "compliance", "console", "brokerage"]
+VENDOR_SQL_MODULES = {"core/db.py", "events/sql.py", "ledger/sql.py", "trading/sql.py"}
 
 
 def test_import_contracts_hold():

@@ -18,11 +18,13 @@ from rest_framework.response import Response
 
 from accounts.models import Scope
 from accounts.permissions import AccountScopedMixin, client_account_of
+from core.api.pagination import CreatedCursorPagination
 from core.api.serializers import SharedFieldsMixin, StrictSerializer, validated
+from ledger.dates import UtcDateTimeFilter
 from ledger.serializers import DecimalStringField
 from trading import selectors, services
-from trading.fill_amounts import decimal_places
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from trading.representations import amount_places, fill_data, market_data, order_data
 
 READ = {"GET": Scope.READ}
 TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
@@ -32,13 +34,7 @@ TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
 
 
 def _places(kind: str, market: Market, value: Decimal) -> int:
-    if kind == "base":
-        return market.base.precision
-    if kind == "quote":
-        return market.quote.precision
-    if kind == "price":
-        return max(market.quote.precision, decimal_places(market.tick_size))
-    return max(market.quote.precision, decimal_places(value))  # exact accruals, in full
+    return amount_places(kind, market, value)
 
 
 class MarketAmountField(DecimalStringField):
@@ -70,8 +66,8 @@ class MarketSerializer(serializers.ModelSerializer):
     lot_size = MarketAmountField(kind="exact")
     min_size = MarketAmountField(kind="base")
     max_size = MarketAmountField(kind="base")
-    maker_fee_rate = serializers.SerializerMethodField()
-    taker_fee_rate = serializers.SerializerMethodField()
+    maker_fee_rate = serializers.CharField(read_only=True)
+    taker_fee_rate = serializers.CharField(read_only=True)
 
     class Meta:
         model = Market
@@ -79,11 +75,8 @@ class MarketSerializer(serializers.ModelSerializer):
                   "maker_fee_rate", "taker_fee_rate"]
         read_only_fields = fields
 
-    def get_maker_fee_rate(self, market) -> str:
-        return format(market.maker_fee_rate.normalize(), "f")
-
-    def get_taker_fee_rate(self, market) -> str:
-        return format(market.taker_fee_rate.normalize(), "f")
+    def to_representation(self, instance) -> dict:
+        return market_data(instance)  # the fields above document it; events carry the same dict
 
 
 class MarketSymbolField(serializers.SlugRelatedField):
@@ -138,23 +131,28 @@ class OrderSerializer(SharedFieldsMixin, serializers.ModelSerializer):
                   "created_at", "updated_at"]
         read_only_fields = fields
 
+    def to_representation(self, instance) -> dict:
+        return order_data(instance)  # the fields above document it; events carry the same dict
+
 
 class CancelAllSerializer(StrictSerializer):
     market = serializers.SlugRelatedField(slug_field="symbol", queryset=Market.objects.all(), required=False)
 
 
 class AccountFillSerializer(serializers.ModelSerializer):
-    """A fill as one side of it sees it: the request's account is the maker or the taker."""
+    """A fill as one side of it sees it: the request's account is the maker or the taker. Rendered by
+    ``trading.representations.fill_data``; the fields document it."""
 
     market = serializers.CharField(source="market.symbol", read_only=True)
-    order_id = serializers.SerializerMethodField()
-    side = serializers.SerializerMethodField()
-    liquidity = serializers.SerializerMethodField(help_text="maker or taker")
+    order_id = serializers.IntegerField(read_only=True, help_text="Your order in this fill.")
+    side = serializers.ChoiceField(choices=Side.choices, read_only=True, help_text="Your side.")
+    liquidity = serializers.ChoiceField(choices=[("maker", "maker"), ("taker", "taker")], read_only=True,
+                                        help_text="maker or taker")
     price = MarketAmountField(kind="price")
     size = MarketAmountField(kind="base")
     quote_amount = MarketAmountField(kind="exact", help_text="Exact notional, price x size.")
-    fee = serializers.SerializerMethodField(help_text="Exact fee accrued by your side.")
-    settled_quote = serializers.SerializerMethodField(help_text="Quote moved in your balance for this fill.")
+    fee = DecimalStringField(read_only=True, help_text="Exact fee accrued by your side.")
+    settled_quote = DecimalStringField(read_only=True, help_text="Quote moved in your balance for this fill.")
 
     class Meta:
         model = Fill
@@ -162,28 +160,8 @@ class AccountFillSerializer(serializers.ModelSerializer):
                   "settled_quote", "created_at"]
         read_only_fields = fields
 
-    def _is_maker(self, fill) -> bool:
-        return fill.maker_account_id == self.context["account"].pk
-
-    def _is_buyer(self, fill) -> bool:
-        return (fill.aggressor_side == Side.BUY) != self._is_maker(fill)
-
-    def get_order_id(self, fill) -> int:
-        return fill.maker_order_id if self._is_maker(fill) else fill.taker_order_id
-
-    def get_side(self, fill) -> str:
-        return Side.BUY if self._is_buyer(fill) else Side.SELL
-
-    def get_liquidity(self, fill) -> str:
-        return "maker" if self._is_maker(fill) else "taker"
-
-    def get_fee(self, fill) -> str:
-        fee = fill.maker_fee if self._is_maker(fill) else fill.taker_fee
-        return format(fee.quantize(Decimal(1).scaleb(-_places("exact", fill.market, fee))), "f")
-
-    def get_settled_quote(self, fill) -> str:
-        amount = fill.buyer_quote if self._is_buyer(fill) else fill.seller_quote
-        return format(amount.quantize(fill.market.quote.quantum), "f")
+    def to_representation(self, instance) -> dict:
+        return fill_data(instance, account_id=self.context["account"].pk)
 
 
 class TradeSerializer(serializers.ModelSerializer):
@@ -234,14 +212,28 @@ def _bounded_int(request, name: str, *, default: int, maximum: int) -> int:
 # --- orders -----------------------------------------------------------------------------------------------
 
 
+CREATED_AFTER_HELP = ("From this time on (inclusive), ISO 8601; the list is then oldest first. For a feed that "
+                      "never misses a late commit, use /events/.")
+
+
+class AscendingAfterPagination(CreatedCursorPagination):
+    """Newest first, but oldest first when the list starts at ``created_after`` (to page forward in time)."""
+
+    def get_ordering(self, request, queryset, view):
+        return ("id",) if "created_after" in request.query_params else ("-id",)
+
+
 class OrderFilter(filters.FilterSet):
     market = filters.CharFilter(field_name="market__symbol")
     status = filters.MultipleChoiceFilter(choices=OrderStatus.choices)
     side = filters.ChoiceFilter(choices=Side.choices)
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER_HELP)
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                      help_text="Before this time (exclusive), ISO 8601.")
 
     class Meta:
         model = Order
-        fields = ["market", "status", "side"]
+        fields = ["market", "status", "side", "created_after", "created_before"]
 
 
 class OrderView(AccountScopedMixin, generics.GenericAPIView):
@@ -254,11 +246,13 @@ class OrderView(AccountScopedMixin, generics.GenericAPIView):
 
 
 class OrderListView(OrderView, generics.ListAPIView):
-    """Your orders, newest first (cursor-paginated). POST places an order: it is accepted as ``new`` with the
-    funds it may spend on hold, and matched by the matching engine moments later; poll it or list your fills.
-    Resending the same ``client_order_id`` returns the same order."""
+    """Your orders, newest first (oldest first from ``created_after``; cursor-paginated). POST places an order:
+    it is accepted as ``new`` with the funds it may spend on hold, and matched by the matching engine moments
+    later; follow it on /events/ (or a webhook) rather than polling. Resending the same ``client_order_id``
+    returns the same order."""
 
     filterset_class = OrderFilter
+    pagination_class = AscendingAfterPagination
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
     def post(self, request):
@@ -275,6 +269,12 @@ class OrderDetailView(OrderView, generics.RetrieveAPIView):
     def delete(self, request, pk):
         order = services.order_cancel(order=self.get_object(), acting_user=request.user)
         return Response(OrderSerializer(order).data)
+
+
+class OrderByClientIdView(OrderView, generics.RetrieveAPIView):
+    """One of your orders by the ``client_order_id`` you gave it."""
+
+    lookup_field = "client_order_id"
 
 
 class OrderCancelView(OrderDetailView):
@@ -307,13 +307,16 @@ class OrdersCancelAllView(generics.GenericAPIView):
 
 class FillFilter(filters.FilterSet):
     market = filters.CharFilter(field_name="market__symbol")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER_HELP)
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                      help_text="Before this time (exclusive), ISO 8601.")
     order = filters.NumberFilter(method="filter_order")
     liquidity = filters.ChoiceFilter(choices=[("maker", "maker"), ("taker", "taker")], method="filter_liquidity")
     side = filters.ChoiceFilter(choices=Side.choices, method="filter_side")
 
     class Meta:
         model = Fill
-        fields = ["market", "order", "liquidity", "side"]
+        fields = ["market", "order", "liquidity", "side", "created_after", "created_before"]
 
     def _account(self):
         return client_account_of(self.request)
@@ -334,8 +337,9 @@ class FillFilter(filters.FilterSet):
 
 
 class FillListView(AccountScopedMixin, generics.ListAPIView):
-    """Your fills, newest first (cursor-paginated)."""
+    """Your fills, newest first (oldest first from ``created_after``; cursor-paginated)."""
 
+    pagination_class = AscendingAfterPagination
     model = Fill
     serializer_class = AccountFillSerializer
     filterset_class = FillFilter
@@ -352,6 +356,7 @@ class OrderFillListView(FillListView):
     """The fills of one of your orders, newest first."""
 
     filterset_class = None
+    pagination_class = CreatedCursorPagination
 
     def account_queryset(self, account):
         order = get_object_or_404(selectors.orders_of(account=account), pk=self.kwargs["pk"])

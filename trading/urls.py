@@ -6,6 +6,7 @@ urlpatterns = [
     path("orders/", api.OrderListView.as_view(), name="order-list"),
     path("orders/cancel-all/", api.OrdersCancelAllView.as_view(), name="order-cancel-all"),
     path("orders/<int:pk>/", api.OrderDetailView.as_view(), name="order-detail"),
+    path("orders/by-client-id/<str:client_order_id>/", api.OrderByClientIdView.as_view(), name="order-by-client-id"),
     path("orders/<int:pk>/cancel/", api.OrderCancelView.as_view(), name="order-cancel"),
     path("orders/<int:pk>/fills/", api.OrderFillListView.as_view(), name="order-fills"),
     path("fills/", api.FillListView.as_view(), name="fill-list"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from accounts import outbox
 from accounts.errors import AccountNotOperational, AccountsError, Code, InvalidTransition
 from accounts.models import ClientAccount, KycStatus
 from audit.services import audit_record, audit_values
@@ -28,6 +29,7 @@ def _save_audited(obj, *, account: ClientAccount, acting_user, action: str, audi
     obj.save(update_fields=[*changes, "updated_at"])
     after = {**audit_values(obj, audit_fields), **(note or {})}
     audit_record(acting_user=acting_user, action=action, obj=obj, account=account, before=before, after=after)
+    outbox.state_changed(obj, before_status=before.get("status"))
     return obj
 
 

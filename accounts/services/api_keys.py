@@ -11,6 +11,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import outbox
 from accounts.errors import AccountNotOperational, AccountsError, Code
 from accounts.models import ROLE_SCOPES, AccountStatus, ApiKey, ClientAccount, Scope
 from audit.services import audit_record, audit_values
@@ -68,6 +69,7 @@ def api_key_create(*, user, name: str = "", scopes: list[str], allowed_ips: list
     )
     audit_record(acting_user=acting_user or user, action="api_key.create", obj=key, account=account,
                  after=audit_values(key, ["user", "name", "prefix", "scopes", "allowed_ips"]))
+    outbox.api_key_changed(key)
     return key, f"{prefix}.{secret}"
 
 
@@ -81,4 +83,5 @@ def api_key_revoke(*, key: ApiKey, acting_user) -> ApiKey:
     key.save(update_fields=["revoked_at"])
     audit_record(acting_user=acting_user, action="api_key.revoke", obj=key, account=key.account,
                  before={"revoked_at": None}, after={"revoked_at": key.revoked_at, "prefix": key.prefix})
+    outbox.api_key_changed(key)
     return key

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import selectors
+from accounts import outbox, selectors
 from accounts.errors import AccountNotOperational, AccountsError, Code, FourEyesViolation, LimitExceeded
 from accounts.models import (
     OPEN_FUNDING_STATUSES,
@@ -96,6 +96,7 @@ def deposit_request(*, account: ClientAccount, asset: str | Asset, amount, actin
                                      **content)
     audit_record(acting_user=acting_user, action="deposit.request", obj=deposit, account=account,
                  after=audit_values(deposit, FUNDING_AUDIT_FIELDS))
+    outbox.state_changed(deposit, before_status=None)
     return deposit
 
 
@@ -218,6 +219,7 @@ def withdrawal_request(*, account: ClientAccount, asset: str | Asset, amount, id
     withdrawal.save(update_fields=["hold"])
     audit_record(acting_user=acting_user, action="withdrawal.request", obj=withdrawal, account=account,
                  after=audit_values(withdrawal, WITHDRAWAL_AUDIT_FIELDS))
+    outbox.state_changed(withdrawal, before_status=None)
     return withdrawal
 
 

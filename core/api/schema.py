@@ -30,15 +30,17 @@ class ApiAutoSchema(AutoSchema):
         if operation is None or self.view.__module__.startswith("drf_spectacular"):
             return operation
         error = self.resolve_serializer(ErrorSerializer, "response").ref
-        for status, description in self._error_statuses(has_body="requestBody" in operation).items():
+        has_query = any(p.get("in") == "query" for p in operation.get("parameters", []))
+        for status, description in self._error_statuses(has_body="requestBody" in operation,
+                                                         has_query=has_query).items():
             operation["responses"].setdefault(
                 status, {"description": description, "content": {"application/json": {"schema": error}}}
             )
         return operation
 
-    def _error_statuses(self, *, has_body: bool) -> dict[str, str]:
+    def _error_statuses(self, *, has_body: bool, has_query: bool = False) -> dict[str, str]:
         statuses = dict(ALWAYS)
-        if self.method != "GET" or self._get_filter_parameters() or self._get_pagination_parameters():
+        if self.method != "GET" or has_query or self._get_filter_parameters() or self._get_pagination_parameters():
             statuses.update(WITH_INPUT)
         if "{" in self.path:
             statuses.update(WITH_OBJECT)

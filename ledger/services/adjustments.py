@@ -15,9 +15,12 @@ from django.utils import timezone
 from audit.services import audit_record, audit_values
 from core.exceptions import Code as CoreCode
 from core.exceptions import Conflict, Forbidden
+from events.services import event_record
+from events.types import EventType
 from ledger.errors import Code, InvalidAmount, LedgerError
 from ledger.models import Adjustment, AdjustmentStatus, Asset, LedgerAccount, Purpose
 from ledger.money import require_exact
+from ledger.representations import adjustment_data
 from ledger.selectors import asset_precisions
 from ledger.services.chart import firm_account
 from ledger.services.posting import _code, credit, debit, entry_post
@@ -97,6 +100,8 @@ def adjustment_approve(*, adjustment: Adjustment, acting_user) -> Adjustment:
     adjustment.decided_at = timezone.now()
     adjustment.save(update_fields=["entry", "status", "decided_by", "decided_at"])
     _adjustment_audit(adjustment, action="adjustment.approve", acting_user=acting_user, before=before)
+    event_record(type=EventType.ADJUSTMENT_POSTED, account_id=adjustment.account.client_id,
+                 data=adjustment_data(adjustment))
     return adjustment
 
 

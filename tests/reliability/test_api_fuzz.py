@@ -60,6 +60,7 @@ def wsgi_in_the_test_transaction(settings):
     """As Django's test client does: accept its host, and do not close the database connection at the end of
     each request (that would end the test's transaction)."""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
+    settings.EVENTS_LONG_POLL_MAX_SECONDS = 0  # GET /events/?wait=30 answers at once (long-polls: tests/events)
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
     yield

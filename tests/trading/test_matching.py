@@ -372,7 +372,8 @@ def test_a_halted_market_is_not_matched_until_reopened(market, seller, buyer, dj
 
     with django_capture_on_commit_callbacks() as callbacks:
         services.market_status_set(market=market, status=MarketStatus.OPEN, acting_user=None)
-    assert len(callbacks) == 1  # reopening wakes the matcher
+    assert [c.__qualname__.split('.')[0] for c in callbacks] == ["written_on_commit", "market_wake_on_commit"]
+    # reopening wakes the matcher (and the event sequencer, for market.status_changed)
 
 
 def test_a_stale_book_is_rebuilt_when_another_process_matched_the_market(market, seller, buyer):

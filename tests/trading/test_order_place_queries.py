@@ -21,18 +21,19 @@ def order_body(**overrides):
             "client_order_id": "o-1", **overrides}
 
 
-def test_placing_an_order_takes_eight_queries(market, alice, django_assert_max_num_queries,
+def test_placing_an_order_takes_nine_queries(market, alice, django_assert_max_num_queries,
                                               django_capture_on_commit_callbacks):
     # The warm-up records the key's use and puts the market in the process's market cache.
     alice.post("/api/v1/orders/", order_body(client_order_id="warm-up"), format="json")
     # key with user, membership, account and ledger account; BEGIN; market version, replay, limits and fees;
     # hold; order; audit row; balance reservation (last: the balance row stays locked only until the commit);
-    # COMMIT. The market and its assets come from the cache, and the response serializer reuses them.
-    with django_assert_max_num_queries(8), django_capture_on_commit_callbacks() as wakeups:
+    # the events order.accepted and hold.placed (one insert); COMMIT. The market and its assets come from the
+    # cache, and the response serializer reuses them.
+    with django_assert_max_num_queries(9), django_capture_on_commit_callbacks() as wakeups:
         response = alice.post("/api/v1/orders/", order_body(), format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["price"] == "20000.00" and response.json()["size"] == "0.50000000"
-    assert len(wakeups) == 1
+    assert len(wakeups) == 2  # the matcher's and the event sequencer's
     order = Order.objects.get(pk=response.json()["id"])
     assert order.hold.key == f"order:{alice.account.pk}:o-1" and order.hold.amount == D("10020.00")
     assert AuditLog.objects.filter(action="order.place", object_id=str(order.pk)).count() == 1

@@ -8,7 +8,7 @@ from django.db import transaction
 from accounts.models import ClientAccount
 from audit.services import audit_record, audit_values
 from ledger import services as ledger
-from trading import sql
+from trading import outbox, sql
 from trading.errors import OrderNotOpen
 from trading.models import OPEN_STATUSES, Market, Order, OrderStatus
 
@@ -62,3 +62,4 @@ def _cancelled(orders: list[Order], seq: int | None, reason: str, acting_user) -
         order.save(update_fields=["status", "reason", "cancel_seq", "updated_at"])
         audit_record(acting_user=acting_user, action="order.cancel", obj=order, account=order.account,
                      before=before, after=audit_values(order, ["status", "reason", "filled_size"]))
+    outbox.orders_cancelled(orders)

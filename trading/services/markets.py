@@ -8,7 +8,7 @@ from audit.services import audit_record
 from core.exceptions import Code as GenericCode
 from core.exceptions import Forbidden
 from core.validation import require_choice
-from trading import sql
+from trading import outbox, sql
 from trading.errors import InvalidOrder
 from trading.models import Market, MarketStatus
 from trading.wakeups import market_wake_on_commit
@@ -29,6 +29,7 @@ def market_status_set(*, market: Market, status: str, acting_user, reason: str =
     market.save(update_fields=["status", "updated_at"])
     audit_record(acting_user=acting_user, action="market.status_set", obj=market, before=before,
                  after={"status": status, "reason": reason})
+    outbox.market_status_changed(market)
     if status == MarketStatus.OPEN:
         market_wake_on_commit(market.pk)
     return market

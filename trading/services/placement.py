@@ -20,7 +20,7 @@ from ledger.errors import InsufficientFunds
 from ledger.models import LedgerAccount
 from ledger.money import is_exact
 from ledger.selectors import balance_get
-from trading import selectors, sql
+from trading import outbox, selectors, sql
 from trading.errors import Code, InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict
 from trading.fill_amounts import buy_hold, decimal_places
 from trading.models import Market, MarketStatus, Order, OrderType, SelfTradePrevention, Side, TimeInForce
@@ -108,6 +108,7 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
         order.save()
         audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
                      after=audit_values(order, ORDER_AUDIT_FIELDS))
+    outbox.order_placed(order, market)
     market_wake_on_commit(market.pk)
     return order
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.db import rows_insert, rows_update
 from ledger import services as ledger
 from ledger.models import LedgerAccount, Purpose
-from trading import engine
+from trading import engine, outbox
 from trading.fill_amounts import FillAmounts, fill_apply
 from trading.models import Fill, Market, Order, OrderStatus, Side
 
@@ -119,8 +119,10 @@ class BatchSettlement:
         # Orders that ended give back what their holds still reserve once this batch's captures are taken.
         releases = [o.hold for o in self.ended.values() if o.hold is not None]
         entries = ledger.entries_post(specs=self.specs, releases=releases)
-        rows_insert(Fill, FILL_FIELDS, [(*row, entry.pk) for row, entry in zip(self.fills, entries)])
+        fill_ids = dict(rows_insert(Fill, FILL_FIELDS, [(*row, entry.pk) for row, entry in zip(self.fills, entries)],
+                                    returning=["entry", "id"]))
         _orders_save(list(self.changed.values()), self.now)
+        outbox.batch_settled(self, [fill_ids[entry.pk] for entry in entries])
 
 
 def _orders_save(orders: list[Order], now) -> None:

@@ -1,0 +1,39 @@
+"""The catalogue of event types (README "Events"). A type names the resource and what happened to it; the
+payload is that resource as the REST API shows it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    ORDER_ACCEPTED = "order.accepted"
+    ORDER_OPEN = "order.open"
+    ORDER_PARTIALLY_FILLED = "order.partially_filled"
+    ORDER_FILLED = "order.filled"
+    ORDER_CANCELLED = "order.cancelled"
+    ORDER_REJECTED = "order.rejected"
+    FILL_CREATED = "fill.created"
+    HOLD_PLACED = "hold.placed"
+    HOLD_RELEASED = "hold.released"
+    DEPOSIT_REQUESTED = "deposit.requested"
+    DEPOSIT_APPROVED = "deposit.approved"
+    DEPOSIT_COMPLETED = "deposit.completed"
+    DEPOSIT_REJECTED = "deposit.rejected"
+    WITHDRAWAL_REQUESTED = "withdrawal.requested"
+    WITHDRAWAL_APPROVED = "withdrawal.approved"
+    WITHDRAWAL_COMPLETED = "withdrawal.completed"
+    WITHDRAWAL_REJECTED = "withdrawal.rejected"
+    WITHDRAWAL_CANCELLED = "withdrawal.cancelled"
+    ACCOUNT_STATUS_CHANGED = "account.status_changed"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
+    MARKET_STATUS_CHANGED = "market.status_changed"
+    ADJUSTMENT_POSTED = "adjustment.posted"
+
+
+# Not stored in the log: sent to one webhook endpoint on request, to test it.
+PING = "ping"
+
+# As the API's choice fields list them (value, label); the OpenAPI schema names this set EventTypeEnum.
+EVENT_TYPE_CHOICES = [(t.value, t.value) for t in EventType]

@@ -1,0 +1,185 @@
+"""The events trading writes, in the transaction of the change (README "Events"): one INSERT per call.
+
+- placing: ``order.accepted`` and ``hold.placed``;
+- cancelling: ``order.cancelled`` and ``hold.released`` per order;
+- a matcher batch: ``fill.created`` for each side of each fill (with the balances after it), the new state of
+  every order the batch changed (``order.open``, ``order.partially_filled``, ``order.filled``,
+  ``order.cancelled``, ``order.rejected``) and ``hold.released`` for each order that ended with funds left,
+  as drafts that the sequencer renders after commit (``events.rendering``: the matcher's budget);
+- ``market.status_changed`` (public: no account).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from core.representation import fixed, iso
+from events.rendering import draft
+from events.services import NewEvent, events_record
+from events.types import EventType
+from ledger.models import Balance, Hold, HoldStatus
+from ledger.representations import hold_data
+from trading.models import Fill, Market, Order, OrderStatus, Side
+from trading.representations import fill_data, market_data, market_places, order_data
+
+ORDER_EVENT = {
+    OrderStatus.NEW: EventType.ORDER_ACCEPTED,
+    OrderStatus.OPEN: EventType.ORDER_OPEN,
+    OrderStatus.PARTIALLY_FILLED: EventType.ORDER_PARTIALLY_FILLED,
+    OrderStatus.FILLED: EventType.ORDER_FILLED,
+    OrderStatus.CANCELLED: EventType.ORDER_CANCELLED,
+    OrderStatus.REJECTED: EventType.ORDER_REJECTED,
+}
+ZERO = Decimal(0)
+
+
+def order_placed(order: Order, market: Market) -> None:
+    events_record([
+        NewEvent(EventType.ORDER_ACCEPTED, order.account_id, order_data(order, market=market), market.pk),
+        NewEvent(EventType.HOLD_PLACED, order.account_id, hold_data(order.hold)),
+    ])
+
+
+def orders_cancelled(orders: list[Order]) -> None:
+    """Orders just cancelled (one market), their holds released by the caller."""
+    if not orders:
+        return
+    market = Market.objects.select_related("base", "quote").get(pk=orders[0].market_id)
+    events = []
+    for order in orders:
+        events.append(NewEvent(EventType.ORDER_CANCELLED, order.account_id, order_data(order, market=market),
+                               market.pk))
+        events.extend(_released(order))
+    events_record(events)
+
+
+def market_status_changed(market: Market) -> None:
+    market = Market.objects.select_related("base", "quote").get(pk=market.pk)
+    events_record([NewEvent(EventType.MARKET_STATUS_CHANGED, None, market_data(market), market.pk)])
+
+
+def _released_amount(order: Order) -> Decimal | None:
+    """What ending ``order`` gave back from its hold (its hold less what its fills captured), if anything."""
+    hold = order.hold
+    if hold is None or hold.status != HoldStatus.RELEASED:
+        return None
+    captured = order.filled_size if order.side == Side.SELL else order.settled_quote
+    released = hold.amount - captured
+    return released if released > 0 else None
+
+
+def _released(order: Order) -> list[NewEvent]:
+    released = _released_amount(order)
+    if released is None:
+        return []
+    return [NewEvent(EventType.HOLD_RELEASED, order.account_id, hold_data(order.hold, released=released))]
+
+
+# --- a matcher batch: drafts, rendered after commit by the sequencer (events.rendering) ---------------------
+
+
+def batch_settled(settlement, fill_ids: list[int]) -> None:
+    """Every event of a settled batch (``trading.services.settlement.BatchSettlement``), in one statement: fills in the
+    order they happened, then the orders' new states, then the holds released. Written as drafts (the values
+    that changed, unformatted): the sequencer renders them with the ``render_*`` functions below."""
+    market, now = settlement.market, settlement.now
+    market_id, at = market.pk, iso(now)
+    events = []
+    if settlement.fills:
+        totals = _totals_after_each_fill(settlement)
+        for fill_id, row, (buyer_totals, seller_totals) in zip(fill_ids, settlement.fills, totals):
+            _, _, _, maker_account_id, taker_account_id, *_, aggressor_side, _ = row
+            taker_buys = aggressor_side == Side.BUY
+            events.append(NewEvent(EventType.FILL_CREATED, taker_account_id, draft(
+                "fill", [fill_id, taker_account_id, buyer_totals if taker_buys else seller_totals]), market_id, now))
+            events.append(NewEvent(EventType.FILL_CREATED, maker_account_id, draft(
+                "fill", [fill_id, maker_account_id, seller_totals if taker_buys else buyer_totals]), market_id, now))
+    for order in settlement.changed.values():
+        events.append(NewEvent(ORDER_EVENT[order.status], order.account_id, draft("order", [
+            order.pk, str(order.status), order.reason, str(order.filled_size), str(order.filled_quote),
+            str(order.fees_paid), str(order.settled_quote), at]), market_id, now))
+    for order in settlement.ended.values():
+        released = _released_amount(order)
+        if released:
+            events.append(NewEvent(EventType.HOLD_RELEASED, order.account_id,
+                                   draft("hold", [order.hold.pk, str(released), at]), None, now))
+    events_record(events)
+
+
+def _totals_after_each_fill(settlement) -> list[tuple[dict, dict]]:
+    """Per fill, the buyer's and the seller's total balances in the market's two assets right after it
+    (unformatted): the final balances (read under the batch's balance locks) less what later fills moved."""
+    market = settlement.market
+    base, quote = market.base_id, market.quote_id
+    ledger_ids = {client_id: la.pk for client_id, la in settlement.ledger_accounts.items()}
+    total: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    for account_id, asset, amount in Balance.objects.filter(
+        account_id__in=list(ledger_ids.values()), asset_id__in=[base, quote]
+    ).values_list("account_id", "asset_id", "amount"):
+        total[(account_id, asset)] = amount
+    out = []
+    for row in reversed(settlement.fills):
+        _, _, _, maker_account_id, taker_account_id, _, size, _, _, _, buyer_quote, seller_quote, side, _ = row
+        buyer, seller = (taker_account_id, maker_account_id) if side == Side.BUY else (maker_account_id,
+                                                                                       taker_account_id)
+        b, s = ledger_ids[buyer], ledger_ids[seller]
+        out.append(({base: str(total[(b, base)]), quote: str(total[(b, quote)])},
+                    {base: str(total[(s, base)]), quote: str(total[(s, quote)])}))
+        # Undo this fill: the buyer received base and paid quote, the seller the reverse.
+        total[(b, base)] -= size
+        total[(b, quote)] += buyer_quote
+        total[(s, base)] += size
+        total[(s, quote)] -= seller_quote
+    out.reverse()
+    return out
+
+
+_markets_seen: dict[int, Market] = {}
+
+
+def _markets(market_ids) -> dict[int, Market]:
+    """Markets with their assets, remembered by the rendering process: a market's symbol, assets and tick never
+    change once orders exist (the console makes them read-only), and that is all rendering reads."""
+    missing = set(market_ids) - _markets_seen.keys()
+    if missing:
+        _markets_seen.update(Market.objects.select_related("base", "quote").in_bulk(missing))
+    return _markets_seen
+
+
+def render_orders(drafts: list[list]) -> list[dict]:
+    """Order drafts -> orders as ``GET /orders/<id>/`` showed them then: the order's parameters from its row
+    (they never change), its state from the draft."""
+    orders = Order.objects.in_bulk({d[0] for d in drafts})
+    markets = _markets(o.market_id for o in orders.values())
+    out = []
+    for order_id, status, reason, filled_size, filled_quote, fees_paid, settled_quote, updated_at in drafts:
+        order = orders[order_id]
+        order.status, order.reason = status, reason
+        order.filled_size, order.filled_quote = Decimal(filled_size), Decimal(filled_quote)
+        order.fees_paid, order.settled_quote = Decimal(fees_paid), Decimal(settled_quote)
+        out.append(order_data(order, market=markets[order.market_id], updated_at=updated_at))
+    return out
+
+
+def render_fills(drafts: list[list]) -> list[dict]:
+    """Fill drafts -> the fill as that side sees it (``GET /fills/``) and its balances after it."""
+    fills = Fill.objects.in_bulk({d[0] for d in drafts})
+    markets = _markets(f.market_id for f in fills.values())
+    out = []
+    for fill_id, account_id, balances in drafts:
+        fill = fills[fill_id]
+        market = markets[fill.market_id]
+        base_places, quote_places, _ = market_places(market)
+        data = fill_data(fill, account_id=account_id, market=market)
+        data["balances"] = {asset: fixed(Decimal(amount), base_places if asset == market.base_id else quote_places)
+                            for asset, amount in balances.items()}
+        out.append(data)
+    return out
+
+
+def render_holds(drafts: list[list]) -> list[dict]:
+    """Hold drafts -> the released hold (released holds never change again)."""
+    holds = Hold.objects.in_bulk({d[0] for d in drafts})
+    return [hold_data(holds[hold_id], released=Decimal(released), updated_at=updated_at)
+            for hold_id, released, updated_at in drafts]
