@@ -627,3 +627,15 @@ def withdrawal_cancel(*, withdrawal: Withdrawal, acting_user, reason: str = "") 
     """The client takes back a request operations have not approved yet."""
     return _withdrawal_end(withdrawal=withdrawal, to=FundingStatus.CANCELLED, allowed_from={FundingStatus.REQUESTED},
                            action="cancel", acting_user=acting_user, reason=reason)
+
+
+# --- client onboarding (accounts/onboarding.py) ---------------------------------------------------------------
+# Re-exported here, loaded on first use: accounts.onboarding builds on this module's services.
+
+
+def __getattr__(name: str):
+    from accounts import onboarding
+
+    if name in onboarding.__all__:
+        return getattr(onboarding, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

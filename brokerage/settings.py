@@ -218,6 +218,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "back-office@localhost")
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
 # How long a set-password link stays valid, in seconds (Django's setting; default 3 days).
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+# Client users who set a password sign in to the browsable API at /api-auth/login/ and land on their account.
+LOGIN_REDIRECT_URL = "/api/v1/account/"
 
 LOGGING = {
     "version": 1,
