@@ -35,7 +35,7 @@ from ledger.models import (
     Posting,
     Purpose,
 )
-from ledger.money import require_exact
+from ledger.money import at_precision, require_exact
 from ledger.reference import ASSETS, FIRM_ACCOUNTS
 
 ZERO = Decimal(0)
@@ -84,6 +84,11 @@ class EntrySpec:
 
 def _code(asset: str | Asset) -> str:
     return asset.code if isinstance(asset, Asset) else asset
+
+
+def _at_asset_precision(amount: Decimal, asset: str) -> str:
+    """An amount in an error message as the API shows amounts: at the asset's precision."""
+    return at_precision(amount, asset_precisions([asset])[asset])
 
 
 # --- accounts of the chart --------------------------------------------------------------------------------
@@ -286,7 +291,7 @@ def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence
         if balance.enforce_floor and balance.amount - balance.held < -balance.credit_limit:
             raise InsufficientFunds(
                 f"Insufficient {asset} in {codes.get(account_id, account_id)}: the entry would leave "
-                f"{balance.amount - balance.held} available.",
+                f"{_at_asset_precision(balance.amount - balance.held, asset)} available.",
                 field="amount",
             )
     rows_update(Balance, ["amount", "held", "updated_at"], [(b.pk, b.amount, b.held, now) for b in balances.values()])
@@ -528,7 +533,8 @@ def _balance_reserve(account: LedgerAccount, asset: str, amount: Decimal, *, fie
     balance = _lock_balances([(account.pk, asset)])[(account.pk, asset)]
     if balance.enforce_floor and balance.amount - balance.held - amount < -balance.credit_limit:
         raise InsufficientFunds(
-            f"Insufficient available {asset}: {balance.amount - balance.held} available, {amount} needed.",
+            f"Insufficient available {asset}: {_at_asset_precision(balance.amount - balance.held, asset)} "
+            f"available, {_at_asset_precision(amount, asset)} needed.",
             field=field,
         )
     balance.held += amount
