@@ -20,9 +20,8 @@ from accounts.models import Scope
 from accounts.permissions import client_account_of
 from core.api.serializers import SharedFieldsMixin, StrictSerializer
 from ledger.serializers import DecimalStringField
-from trading import selectors, services
+from trading import amounts, selectors, services
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
-from trading.settlement import decimal_places
 
 READ = {"GET": Scope.READ}
 TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
@@ -32,13 +31,9 @@ TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
 
 
 def _places(kind: str, market: Market, value: Decimal) -> int:
-    if kind == "base":
-        return market.base.precision
-    if kind == "quote":
-        return market.quote.precision
-    if kind == "price":
-        return max(market.quote.precision, decimal_places(market.tick_size))
-    return max(market.quote.precision, decimal_places(value))  # exact accruals, in full
+    """The rule of ``trading.amounts``, which the reports follow too."""
+    return amounts.places(kind, base_precision=market.base.precision, quote_precision=market.quote.precision,
+                          tick_size=market.tick_size, value=value)
 
 
 class MarketAmountField(DecimalStringField):
@@ -57,7 +52,7 @@ class MarketAmountField(DecimalStringField):
         amount, market = value
         if amount is None:
             return None
-        return format(amount.quantize(Decimal(1).scaleb(-_places(self.kind, market, amount))), "f")
+        return amounts.fixed(amount, _places(self.kind, market, amount))
 
 
 # --- serializers ------------------------------------------------------------------------------------------
@@ -179,7 +174,7 @@ class AccountFillSerializer(serializers.ModelSerializer):
 
     def get_fee(self, fill) -> str:
         fee = fill.maker_fee if self._is_maker(fill) else fill.taker_fee
-        return format(fee.quantize(Decimal(1).scaleb(-_places("exact", fill.market, fee))), "f")
+        return amounts.fixed(fee, _places("exact", fill.market, fee))
 
     def get_settled_quote(self, fill) -> str:
         amount = fill.buyer_quote if self._is_buyer(fill) else fill.seller_quote
@@ -412,15 +407,12 @@ class OrderBookView(MarketDataView):
         price_places, size_places = _places("price", market, Decimal(0)), market.base.precision
         return Response({"market": market.symbol, **{
             side: [
-                {"price": _fixed(price, price_places), "size": _fixed(size, size_places), "orders": count}
+                {"price": amounts.fixed(price, price_places), "size": amounts.fixed(size, size_places),
+                 "orders": count}
                 for price, size, count in levels
             ]
             for side, levels in snapshot.items()
         }})
-
-
-def _fixed(value: Decimal, places: int) -> str:
-    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
 
 
 class TradesView(MarketDataView):
