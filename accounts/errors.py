@@ -15,6 +15,7 @@ class Code(StrEnum):
     NOT_A_MEMBER = "not_a_member"
     INVALID_SCOPE = "invalid_scope"
     SCOPE_NOT_ALLOWED = "scope_not_allowed"
+    SCOPE_REQUIRED = "scope_required"
     DUAL_CONTROL_REQUIRED = "dual_control_required"
     FOUR_EYES = "four_eyes"
     SELF_APPROVAL = "self_approval"

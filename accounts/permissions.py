@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from accounts.errors import Code
 from accounts.models import ROLE_SCOPES, ApiKey, ClientAccount, Scope
 from core.exceptions import Forbidden
 
@@ -38,5 +39,5 @@ class ClientScopePermission(BasePermission):
         client_account_of(request)
         needed = getattr(view, "required_scopes", {}).get(request.method, Scope.READ)
         if needed not in granted_scopes(request):
-            raise Forbidden(f"This request needs the {needed!r} scope.", code="scope_required")
+            raise Forbidden(f"This request needs the {str(needed)!r} scope.", code=Code.SCOPE_REQUIRED)
         return True

@@ -13,6 +13,7 @@ from django.test import Client, RequestFactory
 from rest_framework.exceptions import ParseError
 from rest_framework.test import APIClient
 
+from accounts.errors import Code as AccountsCode
 from accounts.models import Role
 from core.api.errors import csrf_failure
 from core.api.parsers import MAX_DEPTH, JsonParser, RequestTooLarge, nesting_depth_exceeds
@@ -22,7 +23,7 @@ from tests.factories import MarketFactory, MembershipFactory, fund
 
 pytestmark = pytest.mark.django_db
 V1 = "/api/v1"
-CATALOGUE = {str(code) for code in Code}
+CATALOGUE = {str(code) for code in Code} | {str(code) for code in AccountsCode}
 
 
 def assert_json_error(response, status: int, code: str) -> dict:
@@ -296,3 +297,11 @@ def test_an_api_client_never_gets_the_debug_page(trader, settings):
 def test_a_drf_rendered_error_for_a_browser_is_left_to_drf():
     response = APIClient().get(f"{V1}/account/", HTTP_ACCEPT="text/html")
     assert response.status_code == 401  # DRF's browsable page of the same JSON error, not replaced
+
+
+def test_a_missing_scope_is_named_plainly():
+    client = api_client_for(role=Role.TRADER)
+    body = assert_json_error(client.post(f"{V1}/withdrawals/", {"asset": "USD", "amount": "1.00",
+                                                                "bank_reference": "X"}, format="json",
+                                         HTTP_IDEMPOTENCY_KEY="k"), 403, "scope_required")
+    assert body["message"] == "This request needs the 'transfer' scope."
