@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, ApiKeyRequest, ApiKeyRequestStatus, Membership, Role
 from audit.models import AuditLog
-from tests.factories import ClientAccountFactory, MarketFactory, MembershipFactory, fund
+from tests.factories import ClientAccountFactory, MarketFactory, MembershipFactory, assert_secret_stored_nowhere, fund
 
 pytestmark = pytest.mark.django_db
 SECRET = re.compile(r"Authorization: ApiKey ([0-9a-f]{12}\.[A-Za-z0-9_\-]+)")
@@ -131,11 +131,13 @@ def _secret_from(page) -> str:
 
 
 def _assert_shown_once(page, web) -> None:
-    """The secret is in this response only: not cached, not in a cookie, not in the next page's messages."""
+    """The secret is in this response only: not cached, not in a cookie, not in the next page's messages, in no
+    table (sessions and the admin's own log included)."""
     secret = _secret_from(page)
     assert page.status_code == 200 and "no-store" in page["Cache-Control"]
     assert all(secret not in morsel.value for morsel in web.cookies.values())
     assert secret not in web.get("/admin/").content.decode()
+    assert_secret_stored_nowhere(secret)
 
 
 def test_a_read_only_key_is_issued_at_once_and_shown_once(account, operator):
