@@ -44,18 +44,16 @@ def read_bounded(stream) -> bytes:
 
 def nesting_depth_exceeds(data, limit: int) -> bool:
     """Whether ``data`` (parsed JSON) nests lists/objects deeper than ``limit``; iterative, so never recursion."""
+    if not isinstance(data, (dict, list)):
+        return False
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, dict):
-            children = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
     return False
 
 
@@ -76,6 +74,7 @@ class JsonParser(parsers.JSONParser):
             raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.") from None
         except ValueError as exc:  # UnicodeDecodeError and json.JSONDecodeError are ValueErrors
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
-        if nesting_depth_exceeds(data, MAX_DEPTH):
+        # Fewer brackets than the limit cannot nest deeper than it (the common case: counted in C, no walk).
+        if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and nesting_depth_exceeds(data, MAX_DEPTH):
             raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.")
         return data
