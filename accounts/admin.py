@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import services
+from accounts.admin_onboarding import issue_key_url  # also registers the client-user and key-request pages
 from accounts.models import AccountKind, ApiKey, AssetLimit, ClientAccount, Deposit, Membership, Tier, Withdrawal
 from core.admin_kit import (
     DomainErrorsAsMessagesMixin,
@@ -39,16 +40,27 @@ HANDLE_WITHDRAWAL = "accounts.change_withdrawal"
 
 
 class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The account's users; each opens its client-user page (role, set-password link, keys, deactivation)."""
+
     model = Membership
-    fields = ["user", "email", "role", "created_at"]
+    fields = ["user", "email", "role", "active", "created_at", "issue_key"]
     readonly_fields = fields
     extra = 0
     verbose_name = "user"
     verbose_name_plural = "users"
+    show_change_link = True
 
     @admin.display(description="email")
     def email(self, obj):
         return obj.user.email
+
+    @admin.display(description="active", boolean=True)
+    def active(self, obj):
+        return obj.user.is_active
+
+    @admin.display(description="")
+    def issue_key(self, obj):
+        return format_html('<a href="{}">issue an API key</a>', issue_key_url(obj.user))
 
 
 class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -101,11 +113,12 @@ class ClientAccountAdmin(ServiceAddMixin, DomainErrorsAsMessagesMixin, NoDeleteM
     search_fields = ["legal_name", "id__exact", "memberships__user__username", "memberships__user__email",
                      "api_keys__prefix"]
     fields = ["legal_name", "kind", "status", "kyc_status", "tier", "can_trade", "can_withdraw", "balances",
-              "ledger_links", "created_at", "updated_at"]
-    readonly_fields = ["kind", "status", "balances", "ledger_links", "created_at", "updated_at"]
+              "ledger_links", "onboarding_links", "created_at", "updated_at"]
+    readonly_fields = ["kind", "status", "balances", "ledger_links", "onboarding_links", "created_at", "updated_at"]
     inlines = [MembershipInline, ApiKeyInline, AssetLimitInline]
     add_form = ClientAccountCreateForm
-    add_intro = "The account opens as pending with its ledger account; approve KYC and activate it next."
+    add_intro = ("The account opens as pending with its ledger account; approve KYC and activate it next, then add "
+                 "its users and issue their API keys (links on the account's page).")
     actions = [
         service_action(name="activate", description="Activate selected accounts (KYC approved)",
                        permission="freeze", call=_call(services.account_activate), done="Activated"),
@@ -151,6 +164,14 @@ class ClientAccountAdmin(ServiceAddMixin, DomainErrorsAsMessagesMixin, NoDeleteM
             '<table id="client-balances"><thead><tr><th>Asset</th><th>Total</th><th>Held</th><th>Available</th>'
             "</tr></thead><tbody>{}</tbody></table>",
             body,
+        )
+
+    @admin.display(description="onboarding")
+    def onboarding_links(self, obj):
+        return format_html(
+            '<a href="{}" id="add-client-user">add a user</a> &middot; <a href="{}">API key requests</a>',
+            reverse("admin:accounts_membership_add") + f"?account={obj.pk}",
+            reverse("admin:accounts_apikeyrequest_changelist") + f"?account__id__exact={obj.pk}",
         )
 
     @admin.display(description="ledger")

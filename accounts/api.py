@@ -270,17 +270,22 @@ class WithdrawalCancelView(AccountScopedMixin, generics.GenericAPIView):
         return Response(WithdrawalSerializer(withdrawal).data)
 
 
-class ApiKeyListView(AccountScopedMixin, generics.ListAPIView):
+class ApiKeyScopedMixin(AccountScopedMixin):
+    """The keys the caller may see: their own, or every key of the account for an account admin."""
+
+    model = ApiKey
+    serializer_class = ApiKeySerializer
+
+    def account_queryset(self, account):
+        return selectors.api_keys_visible_to(user=self.request.user, account=account)
+
+
+class ApiKeyListView(ApiKeyScopedMixin, generics.ListAPIView):
     """Your API keys (an account admin sees every key of the account). POST creates a key for yourself:
     the secret is in that response only. A key can be given only scopes your role has and, when created with
     an API key, only scopes (and IPs) that key has."""
 
-    model = ApiKey
-    serializer_class = ApiKeySerializer
     required_scopes = {"GET": Scope.READ, "POST": Scope.READ}
-
-    def account_queryset(self, account):
-        return selectors.api_keys_visible_to(user=self.request.user, account=account)
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request):
@@ -292,17 +297,15 @@ class ApiKeyListView(AccountScopedMixin, generics.ListAPIView):
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 
 
-class ApiKeyDetailView(AccountScopedMixin, generics.RetrieveAPIView):
-    model = ApiKey
-    serializer_class = ApiKeySerializer
+class ApiKeyDetailView(ApiKeyScopedMixin, generics.RetrieveAPIView):
+    """One of the keys you may see (never its secret)."""
+
     required_scopes = {"GET": Scope.READ}
 
-    def account_queryset(self, account):
-        return selectors.api_keys_visible_to(user=self.request.user, account=account)
 
-
-class ApiKeyRevokeView(ApiKeyDetailView):
-    """Revoke a key at once (your own, or any key of the account for an account admin)."""
+class ApiKeyRevokeView(ApiKeyScopedMixin, generics.GenericAPIView):
+    """Revoke a key at once (your own, or any key of the account for an account admin). POST only: a GET here
+    is a 405, and the schema has no such operation."""
 
     required_scopes = {"POST": Scope.READ}
 

@@ -41,6 +41,13 @@ class Code(StrEnum):
     # Idempotent requests (the header of the API, the key of a funding request).
     IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    # Client onboarding (``accounts.services.onboarding``).
+    EMAIL_REQUIRED = "email_required"
+    INVALID_EMAIL = "invalid_email"
+    NOT_A_MEMBER = "not_a_member"
+    DUAL_CONTROL_REQUIRED = "dual_control_required"
+    ALREADY_DECIDED = "already_decided"
+    REASON_REQUIRED = "reason_required"
 
 
 class AccountsError(DomainError):

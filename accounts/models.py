@@ -82,6 +82,9 @@ class Membership(models.Model):
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        verbose_name = "client user"
+
     def __str__(self) -> str:
         return f"{self.user} @ {self.account_id} ({self.role})"
 
@@ -116,6 +119,7 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name = "API key"
+        permissions = [("issue_apikey", "Can issue API keys to client users (keys that move money need approval)")]
 
     def __str__(self) -> str:
         return f"{self.prefix} ({self.name})"
@@ -123,6 +127,53 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ApiKeyRequestStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved and issued"
+    REJECTED = "rejected", "Rejected"
+
+
+class ApiKeyRequest(models.Model):
+    """A key that can move money (``trade`` or ``transfer`` scope), issued by staff under dual control: one staff
+    user proposes it, a different one approves it, and only the approval creates the key (``accounts.services.onboarding``).
+    The database keeps the approver distinct from the proposer and an approved request tied to its key."""
+
+    account = models.ForeignKey(ClientAccount, on_delete=models.PROTECT, related_name="api_key_requests")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                             help_text="The client user the key is for.")
+    name = models.CharField(max_length=100, blank=True)
+    scopes = models.JSONField(default=list)
+    allowed_ips = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=ApiKeyRequestStatus.choices, default=ApiKeyRequestStatus.PROPOSED)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it was rejected.")
+    key = models.OneToOneField(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="issue_request")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "API key request"
+        permissions = [("approve_apikeyrequest", "Can approve an API key request proposed by someone else")]
+        constraints = [
+            models.CheckConstraint(condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("proposed_by")),
+                                   name="api_key_request_four_eyes"),
+            models.CheckConstraint(condition=~Q(user=F("proposed_by")) & ~Q(user=F("decided_by")),
+                                   name="api_key_request_not_for_staff_themselves"),
+            models.CheckConstraint(
+                condition=(Q(status=ApiKeyRequestStatus.APPROVED) & Q(key__isnull=False) & Q(decided_by__isnull=False))
+                | (Q(status=ApiKeyRequestStatus.REJECTED) & Q(key__isnull=True) & Q(decided_by__isnull=False))
+                | (Q(status=ApiKeyRequestStatus.PROPOSED) & Q(key__isnull=True) & Q(decided_by__isnull=True)),
+                name="api_key_request_decision_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"API key request #{self.pk} for {self.user} ({', '.join(self.scopes)}; {self.status})"
 
 
 class FundingStatus(models.TextChoices):

@@ -55,5 +55,5 @@ class ClientScopePermission(BasePermission):
         client_account_of(request)
         needed = getattr(view, "required_scopes", {}).get(request.method, Scope.READ)
         if needed not in granted_scopes(request):
-            raise Forbidden(f"This request needs the {needed!r} scope.", code=Code.SCOPE_REQUIRED)
+            raise Forbidden(f"This request needs the {str(needed)!r} scope.", code=Code.SCOPE_REQUIRED)
         return True

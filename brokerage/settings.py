@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.api.middleware.ApiErrorMiddleware",  # first: API paths answer JSON errors, whatever fails after it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,7 +120,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "core.api.authentication.CsrfCodedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.ClientScopePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -192,6 +193,36 @@ LARGE_TRANSACTION_THRESHOLDS = {
     "ETH": Decimal("5"),
     **env_decimal_map("LARGE_TRANSACTION_THRESHOLDS"),
 }
+
+# --- API request bodies, error responses and error reports (issue 19) ------------------------------------
+# JSON is the only request body the API parses: forms and multipart are a 415, so the schema offers JSON only.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["core.api.parsers.JsonParser"]
+# Largest request body, in bytes (Django's setting and default); an API body over it is a 413 request_too_large.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+CSRF_FAILURE_VIEW = "core.api.errors.csrf_failure"
+# Error pages and error e-mails mask the password of every URL-shaped value (DATABASE_URL, REDIS_URL, ...).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.debug.UrlMaskingExceptionReporterFilter"
+
+# --- E-mail and client onboarding (issue 19) --------------------------------------------------------------
+# New client users get a one-time link to set their password. Locally (DEBUG) the e-mail is printed to the
+# console; with DEBUG off the default is SMTP (EMAIL_HOST ...). PUBLIC_BASE_URL is the origin the link points at
+# (e.g. https://backoffice.example.com); without it the console uses the host of the request, the command needs it.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "back-office@localhost")
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
+# How long a set-password link stays valid, in seconds (Django's setting; default 3 days).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+# Client users who set a password sign in to the browsable API at /api-auth/login/ and land on their account.
+LOGIN_REDIRECT_URL = "/api/v1/account/"
 
 LOGGING = {
     "version": 1,

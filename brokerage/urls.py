@@ -16,7 +16,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Client users: the one-time set-password link of onboarding, and signing in to the browsable API.
+    path("account/", include("accounts.urls_web")),
+    path("api-auth/", include("rest_framework.urls")),
 ]
 
+handler400 = "core.api.errors.bad_request"
 handler404 = "core.api.errors.not_found"
 handler500 = "core.api.errors.server_error"

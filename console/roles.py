@@ -26,6 +26,10 @@ OPERATIONS_PERMISSIONS = [
     "accounts.change_deposit",
     "accounts.change_withdrawal",
     "accounts.change_apikey",
+    # Client onboarding: add client users and change their roles, issue keys (keys that move money: proposals).
+    "accounts.add_membership",
+    "accounts.change_membership",
+    "accounts.issue_apikey",
     "accounts.add_assetlimit",
     "accounts.change_assetlimit",
     "trading.change_order",
@@ -37,6 +41,7 @@ OPERATIONS_PERMISSIONS = [
 SUPERVISOR_PERMISSIONS = [
     "ledger.approve_adjustment",
     "accounts.approve_withdrawal",
+    "accounts.approve_apikeyrequest",
     "trading.halt_market",
     "trading.add_market",
     "trading.change_market",

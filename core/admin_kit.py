@@ -62,6 +62,11 @@ class ServiceAddMixin:
     def created_message(self, obj) -> str:
         return f"{obj} created."
 
+    def created_response(self, request, obj):
+        """Where the add page goes once the service has created ``obj``: its change page, with a message."""
+        self.message_user(request, self.created_message(obj), messages.SUCCESS)
+        return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", obj.pk)
+
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -72,8 +77,7 @@ class ServiceAddMixin:
             except DomainError as exc:
                 add_domain_error(form, exc)
             else:
-                self.message_user(request, self.created_message(obj), messages.SUCCESS)
-                return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", obj.pk)
+                return self.created_response(request, obj)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Add {self.opts.verbose_name}",

@@ -18,6 +18,12 @@ class Code(StrEnum):
     UNKNOWN_FIELD = "unknown_field"
     INVALID_CURSOR = "invalid_cursor"
     SERVER_ERROR = "server_error"
+    # Answered for API paths before a view runs, or when Django itself refuses a request (core.api.middleware).
+    BAD_HOST = "bad_host"
+    BAD_REQUEST = "bad_request"
+    REQUEST_TOO_LARGE = "request_too_large"
+    CSRF_FAILED = "csrf_failed"
+    MALFORMED_MULTIPART = "malformed_multipart"
     # Django REST framework's request handling.
     PARSE_ERROR = "parse_error"
     NOT_AUTHENTICATED = "not_authenticated"

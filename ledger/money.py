@@ -50,3 +50,9 @@ def plain(amount: Decimal) -> str:
     """Fixed-point text without trailing zeros or exponent: ``1.500000000000000000`` -> ``1.5``, zero -> ``0``."""
     text = format(amount, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def at_precision(amount: Decimal, precision: int) -> str:
+    """An amount as text at its asset's precision (``9000.000000000000000000`` -> ``9000.00`` for USD), as the
+    API shows it. An amount not exact at that precision is shown exactly rather than rounded."""
+    return format(amount.quantize(quantum(precision)) if is_exact(amount, precision) else amount, "f")

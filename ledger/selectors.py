@@ -12,6 +12,7 @@ from django.db.models import F, QuerySet, Sum, Value
 
 from ledger.dates import day_end, utc_date
 from ledger.models import NORMAL_SIGN, Asset, Balance, BalanceSnapshot, Hold, HoldStatus, LedgerAccount, Posting
+from ledger.money import at_precision
 
 ZERO = Decimal(0)
 
@@ -154,3 +155,8 @@ def asset_precisions(codes: Iterable[str] = ()) -> dict[str, int]:
         _precisions.clear()
         _precisions.update(Asset.objects.values_list("code", "precision"))
     return _precisions
+
+
+def amount_text(amount: Decimal, asset: str) -> str:
+    """An amount in a message as the API shows amounts: at the asset's precision."""
+    return at_precision(amount, asset_precisions([asset])[asset])

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ledger.errors import InsufficientFunds
 from ledger.models import Balance, Hold, HoldStatus, JournalEntry, LedgerAccount, Purpose
+from ledger.selectors import amount_text
 
 ZERO = Decimal(0)
 
@@ -228,7 +229,8 @@ def balance_reserve_portable(account: LedgerAccount, asset: str, amount: Decimal
     balance = balances_lock([(account.pk, asset)])[(account.pk, asset)]
     if balance.enforce_floor and balance.amount - balance.held - amount < -balance.credit_limit:
         raise InsufficientFunds(
-            f"Insufficient available {asset}: {balance.amount - balance.held} available, {amount} needed.",
+            f"Insufficient available {asset}: {amount_text(balance.amount - balance.held, asset)} "
+            f"available, {amount_text(amount, asset)} needed.",
             field=field,
         )
     balance.held += amount

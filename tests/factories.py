@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from accounts.models import AccountStatus, ClientAccount, KycStatus, Membership, Role
 from ledger import services as ledger
@@ -101,3 +102,17 @@ def assert_balance(account, asset: str, total, held=None) -> None:
     assert actual_total == Decimal(str(total)), f"{asset} total {actual_total} != {total}"
     if held is not None:
         assert actual_held == Decimal(str(held)), f"{asset} held {actual_held} != {held}"
+
+
+def assert_secret_stored_nowhere(secret: str) -> None:
+    """No column of any table holds the secret (or its random part) in clear."""
+    random_part = secret.partition(".")[2]
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT table_name, column_name FROM information_schema.columns
+            WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'jsonb')
+        """)
+        columns = cursor.fetchall()
+        for table, column in columns:
+            cursor.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE %s', [f"%{random_part}%"])
+            assert cursor.fetchone()[0] == 0, (table, column)

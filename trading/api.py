@@ -20,6 +20,7 @@ from accounts.models import Scope
 from accounts.permissions import AccountScopedMixin, client_account_of
 from core.api.pagination import CreatedCursorPagination
 from core.api.serializers import SharedFieldsMixin, StrictSerializer, validated
+from core.representation import fixed
 from ledger.dates import UtcDateTimeFilter
 from ledger.serializers import DecimalStringField
 from trading import selectors, services
@@ -53,7 +54,7 @@ class MarketAmountField(DecimalStringField):
         amount, market = value
         if amount is None:
             return None
-        return format(amount.quantize(Decimal(1).scaleb(-_places(self.kind, market, amount))), "f")
+        return fixed(amount, _places(self.kind, market, amount))
 
 
 # --- serializers ------------------------------------------------------------------------------------------
@@ -404,15 +405,12 @@ class OrderBookView(MarketDataView):
         price_places, size_places = _places("price", market, Decimal(0)), market.base.precision
         return Response({"market": market.symbol, **{
             side: [
-                {"price": _fixed(price, price_places), "size": _fixed(size, size_places), "orders": count}
+                {"price": fixed(price, price_places), "size": fixed(size, size_places),
+                 "orders": count}
                 for price, size, count in levels
             ]
             for side, levels in snapshot.items()
         }})
-
-
-def _fixed(value: Decimal, places: int) -> str:
-    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
 
 
 class TradesView(MarketDataView):

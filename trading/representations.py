@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.representation import fixed, iso, quantum
+from trading import amounts
 from trading.fill_amounts import decimal_places
 
 MAKER, TAKER = "maker", "taker"
@@ -20,8 +21,10 @@ def market_places(market) -> tuple[int, int, int]:
     """(base, quote, price) decimal places of ``market``, remembered on the object."""
     places = market.__dict__.get("_places")
     if places is None:
-        quote = market.quote.precision
-        places = (market.base.precision, quote, max(quote, decimal_places(market.tick_size)))
+        base, quote = market.base.precision, market.quote.precision
+        price = amounts.places("price", base_precision=base, quote_precision=quote, tick_size=market.tick_size,
+                               value=market.tick_size)
+        places = (base, quote, price)
         market.__dict__["_places"] = places
     return places
 

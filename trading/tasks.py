@@ -16,6 +16,8 @@ redelivered; its transaction rolled back, so the redelivered task redoes the bat
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
@@ -23,6 +25,7 @@ from trading.models import MarketStatus, Order, OrderStatus
 from trading.services import market_match
 
 LOCKED_RETRY_SECONDS = 0.05
+logger = logging.getLogger(__name__)
 
 
 # A dropped database connection is transient: the batch rolled back, try again shortly. Anything else is a bug
@@ -48,4 +51,6 @@ def sweep_markets() -> list[int]:
     )
     for market_id in market_ids:
         match_market.delay(market_id)
+    if market_ids:  # an idle sweep logs nothing at INFO (core.log_filters.RoutineTaskFilter)
+        logger.info("Sweep: woke markets %s that still have new orders", market_ids)
     return market_ids

@@ -4,7 +4,7 @@ Every state change locks the row it changes, validates the transition (``invalid
 and records an audit row in the same transaction. Repeating a transition that already happened (completing
 a completed deposit, revoking a revoked key) is a replay: it returns the object and writes nothing.
 
-The functions live in ``lifecycle``, ``api_keys`` and ``funding``; this package re-exports them, so callers
+The functions live in ``lifecycle``, ``api_keys``, ``funding`` and ``onboarding``; this package re-exports them, so callers
 keep writing ``from accounts import services`` and ``services.withdrawal_request(...)``.
 """
 
@@ -39,8 +39,32 @@ from accounts.services.lifecycle import (
     client_user_role_set,
     kyc_status_set,
 )
+from accounts.services.onboarding import (
+    MONEY_SCOPES,
+    LinkDelivery,
+    api_key_issue,
+    api_key_request_approve,
+    api_key_request_propose,
+    api_key_request_reject,
+    client_user_deactivate,
+    client_user_invite,
+    client_user_reactivate,
+    key_needs_dual_control,
+    password_link_send,
+)
 
 __all__ = [
+    "MONEY_SCOPES",
+    "LinkDelivery",
+    "api_key_issue",
+    "api_key_request_approve",
+    "api_key_request_propose",
+    "api_key_request_reject",
+    "client_user_deactivate",
+    "client_user_invite",
+    "client_user_reactivate",
+    "key_needs_dual_control",
+    "password_link_send",
     "ACCOUNT_AUDIT_FIELDS",
     "DAILY_WINDOW",
     "FUNDING_AUDIT_FIELDS",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 
 from django.conf import settings
 from django.db import connection
@@ -23,11 +23,13 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import ClientAccount, Deposit, Withdrawal
 from audit.models import AuditLog
+from core.representation import fixed
 from ledger.dates import day_end, iso_utc, utc_date
 from ledger.models import LedgerAccount, Posting, Purpose
-from ledger.money import plain, quantum
+from ledger.money import quantum
 from ledger.selectors import asset_precisions, natural_sign_sql
 from ledger.snapshots import BEGINNING_OF_TIME, snapshot_base_day
+from trading import amounts
 from trading.models import Fill
 
 CHUNK_SIZE = 2000
@@ -99,22 +101,32 @@ def _fills(scope: Scope):
 
 def _blotter_rows(scope: Scope) -> Iterator[tuple]:
     rows = _fills(scope).order_by("id").values_list(
-        "id", "created_at", "market__symbol", "market__base_id", "market__quote_id", "price", "size",
-        "quote_amount", "aggressor_side",
+        "id", "created_at", "market__symbol", "market__base_id", "market__quote_id", "market__tick_size", "price",
+        "size", "quote_amount", "aggressor_side",
         "maker_order__account_id", "maker_order_id", "maker_order__client_order_id", "maker_order__side",
         "maker_order__created_at", "maker_fee",
         "taker_order__account_id", "taker_order_id", "taker_order__client_order_id", "taker_order__side",
         "taker_order__created_at", "taker_fee", "buyer_quote", "seller_quote", "entry_id",
     )
-    for (fill_id, at, market, base, quote, price, size, notional, aggressor, maker_account, maker_order,
+    for (fill_id, at, market, base, quote, tick_size, price, size, notional, aggressor, maker_account, maker_order,
          maker_coid, maker_side, maker_at, maker_fee, taker_account, taker_order, taker_coid, taker_side, taker_at,
          taker_fee, buyer_quote, seller_quote, entry_id) in rows.iterator(chunk_size=CHUNK_SIZE):
+        market_amount = partial(_market_amount, scope, base=base, quote=quote, tick_size=Decimal(tick_size))
         yield (
-            fill_id, iso_utc(at), market, base, quote, plain(price), scope.amount(size, base), plain(notional),
-            aggressor, maker_account, maker_order, maker_coid, maker_side, iso_utc(maker_at), plain(maker_fee),
-            taker_account, taker_order, taker_coid, taker_side, iso_utc(taker_at), plain(taker_fee),
+            fill_id, iso_utc(at), market, base, quote, market_amount("price", price), scope.amount(size, base),
+            market_amount("exact", notional), aggressor, maker_account, maker_order, maker_coid, maker_side,
+            iso_utc(maker_at), market_amount("exact", maker_fee), taker_account, taker_order, taker_coid, taker_side,
+            iso_utc(taker_at), market_amount("exact", taker_fee),
             scope.amount(buyer_quote, quote), scope.amount(seller_quote, quote), entry_id,
         )
+
+
+def _market_amount(scope: Scope, kind: str, value, *, base: str, quote: str, tick_size: Decimal) -> str:
+    """Prices, notionals and fees as the API writes them (``trading.amounts``): ``30000.00``, not ``30000``."""
+    value = Decimal(value)
+    return fixed(value, amounts.places(kind, base_precision=scope.precisions[base],
+                                               quote_precision=scope.precisions[quote], tick_size=tick_size,
+                                               value=value))
 
 
 # --- ledger journal ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.api.middleware import client_error_response, is_api_request, json_error
 from core.exceptions import Code, DomainError
 
 
@@ -53,24 +54,36 @@ def api_exception_handler(exc, context):
     return response
 
 
-def _api_error(request, *, code: str, message: str, status: int):
-    from django.http import JsonResponse
+def bad_request(request, exception=None):
+    """``handler400``: a request Django refused (malformed body, suspicious input) as JSON on API paths."""
+    from django.views.defaults import bad_request as django_bad_request
 
-    return JsonResponse({"code": code, "message": message, "field": None}, status=status)
+    if is_api_request(request):
+        return client_error_response(exception) or json_error(Code.BAD_REQUEST, 400)
+    return django_bad_request(request, exception)
 
 
 def not_found(request, exception=None):
     """URLs that match no route: the API answers in its JSON error shape, everything else as Django does."""
     from django.views.defaults import page_not_found
 
-    if request.path.startswith("/api/"):
-        return _api_error(request, code=Code.NOT_FOUND, message="No such resource.", status=404)
+    if is_api_request(request):
+        return json_error(Code.NOT_FOUND, 404)
     return page_not_found(request, exception)
 
 
 def server_error(request):
     from django.views.defaults import server_error as django_server_error
 
-    if request.path.startswith("/api/"):
-        return _api_error(request, code=Code.SERVER_ERROR, message="Internal error; it has been logged.", status=500)
+    if is_api_request(request):
+        return json_error(Code.SERVER_ERROR, 500)
     return django_server_error(request)
+
+
+def csrf_failure(request, reason=""):
+    """``CSRF_FAILURE_VIEW``: Django's CSRF refusal, as JSON ``csrf_failed`` on API paths."""
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    if is_api_request(request):
+        return json_error(Code.CSRF_FAILED, 403, f"CSRF check failed: {reason}")
+    return django_csrf_failure(request, reason=reason)

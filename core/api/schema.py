@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.openapi import AutoSchema
 
 from core.api.serializers import ErrorSerializer
@@ -49,3 +50,9 @@ class ApiAutoSchema(AutoSchema):
         if has_body:
             statuses.update(WITH_BODY)
         return statuses
+
+
+class CsrfCodedSessionScheme(SessionScheme):
+    """The session scheme, for the session authentication whose CSRF refusal has its own code."""
+
+    target_class = "core.api.authentication.CsrfCodedSessionAuthentication"

@@ -28,7 +28,7 @@ from ledger.errors import (
 )
 from ledger.models import Asset, Balance, Hold, HoldStatus, JournalEntry, LedgerAccount, Posting
 from ledger.money import require_exact
-from ledger.selectors import asset_precisions
+from ledger.selectors import amount_text, asset_precisions
 
 ZERO = Decimal(0)
 
@@ -185,7 +185,7 @@ def _apply_to_balances(balances: dict[tuple[int, str], Balance], specs: Sequence
         if balance.enforce_floor and balance.amount - balance.held < -balance.credit_limit:
             raise InsufficientFunds(
                 f"Insufficient {asset} in {codes.get(account_id, account_id)}: the entry would leave "
-                f"{balance.amount - balance.held} available.",
+                f"{amount_text(balance.amount - balance.held, asset)} available.",
                 field="amount",
             )
     rows_update(Balance, ["amount", "held", "updated_at"], [(b.pk, b.amount, b.held, now) for b in balances.values()])

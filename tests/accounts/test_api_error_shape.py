@@ -33,7 +33,10 @@ def test_non_api_paths_keep_django_404_page(client):
 
 @pytest.mark.parametrize("content_type, body, status, code", [
     ("text/plain", "name=x", 415, "unsupported_media_type"),
-    ("multipart/form-data", "--no-boundary--", 400, "parse_error"),
+    # JSON only: forms and multipart, well-formed or not, are not parsed at all.
+    ("application/x-www-form-urlencoded", "name=x&scopes=read", 415, "unsupported_media_type"),
+    ("multipart/form-data", "--no-boundary--", 415, "unsupported_media_type"),
+    ("application/json", '{"name": ', 400, "parse_error"),
 ])
 def test_a_body_the_api_cannot_parse_is_refused_in_the_error_shape_with_a_documented_status(
     content_type, body, status, code,

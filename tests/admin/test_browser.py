@@ -164,3 +164,49 @@ def test_halting_a_market(open_page, supervisor):
     assert AuditLog.objects.get(action="market.status_set").actor_id == supervisor.pk
     page.goto(reverse("admin:index"))
     assert "Halted" in page.inner_text("#markets-panel")
+
+
+def test_onboarding_a_client_user_and_a_trading_key(open_page, browser, live_server, operator):
+    """Add a user in the console; the user sets a password in a browser from the e-mailed link; a trading key is
+    proposed by one staff user and approved by another, who sees its secret once."""
+    import re
+
+    from django.core import mail
+
+    from accounts.models import ApiKey, Membership
+
+    account = ClientAccountFactory(legal_name="Acme Onboarding Ltd")
+    supervisor = staff_in(SUPERVISORS, username="supervisor-b")
+    page = open_page(operator)
+    page.goto(reverse("admin:accounts_clientaccount_change", args=[account.pk]))
+    page.click("#add-client-user")
+    page.fill("#id_username", "acme-trader")
+    page.fill("#id_email", "trader@acme.example")
+    page.select_option("#id_role", "trader")
+    page.click('input[name="_save"]')
+    assert "A set-password link was e-mailed to trader@acme.example." in success_messages(page)
+
+    link = re.search(r"https?://\S+(/account/set-password/\S+/)", mail.outbox[-1].body).group(1)
+    client_user = browser.new_context(base_url=live_server.url).new_page()
+    client_user.goto(link)
+    client_user.fill("#id_new_password1", "a long client passphrase")
+    client_user.fill("#id_new_password2", "a long client passphrase")
+    client_user.click("#set-password")  # a real browser sends Origin: the CSRF check must accept it
+    client_user.wait_for_selector("#password-set")
+    assert Membership.objects.get(user__username="acme-trader").user.check_password("a long client passphrase")
+
+    page.click("#issue-api-key")
+    page.check('input[value="read"]')
+    page.check('input[value="trade"]')
+    page.click('input[name="_save"]')
+    assert "a different staff user must approve it" in success_messages(page)
+    request_url = page.url
+    assert not ApiKey.objects.filter(user__username="acme-trader").exists()
+
+    approver = open_page(supervisor)
+    approver.goto(request_url)
+    approver.click("#approve-key-request")
+    secret = approver.inner_text("#api-key-value").removeprefix("Authorization: ApiKey ").strip()
+    key = ApiKey.objects.get(user__username="acme-trader")
+    assert secret.startswith(key.prefix + ".") and key.scopes == ["read", "trade"]
+    client_user.context.close()

@@ -47,7 +47,7 @@ def test_refuses_more_than_available_and_changes_nothing(client_account):
     with pytest.raises(InsufficientFunds) as refused:
         hold_new(key="order:2", account=client_account, asset="USD", amount=D("40.01"))
     assert refused.value.field == "amount"
-    assert refused.value.message == "Insufficient available USD: 40.000000000000000000 available, 40.01 needed."
+    assert refused.value.message == "Insufficient available USD: 40.00 available, 40.01 needed."
     assert_balance(client_account, "USD", "100", held="60")
     assert not Hold.objects.filter(key="order:2").exists()
     hold_new(key="order:3", account=client_account, asset="USD", amount=D("40"))  # exactly all

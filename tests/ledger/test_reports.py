@@ -303,7 +303,7 @@ def test_trade_blotter_has_both_sides_fees_and_timestamps():
 
     assert rows == [{
         "fill_id": str(fill.pk), "executed_at": "2024-03-02T11:00:00.000000Z", "market": "BTC-USD",
-        "base_asset": "BTC", "quote_asset": "USD", "price": "100", "size": "0.40000000", "quote_amount": "40",
+        "base_asset": "BTC", "quote_asset": "USD", "price": "100.00", "size": "0.40000000", "quote_amount": "40.00",
         "aggressor_side": "buy",
         "maker_account_id": str(seller.pk), "maker_order_id": str(resting.pk), "maker_client_order_id": "s-1",
         "maker_side": "sell", "maker_order_placed_at": "2024-03-02T10:00:00.000000Z", "maker_fee": "0.04",

@@ -298,7 +298,8 @@ def test_balance_reserve_creates_a_missing_client_row_and_refuses(client_account
     outcome = both("balance_reserve", client_account, "ETH", D("1"), field="amount",
                    observe=lambda: balance_row(client_account, "ETH"))
     assert outcome.refusal == (InsufficientFunds, "insufficient_funds",
-                               "Insufficient available ETH: 0E-18 available, 1 needed.", "amount")
+                               "Insufficient available ETH: 0.000000000000000000 available, 1.000000000000000000 "
+                               "needed.", "amount")
     assert outcome.state == (0, 0, 0, True)
 
 
