@@ -18,6 +18,8 @@ class Code(StrEnum):
     UNKNOWN_FIELD = "unknown_field"
     INVALID_CURSOR = "invalid_cursor"
     SERVER_ERROR = "server_error"
+    # A dependency (the database) is unreachable or restarting: retry after the Retry-After header.
+    SERVICE_UNAVAILABLE = "service_unavailable"
     # Django REST framework's request handling.
     PARSE_ERROR = "parse_error"
     NOT_AUTHENTICATED = "not_authenticated"
@@ -71,6 +73,15 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     code = Code.CONFLICT
     http_status = 409
+
+
+class ServiceUnavailable(DomainError):
+    """The database (or another dependency the request needs) is down or restarting: a 503 the client retries
+    with the same idempotency key, never a 500."""
+
+    code = Code.SERVICE_UNAVAILABLE
+    http_status = 503
+    retry_after_seconds = 1
 
 
 class Forbidden(DomainError):

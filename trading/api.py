@@ -20,7 +20,7 @@ from accounts.models import Scope
 from accounts.permissions import client_account_of
 from core.api.serializers import SharedFieldsMixin, StrictSerializer
 from ledger.serializers import DecimalStringField
-from trading import selectors, services
+from trading import metrics, selectors, services
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from trading.settlement import decimal_places
 
@@ -275,9 +275,13 @@ class OrderListView(OrderView, generics.ListAPIView):
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
     def post(self, request):
-        order = services.order_place(
-            account=client_account_of(request), acting_user=request.user, **_validated(OrderCreateSerializer, request)
-        )
+        try:
+            order = services.order_place(account=client_account_of(request), acting_user=request.user,
+                                         **_validated(OrderCreateSerializer, request))
+        except Exception as exc:
+            metrics.order_rejected(exc)
+            raise
+        metrics.order_accepted(symbol=order.market.symbol)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
