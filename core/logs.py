@@ -138,7 +138,9 @@ class PlainFormatter(logging.Formatter):
 
 
 def logging_config(*, fmt: str, level: str) -> dict:
-    """The ``LOGGING`` setting: every record through one stderr handler with the context filter."""
+    """The ``LOGGING`` setting: every record through one stderr handler with the context filter. Python warnings
+    are logged too (``py.warnings``), so the stream stays one JSON object per line."""
+    logging.captureWarnings(True)
     return {
         "version": 1,
         "disable_existing_loggers": False,
