@@ -25,7 +25,8 @@ from django.conf import settings as django_settings
 from tests.trading.workers import test_database_url, wait_for
 
 ROOT = Path(django_settings.BASE_DIR)
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_BIN = Path(os.environ.get("PG_BIN") or (sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb")) or
+                                            [Path("/usr/lib/postgresql/15/bin/initdb")])[-1].parent)
 STARTUP_SECONDS = 60
 
 
