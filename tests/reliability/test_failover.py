@@ -191,9 +191,6 @@ def test_postgresql_restarted_requests_fail_fast_with_503_and_recover(tmp_path):
 
 
 def test_two_matchers_one_killed_under_load_the_other_takes_over(broker_url, tmp_path):  # noqa: F811
-    from tests.reliability.desk import Desk, PRICE_BANDS  # noqa: F401 - markets and funding of the desk
-    from trading.tasks import match_market  # noqa: F401 - the tasks the workers run
-
     desk = desk_prepare()
     env = base_env(CELERY_BROKER_URL=broker_url, SWEEP_INTERVAL_SECONDS=str(SWEEP))
     doomed, survivor = _worker(tmp_path, env, "doomed"), _worker(tmp_path, env, "survivor")
