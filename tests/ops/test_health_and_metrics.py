@@ -196,3 +196,24 @@ def test_metrics_can_require_a_scrape_token(settings):
     settings.METRICS_TOKEN = "scrape-token-1"
     assert Client().get("/metrics").status_code == 401
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token-1").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_console_draws_the_key_metrics_for_staff(no_broker, monkeypatch):
+    from tests.factories import StaffFactory
+
+    monkeypatch.setattr(wakeups, "market_wake", lambda market_id: None)
+    MarketFactory()
+    trader = api_client_for(role=Role.TRADER)
+    fund(trader.account, "USD", "50000")
+    for _ in range(3):
+        assert trader.post("/api/v1/orders/", {"market": "BTC-USD", "side": "buy", "size": "0.1",
+                                               "price": "20000.00"}, format="json").status_code == 201
+    staff = Client()
+    staff.force_login(StaffFactory(is_superuser=True))
+    assert 'href="/admin/console/operations/"' in staff.get("/admin/").content.decode()
+    page = staff.get("/admin/console/operations/").content.decode()
+    assert page.count("<svg") >= 3 and "<polyline" in page
+    assert "Last minute 3" in page  # three orders accepted this minute
+    assert "<td>BTC-USD</td><td>3</td>" in page  # all three wait for the matcher
+    assert Client().get("/admin/console/operations/").status_code == 302  # staff only
