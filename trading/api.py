@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from accounts.models import Scope
 from accounts.permissions import client_account_of
+from core.api.errors import error_code
 from core.api.serializers import SharedFieldsMixin, StrictSerializer
 from ledger.serializers import DecimalStringField
 from trading import metrics, selectors, services
@@ -279,7 +280,7 @@ class OrderListView(OrderView, generics.ListAPIView):
             order = services.order_place(account=client_account_of(request), acting_user=request.user,
                                          **_validated(OrderCreateSerializer, request))
         except Exception as exc:
-            metrics.order_rejected(exc)
+            metrics.order_rejected(code=error_code(exc))
             raise
         metrics.order_accepted(symbol=order.market.symbol)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from core.api.errors import error_code
 from core.metrics import counter, gauge_family, histogram
 from trading.models import Market, OrderStatus
 
@@ -48,8 +47,8 @@ def order_accepted(*, symbol: str) -> None:
     ORDERS_ACCEPTED.labels(symbol).inc()
 
 
-def order_rejected(exc: BaseException) -> None:
-    code = error_code(exc)
+def order_rejected(*, code: str | None) -> None:
+    """``code``: what the API answered (``core.api.errors.error_code``); None for an unexpected error (a 500)."""
     if code is not None:
         ORDERS_REJECTED.labels(code).inc()
 
