@@ -84,9 +84,10 @@ test_database_url.__test__ = False  # a helper, not a test
 def worker_start(broker: str, log: Path, name: str, *, wait: bool = True, env: dict | None = None) -> subprocess.Popen:
     """``celery -A brokerage worker --pool=solo`` (the process that runs a task is the one a signal ends),
     logging to ``log``; with ``wait``, returns once the worker says it is ready."""
+    extra = env or {}
     env = {**os.environ, "DATABASE_URL": test_database_url(), "CELERY_BROKER_URL": broker,
-           "SECRET_KEY": django_settings.SECRET_KEY, "DB_CONN_MAX_AGE": "0", **(env or {})}
-    if "REDIS_URL" not in (env or {}):
+           "SECRET_KEY": django_settings.SECRET_KEY, "DB_CONN_MAX_AGE": "0", **extra}
+    if "REDIS_URL" not in extra:
         env.pop("REDIS_URL", None)
     with log.open("w") as out:
         process = subprocess.Popen(
