@@ -85,7 +85,7 @@ DATABASES = {
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASE_URL:
+if "postgresql" in DATABASES["default"]["ENGINE"]:
     # An unreachable server fails a request in seconds (503 service_unavailable), not a TCP timeout later.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
