@@ -19,7 +19,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import services
-from accounts.services import onboarding
 from accounts.models import (
     AccountStatus,
     ApiKey,
@@ -29,6 +28,7 @@ from accounts.models import (
     Role,
     Scope,
 )
+from accounts.services import onboarding
 from core.admin_kit import (
     DomainErrorsAsMessagesMixin,
     NoDeleteMixin,

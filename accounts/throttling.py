@@ -13,14 +13,18 @@ development) use DRF's code.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
+import redis
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiKey
+
+logger = logging.getLogger(__name__)
 
 # KEYS[1]: the window; ARGV: now, duration, num_requests, a unique member. Returns {1} if the request is
 # accepted (and counted), else {0, requests in the window, the oldest one's time}.
@@ -65,9 +69,15 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         self.now = self.timer()
         key = backend.make_and_validate_key(f"{self.key}:window")  # not DRF's key: another value type
         client = backend._cache.get_client(key, write=True)  # the cache's own connection pool
-        result = client.register_script(SLIDING_WINDOW_SCRIPT)(
-            keys=[key], args=[self.now, self.duration, self.num_requests, secrets.token_hex(8)]
-        )
+        try:
+            result = client.register_script(SLIDING_WINDOW_SCRIPT)(
+                keys=[key], args=[self.now, self.duration, self.num_requests, secrets.token_hex(8)]
+            )
+        except redis.RedisError:
+            # Fail open: a Redis outage must not stop trading (README "Operations", failover). The limit is a
+            # guard against runaway clients, not a safety property; the database still protects the money.
+            logger.warning("rate limit not applied: Redis unavailable")
+            return True
         if result[0] == 1:
             return True
         self.window = (int(result[1]), float(result[2]) if result[2] else None)

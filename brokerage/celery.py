@@ -1,6 +1,6 @@
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 from core.log_filters import RoutineTaskFilter
 
@@ -12,3 +12,24 @@ app.autodiscover_tasks()
 
 # The beat's market sweep every 5 s: Celery's own INFO lines about it only at DEBUG (core.log_filters).
 RoutineTaskFilter.install(["trading.tasks.sweep_markets"])
+
+# The request id of the API call that queued a task travels in the message and tags the task's log lines.
+def _connect_request_ids():
+    from core import logs
+
+    signals.before_task_publish.connect(logs.task_publish_request_id, weak=False, dispatch_uid="request_id_publish")
+    signals.task_prerun.connect(logs.task_request_id_enter, weak=False, dispatch_uid="request_id_enter")
+    signals.task_postrun.connect(logs.task_request_id_exit, weak=False, dispatch_uid="request_id_exit")
+
+
+_connect_request_ids()
+
+
+@signals.worker_ready.connect
+def _worker_metrics(**_):
+    from django.conf import settings
+
+    if settings.WORKER_METRICS_PORT:
+        from core.metrics import worker_metrics_serve
+
+        worker_metrics_serve(settings.WORKER_METRICS_PORT)

@@ -12,6 +12,7 @@ import dj_database_url
 from celery.schedules import crontab
 
 from core.env import env_bool, env_decimal, env_decimal_map, env_int, env_list, env_str
+from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "core.api.middleware.ApiErrorMiddleware",  # first: API paths answer JSON errors, whatever fails after it
+    "core.middleware.RequestMiddleware",  # first: request id, metrics and the log line cover everything below
+    "core.api.middleware.ApiErrorMiddleware",  # API paths answer JSON errors, whatever fails after it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -85,6 +87,9 @@ DATABASES = {
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # An unreachable server fails a request in seconds (503 service_unavailable), not a TCP timeout later.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -159,8 +164,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
+# RabbitMQ (amqp://) or Redis (redis://), chosen by the URL. CELERY_QUEUE renames the default queue (tests use
+# their own, so they never consume another run's messages on a shared broker).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+# A publish to a broker that is down gives up in well under a second: wake-ups are hints (the database is the
+# queue of record and the sweep finds what a lost wake-up missed), so a request never waits on the broker.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING: JSON lines with the request id
+# One beat may run at a time: others wait on a PostgreSQL advisory lock and take over when it is released
+# (core.beat); two beats never both schedule. Start as many as availability needs.
+CELERY_BEAT_SCHEDULER = "core.beat:LeaderScheduler"
+SWEEP_INTERVAL_SECONDS = float(env_decimal("SWEEP_INTERVAL_SECONDS", Decimal(5)))
 CELERY_BEAT_SCHEDULE = {
-    "sweep-markets": {"task": "trading.tasks.sweep_markets", "schedule": 5.0},
+    "sweep-markets": {"task": "trading.tasks.sweep_markets", "schedule": SWEEP_INTERVAL_SECONDS},
     "nightly-reconciliation": {
         "task": "ledger.tasks.reconciliation_run",
         "schedule": crontab(hour=0, minute=15),
@@ -170,6 +190,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=0, minute=5),
     },
 }
+
+# --- Operations: health, metrics, logs --------------------------------------------------------------------
+# /readyz fails "matcher" when the sweep (which records the heartbeat) has not run for this long.
+MATCHER_HEARTBEAT_MAX_AGE_SECONDS = env_int("MATCHER_HEARTBEAT_MAX_AGE_SECONDS", 30)
+# With a token, /metrics needs "Authorization: Bearer <token>" (deploy/ scrapes with it).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# A Celery worker serves its own /metrics on this port when set (one pod per worker; see deploy/k8s).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
 
 # --- Business settings ----------------------------------------------------------------------------------
 # Orders per matcher transaction under backlog (steady load makes small batches anyway). Larger batches amortise
@@ -224,13 +252,8 @@ PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 # Client users who set a password sign in to the browsable API at /api-auth/login/ and land on their account.
 LOGIN_REDIRECT_URL = "/api/v1/account/"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# JSON lines with the request id, secrets redacted (core.logs); LOG_FORMAT=plain for a terminal.
+LOGGING = logging_config(fmt=env_str("LOG_FORMAT", "json"), level=env_str("LOG_LEVEL", "INFO"))
 
 # --- Events (README "Events") ---------------------------------------------------------------------------
 # Redis for wake-ups (events written, events sequenced, long-polls): REDIS_URL, else a Redis Celery broker.

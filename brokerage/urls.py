@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.health import ReadinessView, liveness_view
+from core.metrics import metrics_view
+
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("trading.urls")),
@@ -11,6 +14,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("healthz", liveness_view, name="healthz"),
+    path("readyz", ReadinessView.as_view(), name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/reports/", include("compliance.reports.urls_staff")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

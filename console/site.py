@@ -32,6 +32,7 @@ class ConsoleAdminSite(admin.AdminSite):
     def get_urls(self):
         console = [
             path("console/trial-balance/", self.admin_view(self.trial_balance_view), name="trial_balance"),
+            path("console/operations/", self.admin_view(self.operations_view), name="operations"),
             path(
                 "console/statement/<int:account_id>/",
                 self.admin_view(self.statement_view),
@@ -60,6 +61,11 @@ class ConsoleAdminSite(admin.AdminSite):
         }
 
     # --- views ------------------------------------------------------------------------------------------
+
+    def operations_view(self, request):
+        from console.operations import operations_overview
+
+        return self._render(request, "admin/console_operations.html", "Operations: metrics", **operations_overview())
 
     def trial_balance_view(self, request):
         from console.dashboard import trial_balance_for

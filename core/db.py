@@ -86,3 +86,15 @@ def _attname(model: type[Model], name: str) -> str:
 
 def _column(model: type[Model], name: str) -> str:
     return model._meta.get_field(name).column
+
+
+def vendor_is_postgresql(conn=None) -> bool:
+    return (conn or connection).vendor == "postgresql"
+
+
+def session_lock_try(conn, namespace: int, key: int) -> bool:
+    """Try PostgreSQL's session-level advisory lock on ``conn`` (a connection of its own: the lock lasts until
+    it is released or the connection ends, e.g. its process dies)."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)::text", [namespace, key])
+        return cursor.fetchone()[0] == "true"

@@ -24,6 +24,8 @@ class Code(StrEnum):
     REQUEST_TOO_LARGE = "request_too_large"
     CSRF_FAILED = "csrf_failed"
     MALFORMED_MULTIPART = "malformed_multipart"
+    # A dependency (the database) is unreachable or restarting: retry after the Retry-After header.
+    SERVICE_UNAVAILABLE = "service_unavailable"
     # Django REST framework's request handling.
     PARSE_ERROR = "parse_error"
     NOT_AUTHENTICATED = "not_authenticated"
@@ -77,6 +79,15 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     code = Code.CONFLICT
     http_status = 409
+
+
+class ServiceUnavailable(DomainError):
+    """The database (or another dependency the request needs) is down or restarting: a 503 the client retries
+    with the same idempotency key, never a 500."""
+
+    code = Code.SERVICE_UNAVAILABLE
+    http_status = 503
+    retry_after_seconds = 1
 
 
 class Forbidden(DomainError):

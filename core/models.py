@@ -39,3 +39,13 @@ class AppendOnlyModel(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ImmutableRecordError(f"{type(self).__name__} #{self.pk} is append-only and cannot be deleted.")
+
+
+class Heartbeat(models.Model):
+    """The last time a background loop proved it runs (``core.heartbeats``): one row per loop, e.g. ``matcher``."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

@@ -18,12 +18,13 @@ from rest_framework.response import Response
 
 from accounts.models import Scope
 from accounts.permissions import AccountScopedMixin, client_account_of
+from core.api.errors import error_code
 from core.api.pagination import CreatedCursorPagination
 from core.api.serializers import SharedFieldsMixin, StrictSerializer, validated
 from core.representation import fixed
 from ledger.dates import UtcDateTimeFilter
 from ledger.serializers import DecimalStringField
-from trading import selectors, services
+from trading import metrics, selectors, services
 from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from trading.representations import amount_places, fill_data, market_data, order_data
 
@@ -257,9 +258,13 @@ class OrderListView(OrderView, generics.ListAPIView):
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
     def post(self, request):
-        order = services.order_place(
-            account=client_account_of(request), acting_user=request.user, **validated(OrderCreateSerializer, request)
-        )
+        try:
+            order = services.order_place(account=client_account_of(request), acting_user=request.user,
+                                         **validated(OrderCreateSerializer, request))
+        except Exception as exc:
+            metrics.order_rejected(code=error_code(exc))
+            raise
+        metrics.order_accepted(symbol=order.market.symbol)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 

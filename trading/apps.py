@@ -13,3 +13,8 @@ class TradingConfig(AppConfig):
         renderer_register("order", outbox.render_orders)
         renderer_register("fill", outbox.render_fills)
         renderer_register("hold", outbox.render_holds)
+
+        from core.metrics import scrape_collector_register
+        from trading.metrics import matcher_backlog
+
+        scrape_collector_register("matcher_backlog", matcher_backlog)

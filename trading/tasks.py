@@ -17,10 +17,13 @@ redelivered; its transaction rolled back, so the redelivered task redoes the bat
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from core.heartbeats import MATCHER, heartbeat_record
+from trading import metrics
 from trading.models import MarketStatus, Order, OrderStatus
 from trading.services import market_match
 
@@ -34,7 +37,10 @@ logger = logging.getLogger(__name__)
              retry_backoff=0.5, retry_backoff_max=10, max_retries=5)
 def match_market(market_id: int) -> dict:
     # Run in-process (no broker), a re-queue would recurse: wait for the lock instead.
+    started = time.perf_counter()
     summary = market_match(market_id=market_id, wait=bool(match_market.app.conf.task_always_eager))
+    metrics.batch_observed(market_id=market_id, locked=summary.locked, orders=summary.orders, fills=summary.fills,
+                           seconds=time.perf_counter() - started)
     if not summary.locked:
         match_market.apply_async((market_id,), countdown=LOCKED_RETRY_SECONDS)
     elif summary.more:
@@ -44,7 +50,9 @@ def match_market(market_id: int) -> dict:
 
 @shared_task(name="trading.tasks.sweep_markets", ignore_result=True)
 def sweep_markets() -> list[int]:
-    """Beat: wake every open market that has ``new`` orders, in case a wake-up message was lost."""
+    """Beat: wake every open market that has ``new`` orders, in case a wake-up message was lost; and record the
+    matcher's heartbeat (``/readyz``): this task running proves beat, broker, worker and database all work."""
+    heartbeat_record(MATCHER)
     market_ids = list(
         Order.objects.filter(status=OrderStatus.NEW, market__status=MarketStatus.OPEN)
         .values_list("market_id", flat=True).distinct().order_by("market_id")

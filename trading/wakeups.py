@@ -26,10 +26,16 @@ def _flag(market_id: int) -> str:
     return f"trading:wake:{market_id}"
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 @cache
 def _redis():
+    """The Redis of the flags: the broker when it is Redis, else the cache's Redis (RabbitMQ broker)."""
     url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://", "unix://")):
+    if not url.startswith(REDIS_SCHEMES) and not settings.CELERY_TASK_ALWAYS_EAGER:
+        url = settings.CACHE_URL
+    if not url.startswith(REDIS_SCHEMES):
         return None
     return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
@@ -39,8 +45,12 @@ def market_wake(market_id: int) -> None:
     from trading.tasks import match_market
 
     client = _redis()
-    if client is not None and not client.set(_flag(market_id), 1, nx=True, ex=FLAG_TTL_SECONDS):
-        return
+    if client is not None:
+        try:
+            if not client.set(_flag(market_id), 1, nx=True, ex=FLAG_TTL_SECONDS):
+                return
+        except redis.RedisError:  # no flag: publish anyway (a duplicate wake-up is harmless)
+            logger.warning("wake-up flag of market %s unavailable", market_id)
     match_market.delay(market_id)
 
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.api.middleware import client_error_response, is_api_request, json_error
-from core.exceptions import Code, DomainError
+from core.exceptions import Code, DomainError, ServiceUnavailable
+
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)  # connection lost, server restarting, etc.
+
+
+def service_unavailable_body() -> dict:
+    return ServiceUnavailable("The service is temporarily unavailable; retry shortly with the same "
+                              "idempotency key or client order id.").as_dict()
 
 
 def _first_error(detail, path: str | None = None) -> tuple[str | None, drf_exceptions.ErrorDetail | str]:
@@ -31,7 +39,29 @@ def _validation_body(exc: drf_exceptions.ValidationError) -> dict:
     return {"code": code, "message": str(error), "field": field, "errors": exc.detail}
 
 
+def error_code(exc: BaseException) -> str | None:
+    """The ``code`` the API answers ``exc`` with (for metrics by code); None for an unexpected error."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return Code.SERVICE_UNAVAILABLE
+    if isinstance(exc, DomainError):
+        return exc.code
+    if isinstance(exc, DjangoValidationError):
+        return Code.INVALID
+    if isinstance(exc, drf_exceptions.ValidationError):
+        _, error = _first_error(exc.detail)
+        return getattr(error, "code", None) or Code.INVALID
+    if isinstance(exc, drf_exceptions.APIException):
+        codes = exc.get_codes()
+        return codes if isinstance(codes, str) else exc.default_code
+    return None
+
+
 def api_exception_handler(exc, context):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        # A database that is down or restarting fails the request fast and says so: 503, never 500. The
+        # transaction rolled back, so a retry with the same idempotency key is safe.
+        return Response(service_unavailable_body(), status=503,
+                        headers={"Retry-After": str(ServiceUnavailable.retry_after_seconds)})
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.http_status)
     if isinstance(exc, DjangoValidationError):

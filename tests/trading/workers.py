@@ -37,6 +37,34 @@ def broker_url(settings):
     redis.Redis.from_url(url).flushdb()
 
 
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+@pytest.fixture
+def amqp_broker_url(settings):
+    """Publish to RabbitMQ (``TEST_AMQP_URL``) on a queue of this test's own (``CELERY_QUEUE``), so nothing else
+    on the shared broker consumes or sees its messages; the queue is deleted afterwards."""
+    from kombu import Connection, Queue
+
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        with Connection(AMQP_URL, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # CI starts RabbitMQ (.ci/run): a missing broker there is a failure, not a skip
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"RabbitMQ is not reachable at {AMQP_URL}: {exc}")
+    before = (celery_app.conf.broker_url, celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
+    settings.CELERY_BROKER_URL = AMQP_URL
+    celery_app.conf.update(broker_url=AMQP_URL, task_always_eager=False, task_default_queue=queue)
+    publisher_reset()
+    yield AMQP_URL, queue
+    celery_app.conf.update(broker_url=before[0], task_always_eager=before[1], task_default_queue=before[2])
+    publisher_reset()
+    with Connection(AMQP_URL, connect_timeout=3) as conn:
+        Queue(queue, channel=conn.default_channel).delete()
+
+
 def publisher_reset() -> None:
     """Forget connections made with an earlier broker URL (an earlier test may have published elsewhere)."""
     celery_app._pool = None
@@ -53,12 +81,14 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-def worker_start(broker: str, log: Path, name: str, *, wait: bool = True) -> subprocess.Popen:
+def worker_start(broker: str, log: Path, name: str, *, wait: bool = True, env: dict | None = None) -> subprocess.Popen:
     """``celery -A brokerage worker --pool=solo`` (the process that runs a task is the one a signal ends),
     logging to ``log``; with ``wait``, returns once the worker says it is ready."""
+    extra = env or {}
     env = {**os.environ, "DATABASE_URL": test_database_url(), "CELERY_BROKER_URL": broker,
-           "SECRET_KEY": django_settings.SECRET_KEY, "DB_CONN_MAX_AGE": "0"}
-    env.pop("REDIS_URL", None)
+           "SECRET_KEY": django_settings.SECRET_KEY, "DB_CONN_MAX_AGE": "0", **extra}
+    if "REDIS_URL" not in extra:
+        env.pop("REDIS_URL", None)
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "brokerage", "worker", "--pool=solo", "--loglevel=INFO",
