@@ -33,3 +33,39 @@ class MarketMisconfigured(TradingError):
     """tick x lot x fee rate would need more than the 18 decimal places the ledger stores exactly."""
 
     code = "market_misconfigured"
+
+
+# --- quotes, inventory and conversions ----------------------------------------------------------------------
+
+
+class PriceUnavailable(Conflict):
+    """No price for this size: the book is too thin and operations set no (fresh) fallback price."""
+
+    code = "price_unavailable"
+
+
+class ExposureLimitExceeded(Conflict):
+    """The trade would take the firm's inventory in an asset beyond its exposure limit (or it has none)."""
+
+    code = "exposure_limit_exceeded"
+
+
+class QuoteExpired(Conflict):
+    code = "quote_expired"
+
+
+class QuoteAlreadyExecuted(Conflict):
+    """The quote was executed already, under another Idempotency-Key."""
+
+    code = "quote_already_executed"
+
+
+class QuoteRejected(Conflict):
+    """The firm will not honour the quote now: the market is not open, its reference moved against the firm
+    beyond the tolerance (or can no longer be priced), or the trade would breach an exposure limit."""
+
+    code = "quote_rejected"
+
+
+class ConversionUnsupported(TradingError):
+    code = "conversion_unsupported"
