@@ -266,6 +266,14 @@ def _priced_for_funds(desk: _Desk, side: str, funds: Decimal) -> Priced:
     return desk.price(side, size)
 
 
+def _market_now(symbol: str) -> Market:
+    """The market as it is now (the caller's copy may come from a process cache: status, even id, may differ)."""
+    market = selectors.market_reloaded(symbol)
+    if market is None:
+        raise InvalidOrder(f"There is no market {symbol!r}.", code="does_not_exist", field="market")
+    return market
+
+
 @transaction.atomic
 def quote_create(*, account: ClientAccount, market: Market, side: str, size: Decimal | None = None,
                  funds: Decimal | None = None, acting_user, at: datetime | None = None) -> Quote:
@@ -273,7 +281,7 @@ def quote_create(*, account: ClientAccount, market: Market, side: str, size: Dec
     hold that price until ``expires_at``. Refused: market not open, no price (``price_unavailable``), or a
     trade the firm's exposure limits would not take (``exposure_limit_exceeded``)."""
     at = at or clock.now()
-    market = Market.objects.select_related("base", "quote").get(pk=market.pk)  # its status now
+    market = _market_now(market.symbol)
     _request_check(market, side, size, funds)
     if market.status != MarketStatus.OPEN:
         raise MarketNotOpen(f"{market.symbol} is {market.get_status_display().lower()}: no quotes.", field="market")
