@@ -156,8 +156,14 @@ class Bar:
     height: int
 
 
+@dataclass(frozen=True)
+class Chart:
+    bars: list[Bar]
+    zero_y: int  # where the zero line is drawn
+
+
 def chart_bars(days: list[DeskDay], *, quote_asset: str, first: date, last: date, width: int = 600,
-               height: int = 160) -> list[Bar]:
+               height: int = 160) -> Chart:
     """Bars of the daily spread captured in ``quote_asset`` from ``first`` to ``last`` (one per day, zero on a
     day without quotes), scaled to a ``width`` x ``height`` drawing with a zero line at mid-height when any day
     lost money. Coordinates for an inline SVG."""
@@ -174,4 +180,4 @@ def chart_bars(days: list[DeskDay], *, quote_asset: str, first: date, last: date
         size = int((abs(value) * scale).to_integral_value())
         y = zero_line - size if value >= 0 else zero_line
         bars.append(Bar(day=day, value=value, x=i * slot, y=y, width=max(1, slot - 2), height=size))
-    return bars
+    return Chart(bars=bars, zero_y=zero_line)
