@@ -61,9 +61,11 @@ class LoadClient:
     def __init__(self) -> None:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def request(self, method: str, path: str, header: str, body: dict | None) -> int:
+    async def request(self, method: str, path: str, header: str, body: dict | None,
+                      extra_headers: dict[str, str] | None = None) -> int:
         payload = json.dumps(body).encode() if body is not None else b""
-        message = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {header}\r\n"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
+        message = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {header}\r\n{extra}"
                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload
         while self.idle:  # the server closes keep-alive connections idle for a while: then take another
             reader, writer = self.idle.pop()

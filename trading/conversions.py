@@ -27,7 +27,7 @@ from ledger.money import is_exact
 from ledger.selectors import balance_get
 from trading import clock
 from trading.errors import ConversionUnsupported, TradingError
-from trading.inventory import exposure_require, inventory_account
+from trading.inventory import exposure_guarded, exposure_require, inventory_account
 from trading.models import Conversion, ConversionLimit
 from trading.quotes import account_require_can_trade
 
@@ -92,24 +92,24 @@ def conversion_create(*, account: ClientAccount, from_asset: str | Asset, to_ass
     if available < amount:
         raise InsufficientFunds(f"Insufficient {source.code}: {amount.normalize():f} needed, "
                                 f"{available.normalize():f} available.", field="amount")
-    deltas = {source.code: amount, target.code: -amount}
-    exposure_require(deltas, posted=False)
+    exposure_require({source.code: amount, target.code: -amount})
     conversion = Conversion.objects.create(account=account, from_asset=source, to_asset=target, amount=amount,
                                            idempotency_key=idempotency_key, created_at=at,
                                            created_by=user_or_none(acting_user))
-    inventory = inventory_account()
-    conversion.entry = ledger.entry_post(
-        key=f"conversion:{conversion.pk}", kind="conversion",
-        legs=[ledger.debit(client, source.code, amount), ledger.credit(inventory, source.code, amount),
-              ledger.debit(inventory, target.code, amount), ledger.credit(client, target.code, amount)],
-        memo=f"Conversion #{conversion.pk}: {amount.normalize():f} {source.code} -> {target.code}",
-        acting_user=user_or_none(acting_user),
-    )
-    exposure_require(deltas, posted=True)  # under the inventory balance locks
+    conversion.entry_id = f"conversion:{conversion.pk}"  # the entry comes last: it locks the inventory rows
     conversion.save(update_fields=["entry"])
     audit_record(acting_user=acting_user, action="conversion.create", obj=conversion, account=account,
                  after=audit_values(conversion, CONVERSION_AUDIT_FIELDS))
     # Event log (when it lands): "conversion.created" here, in this transaction.
+    inventory = inventory_account()
+    with exposure_guarded():
+        ledger.entry_post(
+            key=conversion.entry_id, kind="conversion",
+            legs=[ledger.debit(client, source.code, amount), ledger.credit(inventory, source.code, amount),
+                  ledger.debit(inventory, target.code, amount), ledger.credit(client, target.code, amount)],
+            memo=f"Conversion #{conversion.pk}: {amount.normalize():f} {source.code} -> {target.code}",
+            acting_user=user_or_none(acting_user),
+        )
     return conversion
 
 

@@ -1,21 +1,24 @@
 """The firm's principal inventory: positions per asset, exposure limits, and the desk's daily figures.
 
 The position in an asset is the natural balance of ``firm:inventory`` in it (README "Quotes: the firm's
-inventory"): what the firm itself owns of what custody holds, negative when it is short. Every trade against
-the inventory (quote executions, conversions, funding) is checked twice against ``InventoryLimit``: before it is
-written, with the positions as last committed (a clear refusal), and after its entry is posted, with the
-inventory balance rows locked by that entry until the commit (the guarantee: no two concurrent trades can both
-squeeze under a limit).
+inventory"): what the firm itself owns of what custody holds, negative when it is short. A trade against the
+inventory (a quote when it is priced, a conversion or funding before it is posted) is checked against
+``InventoryLimit`` with the positions as last committed, for a clear refusal; the guarantee is PostgreSQL's
+(migration ``trading/0005``): a trigger refuses the update of a locked inventory balance row that goes beyond a
+limit, so no two concurrent trades can both squeeze under it. ``exposure_guarded`` turns that refusal into the
+caller's error. A position beyond a limit (operations lowered it) may still move back toward it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db import IntegrityError
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import TruncDate
 
 from ledger import services as ledger
@@ -33,46 +36,58 @@ def inventory_account() -> LedgerAccount:
     return ledger.firm_account(Purpose.INVENTORY)
 
 
-def positions(assets: Iterable[str]) -> dict[str, Decimal]:
-    """The inventory position per asset (zero where the firm never traded it). Inside a transaction that
-    posted to the inventory, these are the locked rows as that transaction changed them."""
-    assets = list(assets)
-    found = dict(Balance.objects.filter(account__code=INVENTORY_CODE, asset_id__in=assets)
-                 .values_list("asset_id", "amount"))
-    return {asset: found.get(asset, ZERO) for asset in assets}
-
-
-def limits_of(assets: Iterable[str]) -> dict[str, InventoryLimit]:
-    return {limit.asset_id: limit for limit in InventoryLimit.objects.filter(asset_id__in=list(assets))}
+def exposures_read(assets: Iterable[str]) -> tuple[dict[str, Decimal], dict[str, InventoryLimit]]:
+    """The inventory position and the limits of each asset that has limits, in one query. An asset without
+    limits is left out of both (nothing may move it). Inside a transaction that posted to the inventory, the
+    positions are the locked rows as that transaction changed them."""
+    position = Balance.objects.filter(account__code=INVENTORY_CODE, asset_id=OuterRef("asset_id")).values("amount")
+    limits = {limit.asset_id: limit for limit in InventoryLimit.objects.filter(asset_id__in=list(assets))
+              .annotate(position=Subquery(position[:1]))}
+    return {asset: limit.position or ZERO for asset, limit in limits.items()}, limits
 
 
 def exposure_refusal(deltas: Mapping[str, Decimal], *, held: Mapping[str, Decimal],
                      limits: Mapping[str, InventoryLimit]) -> str | None:
     """Why moving the inventory by ``deltas`` (asset -> signed change) from the positions ``held`` would breach a
-    limit, or None when it stays within every limit. An asset without a limit is refused."""
+    limit, or None when it stays within every limit (or moves back toward it). An asset without a limit is
+    refused. The same rule as the database trigger's."""
     for asset, delta in sorted(deltas.items()):
+        if not delta:
+            continue
         limit = limits.get(asset)
         if limit is None:
             return f"the firm has no exposure limit in {asset}"
         after = held.get(asset, ZERO) + delta
-        if delta and not within_limits(position=after, max_long=limit.max_long, max_short=limit.max_short):
+        further = (after > limit.max_long and delta > 0) or (after < -limit.max_short and delta < 0)
+        if further and not within_limits(position=after, max_long=limit.max_long, max_short=limit.max_short):
             side = f"long limit {limit.max_long.normalize():f}" if after > 0 else \
                 f"short limit {limit.max_short.normalize():f}"
             return f"the firm's {asset} position would be {after.normalize():f}, beyond its {side}"
     return None
 
 
-def exposure_require(deltas: Mapping[str, Decimal], *, posted: bool, error=ExposureLimitExceeded,
-                     limits: Mapping[str, InventoryLimit] | None = None) -> None:
-    """Refuse with ``error`` a trade that would breach a limit. ``posted``: the trade's entry is already posted in
-    this transaction (the positions read include it, and its balance rows are locked until the commit)."""
-    limits = limits_of(deltas) if limits is None else limits
-    held = positions(deltas)
-    if posted:
-        held = {asset: amount - deltas[asset] for asset, amount in held.items()}
+def exposure_require(deltas: Mapping[str, Decimal], *, error=ExposureLimitExceeded) -> None:
+    """Refuse with ``error`` a trade that would breach a limit, from the positions as last committed."""
+    held, limits = exposures_read(deltas)
     reason = exposure_refusal(deltas, held=held, limits=limits)
     if reason is not None:
         raise error(f"Refused: {reason}.")
+
+
+LIMIT_MARKER = "inventory_limit:"
+
+
+@contextmanager
+def exposure_guarded(error=ExposureLimitExceeded) -> Iterator[None]:
+    """Turn the database's refusal of an inventory balance beyond its limits (the trigger of ``trading/0005``,
+    raised while the ledger posts) into ``error``. The ledger's savepoint has been rolled back by then."""
+    try:
+        yield
+    except IntegrityError as exc:
+        text = str(exc)
+        if LIMIT_MARKER not in text:
+            raise
+        raise error(f"Refused: {text.split(LIMIT_MARKER, 1)[1].splitlines()[0].strip()}.") from exc
 
 
 # --- the console's inventory page ---------------------------------------------------------------------------

@@ -249,8 +249,10 @@ class Quote(models.Model):
     expires_at = models.DateTimeField()
     executed_at = models.DateTimeField(null=True, blank=True)
     execution_key = models.CharField(max_length=200, blank=True, help_text="Idempotency key of the execution.")
-    entry = models.OneToOneField("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="quote")
+    # By the entry's key (``quote:<id>``), known before the entry is posted: the execution writes the quote row
+    # first and the ledger's balances last (the foreign key is checked when the entry exists, before commit).
+    entry = models.OneToOneField("ledger.JournalEntry", to_field="key", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="quote")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")
 
@@ -421,8 +423,9 @@ class Conversion(models.Model):
     to_asset = models.ForeignKey("ledger.Asset", on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(**AMOUNT)
     idempotency_key = models.CharField(max_length=200)
-    entry = models.OneToOneField("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="conversion")
+    entry = models.OneToOneField("ledger.JournalEntry", to_field="key", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="conversion",
+                                 help_text="By key (conversion:<id>), set before the entry is posted.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")
     created_at = models.DateTimeField(db_index=True)

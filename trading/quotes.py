@@ -29,13 +29,13 @@ from accounts.errors import AccountNotOperational
 from accounts.models import ClientAccount, KycStatus, Tier
 from accounts.services import account_require_active
 from audit.services import audit_record, audit_values, user_or_none
-from core.exceptions import Conflict, Forbidden
+from core.exceptions import Conflict, Forbidden, NotFound
 from core.validation import require_choice
 from ledger import services as ledger
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount
-from ledger.models import Asset, Purpose
+from ledger.models import Asset, LedgerAccount, Purpose
 from ledger.money import is_exact
-from ledger.selectors import balance_get
+from ledger.reference import FIRM_ACCOUNTS
 from trading import clock, pricing, selectors
 from trading.errors import (
     ExposureLimitExceeded,
@@ -47,7 +47,14 @@ from trading.errors import (
     QuoteRejected,
     TradingError,
 )
-from trading.inventory import exposure_refusal, exposure_require, inventory_account, limits_of, positions
+from trading.inventory import (
+    INVENTORY_CODE,
+    exposure_guarded,
+    exposure_refusal,
+    exposure_require,
+    exposures_read,
+    inventory_account,
+)
 from trading.models import (
     ChangeStatus,
     FeeSchedule,
@@ -147,8 +154,11 @@ def _levels(market: Market, side: str) -> list[pricing.Level]:
 
 
 def _market_pricing(market: Market) -> MarketPricing:
-    found = MarketPricing.objects.filter(market=market).first()
-    return found or MarketPricing(market=market, tolerance_bps=settings.QUOTE_EXECUTION_TOLERANCE_BPS)
+    """The market's pricing controls (read with the market: ``select_related("pricing")``), or the defaults."""
+    try:
+        return market.pricing
+    except MarketPricing.DoesNotExist:
+        return MarketPricing(market=market, tolerance_bps=settings.QUOTE_EXECUTION_TOLERANCE_BPS)
 
 
 def _usable_fallback(row: MarketPricing, at: datetime) -> Decimal | None:
@@ -178,11 +188,11 @@ def _fee_rate(*, tier: str, market: Market) -> Decimal:
 
 def _desk(account: ClientAccount, market: Market, sides, at: datetime) -> _Desk:
     row = _market_pricing(market)
-    assets = [market.base_id, market.quote_id]
+    held, limits = exposures_read([market.base_id, market.quote_id])
     return _Desk(
         market=market, levels={side: _levels(market, side) for side in sides}, fallback=_usable_fallback(row, at),
         skew_bps=row.skew_bps, spread_bps=spread_for(tier=account.tier, market=market),
-        fee_rate=_fee_rate(tier=account.tier, market=market), held=positions(assets), limits=limits_of(assets),
+        fee_rate=_fee_rate(tier=account.tier, market=market), held=held, limits=limits,
     )
 
 
@@ -200,7 +210,7 @@ def indicative_prices(*, account: ClientAccount, at: datetime | None = None) -> 
     (a quote is), and no exposure check. A side without a price (thin book, no fallback) is None."""
     at = at or clock.now()
     result = []
-    for market in selectors.markets_list():
+    for market in Market.objects.select_related("base", "quote", "pricing").order_by("symbol"):
         desk = _desk(account, market, (Side.BUY, Side.SELL), at)
         bid, ask = desk.price(Side.SELL, market.min_size), desk.price(Side.BUY, market.min_size)
         result.append(Indicative(market, market.min_size, bid.price if bid else None, ask.price if ask else None,
@@ -267,8 +277,9 @@ def _priced_for_funds(desk: _Desk, side: str, funds: Decimal) -> Priced:
 
 
 def _market_now(symbol: str) -> Market:
-    """The market as it is now (the caller's copy may come from a process cache: status, even id, may differ)."""
-    market = selectors.market_reloaded(symbol)
+    """The market and its pricing controls as they are now (the caller's copy may come from a process cache:
+    its status, even its id, may differ)."""
+    market = Market.objects.select_related("base", "quote", "pricing").filter(symbol=symbol).first()
     if market is None:
         raise InvalidOrder(f"There is no market {symbol!r}.", code="does_not_exist", field="market")
     return market
@@ -311,15 +322,16 @@ def quote_create(*, account: ClientAccount, market: Market, side: str, size: Dec
 
 
 @transaction.atomic
-def quote_execute(*, quote: Quote, idempotency_key: str, acting_user, at: datetime | None = None) -> Quote:
-    """Settle the quote at its price, once. The same key again returns the executed quote; another key is
+def quote_execute(*, quote: Quote | int, idempotency_key: str, acting_user, account: ClientAccount | None = None,
+                  at: datetime | None = None) -> Quote:
+    """Settle the quote (or the quote with this id) at its price, once. With ``account``, only a quote of that
+    account is found (else ``not_found``). The same key again returns the executed quote; another key is
     ``quote_already_executed``. Every refusal writes nothing."""
     if not idempotency_key:
         raise TradingError("Executing a quote needs an idempotency key.", code="idempotency_key_required",
                            field="idempotency_key")
     at = at or clock.now()
-    quote = (Quote.objects.select_for_update(of=("self",), no_key=True)
-             .select_related("market__base", "market__quote", "account").get(pk=quote.pk))
+    quote = _locked_quote(quote, account)
     if quote.status == QuoteStatus.EXECUTED:
         if quote.execution_key == idempotency_key:
             return quote
@@ -329,28 +341,47 @@ def quote_execute(*, quote: Quote, idempotency_key: str, acting_user, at: dateti
     account, market = quote.account, quote.market
     account_require_can_trade(account)
     _still_honoured(quote, at)
-    client = ledger.client_ledger_account_create(client=account)
-    _funds_check(quote, client)
-    entry = ledger.entry_post(key=f"quote:{quote.pk}", kind="quote", legs=_legs(quote, client),
-                              memo=f"Quote #{quote.pk}: {quote.side} {quote.size.normalize():f} {market.symbol} "
-                                   f"@ {quote.price.normalize():f}", acting_user=user_or_none(acting_user))
-    deltas = inventory_deltas(market, quote.side, quote.size, quote.quote_amount)
-    exposure_require(deltas, posted=True, error=QuoteRejected)  # under the inventory balance locks
+    exposure_require(inventory_deltas(market, quote.side, quote.size, quote.quote_amount), error=QuoteRejected)
+    legs = _legs(quote, account.ledger_account)
+    # The quote row and the audit row first, the entry last: the ledger locks the balances (the firm's inventory
+    # rows are the contended ones) as its last step, so they stay locked only until this transaction commits.
     before = {"status": quote.status}
-    quote.status, quote.executed_at, quote.execution_key, quote.entry = QuoteStatus.EXECUTED, at, idempotency_key, entry
+    quote.status, quote.executed_at, quote.execution_key = QuoteStatus.EXECUTED, at, idempotency_key
+    quote.entry_id = f"quote:{quote.pk}"
     quote.save(update_fields=["status", "executed_at", "execution_key", "entry"])
     audit_record(acting_user=acting_user, action="quote.execute", obj=quote, account=account, before=before,
                  after=audit_values(quote, ["status", "executed_at", "entry", "price", "size", "total"]))
-    # Event log (when it lands): "quote.executed" here, in this transaction, with the entry id.
+    # Event log (when it lands): "quote.executed" here, in this transaction, with the entry key.
+    try:
+        with exposure_guarded(QuoteRejected):
+            ledger.entry_post(key=quote.entry_id, kind="quote", legs=legs, acting_user=user_or_none(acting_user),
+                              memo=f"Quote #{quote.pk}: {quote.side} {quote.size.normalize():f} {market.symbol} "
+                                   f"@ {quote.price.normalize():f}")
+    except InsufficientFunds as exc:
+        asset, needed = (market.quote_id, quote.total) if quote.side == Side.BUY else (market.base_id, quote.size)
+        raise InsufficientFunds(f"Insufficient {asset} to execute quote {quote.pk}: it needs "
+                                f"{needed.normalize():f} {asset} available.") from exc
     return quote
+
+
+def _locked_quote(quote: Quote | int, account: ClientAccount | None) -> Quote:
+    """The quote under its row lock, with its market (status and pricing as they are now) and its account."""
+    rows = (Quote.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("market__pricing", "market__base", "market__quote", "account__ledger_account")
+            .filter(pk=quote.pk if isinstance(quote, Quote) else quote))
+    if account is not None:
+        rows = rows.filter(account=account)
+    found = rows.first()
+    if found is None:
+        raise NotFound("No such quote.")
+    return found
 
 
 def _still_honoured(quote: Quote, at: datetime) -> None:
     """The market is open and its reference has not moved against the firm beyond the tolerance."""
     market = quote.market
-    status = Market.objects.filter(pk=market.pk).values_list("status", flat=True).first()
-    if status != MarketStatus.OPEN:
-        raise QuoteRejected(f"Quote {quote.pk} is rejected: {market.symbol} is {status}.")
+    if market.status != MarketStatus.OPEN:
+        raise QuoteRejected(f"Quote {quote.pk} is rejected: {market.symbol} is {market.status}.")
     row = _market_pricing(market)
     current = pricing.reference_price(_levels(market, quote.side), quote.size, side=quote.side,
                                       fallback=_usable_fallback(row, at))
@@ -363,18 +394,16 @@ def _still_honoured(quote: Quote, at: datetime) -> None:
                             f"tolerance.")
 
 
-def _funds_check(quote: Quote, client) -> None:
-    """A clear refusal before posting (the ledger's floor check is the guarantee)."""
-    market = quote.market
-    asset, needed = (market.quote_id, quote.total) if quote.side == Side.BUY else (market.base_id, quote.size)
-    available = balance_get(account=client, asset=asset).available
-    if available < needed:
-        raise InsufficientFunds(f"Insufficient {asset}: {needed.normalize():f} needed, "
-                                f"{available.normalize():f} available.", field=None)
+def _firm_accounts() -> tuple[LedgerAccount, LedgerAccount]:
+    """The inventory and fee revenue accounts, in one query."""
+    fees_code = FIRM_ACCOUNTS[Purpose.FEES][0]
+    found = {a.code: a for a in LedgerAccount.objects.filter(code__in=[INVENTORY_CODE, fees_code])}
+    return (found.get(INVENTORY_CODE) or inventory_account(),
+            found.get(fees_code) or ledger.firm_account(Purpose.FEES))
 
 
-def _legs(quote: Quote, client) -> list:
-    market, inventory, fees = quote.market, inventory_account(), ledger.firm_account(Purpose.FEES)
+def _legs(quote: Quote, client: LedgerAccount) -> list:
+    market, (inventory, fees) = quote.market, _firm_accounts()
     base, quote_asset = market.base_id, market.quote_id
     if quote.side == Side.BUY:
         legs = [ledger.debit(client, quote_asset, quote.total), ledger.credit(inventory, quote_asset, quote.quote_amount),
@@ -537,12 +566,12 @@ def inventory_fund(*, asset: str | Asset, amount: Decimal, reference: str, reaso
                                       field="reference")
         return existing
     reason = _reason(reason)
-    exposure_require({code: amount}, posted=False)
+    exposure_require({code: amount})
     custody, inventory = ledger.firm_account(Purpose.CUSTODY), inventory_account()
-    entry = ledger.entry_post(key=f"inventory-funding:{reference}", kind="inventory_funding",
-                              legs=[ledger.debit(custody, code, amount), ledger.credit(inventory, code, amount)],
-                              memo=f"Inventory funding {reference}: {reason}"[:500], acting_user=acting_user)
-    exposure_require({code: amount}, posted=True)
+    with exposure_guarded():
+        entry = ledger.entry_post(key=f"inventory-funding:{reference}", kind="inventory_funding",
+                                  legs=[ledger.debit(custody, code, amount), ledger.credit(inventory, code, amount)],
+                                  memo=f"Inventory funding {reference}: {reason}"[:500], acting_user=acting_user)
     funding = InventoryFunding.objects.create(asset_id=code, amount=amount, reference=reference, reason=reason,
                                               entry=entry, created_by=acting_user)
     audit_record(acting_user=acting_user, action="inventory.fund", obj=funding,

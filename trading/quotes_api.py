@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from accounts.api import idempotency_header
 from accounts.idempotency import idempotent_response
 from accounts.permissions import client_account_of
-from core.api.serializers import StrictSerializer
+from core.api.serializers import SharedFieldsMixin, StrictSerializer
 from ledger.serializers import AssetAmountField, AssetField, DecimalStringField
 from trading import clock, conversions, quotes
 from trading.api import READ, TRADE, AccountScoped, MarketAmountField, MarketSymbolField, _validated
@@ -33,7 +33,27 @@ class QuoteCreateSerializer(StrictSerializer):
                                   "(sell) at most; the size is the largest lot multiple within it.")
 
 
-class QuoteSerializer(serializers.ModelSerializer):
+@extend_schema_field({"type": "string", "enum": QUOTE_STATUSES})
+class QuoteStatusField(serializers.Field):
+    """open, expired (open past ``expires_at``, by ``trading.clock``) or executed."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, quote) -> str:
+        return quote.status_at(clock.now())
+
+
+@extend_schema_field({"type": "string", "example": "0.002"})
+class RateField(serializers.Field):
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return format(value.normalize(), "f")
+
+
+class QuoteSerializer(SharedFieldsMixin, serializers.ModelSerializer):
     market = serializers.CharField(source="market.symbol", read_only=True)
     size = MarketAmountField(kind="base", help_text="Base amount bought or sold.")
     funds = MarketAmountField(kind="quote", allow_null=True, help_text="The funds asked for, if any.")
@@ -41,21 +61,14 @@ class QuoteSerializer(serializers.ModelSerializer):
     quote_amount = MarketAmountField(kind="quote", help_text="price x size, at the quote asset's precision.")
     fee = MarketAmountField(kind="quote")
     total = MarketAmountField(kind="quote", help_text="What you pay (buy) or receive (sell), fee included.")
-    fee_rate = serializers.SerializerMethodField()
-    status = serializers.SerializerMethodField(help_text="open, expired (open past expires_at) or executed.")
+    fee_rate = RateField()
+    status = QuoteStatusField(help_text="open, expired (open past expires_at) or executed.")
 
     class Meta:
         model = Quote
         fields = ["id", "market", "side", "size", "funds", "price", "quote_amount", "fee", "fee_rate", "total",
                   "status", "created_at", "expires_at", "executed_at"]
         read_only_fields = fields
-
-    def get_fee_rate(self, quote) -> str:
-        return format(quote.fee_rate.normalize(), "f")
-
-    @extend_schema_field({"type": "string", "enum": QUOTE_STATUSES})
-    def get_status(self, quote) -> str:
-        return quote.status_at(clock.now())
 
 
 class QuoteFilter(filters.FilterSet):
@@ -103,15 +116,15 @@ class QuoteExecuteView(QuoteView):
 
     @extend_schema(request=None, responses={200: QuoteSerializer}, parameters=[idempotency_header(required=True)])
     def post(self, request, pk):
-        quote = self.get_object()
+        account = client_account_of(request)
 
         def execute(key):
             _validated(StrictSerializer, request)
-            executed = quotes.quote_execute(quote=quote, idempotency_key=key, acting_user=request.user)
+            executed = quotes.quote_execute(quote=pk, account=account, idempotency_key=key, acting_user=request.user)
             return Response(QuoteSerializer(executed).data)
 
-        return idempotent_response(request, account=client_account_of(request), endpoint="quotes.execute",
-                                   required=True, execute=execute, content={"quote": quote.pk, "body": request.data})
+        return idempotent_response(request, account=account, endpoint="quotes.execute", required=True,
+                                   execute=execute, content={"quote": pk, "body": request.data})
 
 
 class IndicativePriceSerializer(serializers.Serializer):

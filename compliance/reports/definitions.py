@@ -138,7 +138,7 @@ def _fill_rows(scope: Scope) -> Iterator[tuple]:
 def _quote_rows(scope: Scope) -> Iterator[tuple]:
     rows = _quotes(scope).order_by("executed_at", "id").values_list(
         "id", "executed_at", "created_at", "market__symbol", "market__base_id", "market__quote_id", "side", "price",
-        "size", "quote_amount", "fee", "total", "account_id", "entry_id",
+        "size", "quote_amount", "fee", "total", "account_id", "entry__id",
     )
     for (quote_id, at, quoted_at, market, base, quote, side, price, size, quote_amount, fee, total, account_id,
          entry_id) in rows.iterator(chunk_size=CHUNK_SIZE):
@@ -169,7 +169,7 @@ def _conversion_market(source: str, target: str) -> tuple[str, str, str]:
 
 def _conversion_rows(scope: Scope) -> Iterator[tuple]:
     rows = _conversions(scope).order_by("created_at", "id").values_list(
-        "id", "created_at", "from_asset_id", "to_asset_id", "amount", "account_id", "entry_id",
+        "id", "created_at", "from_asset_id", "to_asset_id", "amount", "account_id", "entry__id",
     )
     for conversion_id, at, source, target, amount, account_id, entry_id in rows.iterator(chunk_size=CHUNK_SIZE):
         base, quote, side = _conversion_market(source, target)

@@ -52,11 +52,11 @@ def test_the_trade_blotter_shows_quotes_and_conversions_against_the_firm(traded)
                r["counterparty"], r["entry_id"]) for r in rows]
     assert picked == [
         ("quote", str(buy.pk), "BTC-USD", "buy", "100.76", "1.00000000", "100.76", str(alice.pk), "0.21",
-         "100.97", "100.76", "firm:inventory", str(buy.entry_id)),
+         "100.97", "100.76", "firm:inventory", str(buy.entry.pk)),
         ("conversion", str(conversion.pk), "USDP-USD", "buy", "1", "20000.000000", "20000", str(alice.pk), "0",
-         "20000.00", "20000.00", "firm:inventory", str(conversion.entry_id)),
+         "20000.00", "20000.00", "firm:inventory", str(conversion.entry.pk)),
         ("quote", str(sell.pk), "BTC-USD", "sell", "98.42", "1.50000000", "147.63", str(bob.pk), "0.3",
-         "147.63", "147.33", "firm:inventory", str(sell.entry_id)),
+         "147.63", "147.33", "firm:inventory", str(sell.entry.pk)),
     ]
     assert rows[0]["executed_at"] == "2026-11-26T12:00:00.000000Z" and rows[0]["maker_side"] == "sell"
     assert [r["trade_id"] for r in rows_of("trade_blotter", account=bob)] == [str(sell.pk)]
