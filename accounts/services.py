@@ -155,9 +155,10 @@ def kyc_status_set(*, account: ClientAccount, kyc_status: str, acting_user, reas
                          audit_fields=ACCOUNT_AUDIT_FIELDS, note={"reason": reason}, kyc_status=kyc_status)
 
 
-def _require_kyc_approved(account: ClientAccount) -> None:
+def _require_kyc_approved(account: ClientAccount, *, doing: str = "") -> None:
     if account.kyc_status != KycStatus.APPROVED:
-        raise AccountNotOperational("The account's KYC is not approved.", code="kyc_not_approved")
+        message = f"{doing} needs an approved KYC review." if doing else "The account's KYC is not approved."
+        raise AccountNotOperational(message, code="kyc_not_approved")
 
 
 def _account_transition(*, account: ClientAccount, to: str, allowed_from, action: str, acting_user,
@@ -233,6 +234,14 @@ def account_require_active(*, account: ClientAccount) -> None:
             account.status, "account_not_active"
         )
         raise AccountNotOperational(f"The account is {account.status}.", code=code)
+
+
+def account_require_can_trade(*, account: ClientAccount) -> None:
+    """Refuse trading (orders, quotes, conversions) unless the account is active, KYC-approved and allowed to trade."""
+    account_require_active(account=account)
+    _require_kyc_approved(account, doing="Trading")
+    if not account.can_trade:
+        raise AccountNotOperational("Trading is disabled for this account.", code="trading_disabled")
 
 
 # --- users of an account ----------------------------------------------------------------------------------

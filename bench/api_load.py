@@ -53,6 +53,13 @@ def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int
     raise SystemExit("gunicorn did not start; see /tmp/bench-api.log")
 
 
+def server_stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(30)
+
+
 class LoadClient:
     """An open-loop HTTP/1.1 client on one asyncio loop: requests go out on schedule, each on an idle keep-alive
     connection or a new one, so a slow server gets more concurrent requests instead of fewer (no coordinated
@@ -188,10 +195,7 @@ def main() -> None:
         report(f"API under open-loop load: {args.rate:.0f} req/s, gunicorn {args.web_workers} workers x "
                f"{args.threads} threads, {matcher}", results)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(30)
+        server_stop(processes)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import sys
 from decimal import Decimal
 
@@ -33,8 +32,8 @@ WARM_UP_SECONDS = 3
 def desk_prepare(accounts: int) -> tuple[list[int], list[str]]:
     """The market, clients, a resting book of ``LEVELS`` levels each side, and the firm's inventory."""
     from django.contrib.auth import get_user_model
-
     from setup_desk import api_keys_create, desk_create
+
     from trading import quotes, services
     from trading.models import InventoryLimit, Market
 
@@ -154,10 +153,7 @@ def main() -> None:
         report(f"Quotes under open-loop load: {args.rate:.0f} req/s, gunicorn {args.web_workers} workers x "
                f"{args.threads} threads, no matcher", results)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(30)
+        api_load.server_stop(processes)
 
 
 if __name__ == "__main__":

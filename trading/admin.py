@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
-from django.http import HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404, redirect
-from django.urls import path
+from django.contrib import admin
 
 from accounts.models import Tier
 from audit.admin_kit import AuditedModelAdmin
 from core.admin_kit import (
     DomainErrorsAsMessagesMixin,
+    MakerCheckerAdminMixin,
     NoDeleteMixin,
     ReadOnlyAdminMixin,
     ServiceAddMixin,
@@ -21,7 +19,6 @@ from core.admin_kit import (
     reason_action,
     service_action,
 )
-from core.exceptions import DomainError
 from ledger.models import Asset
 from ledger.templatetags.console_format import amount as fmt_amount
 from trading import quotes, services
@@ -177,7 +174,7 @@ def _reject_spread(change, acting_user, reason):
 
 
 @admin.register(SpreadChange)
-class SpreadChangeAdmin(ServiceAddMixin, admin.ModelAdmin):
+class SpreadChangeAdmin(MakerCheckerAdminMixin, ServiceAddMixin, admin.ModelAdmin):
     """Spreads per client tier and market under maker-checker: proposed by one user, applied when another user
     with ``trading.approve_spreadchange`` approves it (``trading.quotes``)."""
 
@@ -195,7 +192,14 @@ class SpreadChangeAdmin(ServiceAddMixin, admin.ModelAdmin):
         reason_action(name="reject_selected", description="Reject selected spread changes", permission="approve",
                       call=_reject_spread, done="Rejected"),
     ]
-    has_approve_permission = perm_checker(APPROVE_SPREAD)
+    decision_permission = APPROVE_SPREAD
+    approve_label = "Approve and apply"
+
+    def approve(self, obj, acting_user):
+        return _approve_spread(obj, acting_user)
+
+    def reject(self, obj, acting_user, reason):
+        return _reject_spread(obj, acting_user, reason)
 
     def has_change_permission(self, request, obj=None):
         return False  # decided through approve/reject only
@@ -208,38 +212,6 @@ class SpreadChangeAdmin(ServiceAddMixin, admin.ModelAdmin):
 
     def created_message(self, obj):
         return f"Spread change #{obj.pk} proposed; another user must approve it before it applies."
-
-    def get_urls(self):
-        return [
-            path("<int:object_id>/approve/", self.admin_site.admin_view(self.approve_view),
-                 name="trading_spreadchange_approve"),
-            path("<int:object_id>/reject/", self.admin_site.admin_view(self.reject_view),
-                 name="trading_spreadchange_reject"),
-        ] + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra = {"can_decide": self.has_approve_permission(request), **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, extra)
-
-    def approve_view(self, request, object_id):
-        return self._decide(request, object_id, lambda change: _approve_spread(change, request.user), "approved")
-
-    def reject_view(self, request, object_id):
-        reason = request.POST.get("reason", "")
-        return self._decide(request, object_id, lambda change: _reject_spread(change, request.user, reason),
-                            "rejected")
-
-    def _decide(self, request, object_id, decide, outcome: str):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        change = get_object_or_404(SpreadChange, pk=object_id)
-        try:
-            decide(change)
-        except DomainError as exc:
-            self.message_user(request, f"Spread change #{change.pk} not decided: {exc.message}", messages.ERROR)
-        else:
-            self.message_user(request, f"Spread change #{change.pk} {outcome}.", messages.SUCCESS)
-        return redirect("admin:trading_spreadchange_change", change.pk)
 
 
 @admin.register(MarketPricing)

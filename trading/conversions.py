@@ -19,6 +19,7 @@ from django.db.models import Sum
 
 from accounts.errors import LimitExceeded
 from accounts.models import ClientAccount
+from accounts.services import account_require_can_trade
 from audit.services import audit_record, audit_values, user_or_none
 from ledger import services as ledger
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount
@@ -29,7 +30,6 @@ from trading import clock
 from trading.errors import ConversionUnsupported, TradingError
 from trading.inventory import exposure_guarded, exposure_require, inventory_account
 from trading.models import Conversion, ConversionLimit
-from trading.quotes import account_require_can_trade
 
 DAILY_WINDOW = timedelta(hours=24)
 CONVERSION_AUDIT_FIELDS = ["from_asset", "to_asset", "amount", "entry"]
@@ -85,7 +85,7 @@ def conversion_create(*, account: ClientAccount, from_asset: str | Asset, to_ass
             raise IdempotencyConflict(f"Idempotency key {idempotency_key!r} was already used for another "
                                       f"conversion.", field="idempotency_key")
         return existing
-    account_require_can_trade(account)
+    account_require_can_trade(account=account)
     _within_daily_limit(account, amount, at)
     client = ledger.client_ledger_account_create(client=account)
     available = balance_get(account=client, asset=source.code).available

@@ -25,9 +25,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.errors import AccountNotOperational
-from accounts.models import ClientAccount, KycStatus, Tier
-from accounts.services import account_require_active
+from accounts.models import ClientAccount, Tier
+from accounts.services import account_require_can_trade
 from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Conflict, Forbidden, NotFound
 from core.validation import require_choice
@@ -221,14 +220,6 @@ def indicative_prices(*, account: ClientAccount, at: datetime | None = None) -> 
 # --- quotes -------------------------------------------------------------------------------------------------
 
 
-def account_require_can_trade(account: ClientAccount) -> None:
-    account_require_active(account=account)
-    if account.kyc_status != KycStatus.APPROVED:
-        raise AccountNotOperational("Trading needs an approved KYC review.", code="kyc_not_approved")
-    if not account.can_trade:
-        raise AccountNotOperational("Trading is disabled for this account.", code="trading_disabled")
-
-
 def _request_check(market: Market, side: str, size: Decimal | None, funds: Decimal | None) -> None:
     require_choice(side, Side.values, field="side", error=InvalidOrder)
     if (size is None) == (funds is None):
@@ -296,7 +287,7 @@ def quote_create(*, account: ClientAccount, market: Market, side: str, size: Dec
     _request_check(market, side, size, funds)
     if market.status != MarketStatus.OPEN:
         raise MarketNotOpen(f"{market.symbol} is {market.get_status_display().lower()}: no quotes.", field="market")
-    account_require_can_trade(account)
+    account_require_can_trade(account=account)
     desk = _desk(account, market, (side,), at)
     priced = _priced_for_funds(desk, side, funds) if funds is not None else desk.price(side, size)
     if priced is None:
@@ -339,7 +330,7 @@ def quote_execute(*, quote: Quote | int, idempotency_key: str, acting_user, acco
     if at >= quote.expires_at:
         raise QuoteExpired(f"Quote {quote.pk} expired at {quote.expires_at.isoformat()}.")
     account, market = quote.account, quote.market
-    account_require_can_trade(account)
+    account_require_can_trade(account=account)
     _still_honoured(quote, at)
     exposure_require(inventory_deltas(market, quote.side, quote.size, quote.quote_amount), error=QuoteRejected)
     legs = _legs(quote, account.ledger_account)

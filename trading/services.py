@@ -16,9 +16,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
-from accounts.errors import AccountNotOperational
-from accounts.models import AssetLimit, ClientAccount, KycStatus
-from accounts.services import account_require_active
+from accounts.models import AssetLimit, ClientAccount
+from accounts.services import account_require_can_trade
 from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Forbidden
 from core.validation import require_choice
@@ -291,11 +290,7 @@ def _size_check(market: Market, size: Decimal) -> None:
 
 
 def _account_check(account: ClientAccount) -> None:
-    account_require_active(account=account)
-    if account.kyc_status != KycStatus.APPROVED:
-        raise AccountNotOperational("Trading needs an approved KYC review.", code="kyc_not_approved")
-    if not account.can_trade:
-        raise AccountNotOperational("Trading is disabled for this account.", code="trading_disabled")
+    account_require_can_trade(account=account)
 
 
 def _limits_check(market: Market, p: OrderParams, max_order_sizes: dict[str, Decimal]) -> None:

@@ -11,7 +11,7 @@ from audit.models import AuditLog
 from console.roles import COMPLIANCE
 from tests.admin.conftest import staff_in
 from tests.factories import StaffFactory
-from tests.trading.quote_desk import clock, client_with, desk, inventory, limits_set  # noqa: F401 - fixtures
+from tests.trading.quote_desk import client_with, inventory, limits_set
 from trading import quotes
 from trading.models import ChangeStatus, InventoryFunding, MarketPricing, QuoteSpread, SpreadChange
 
@@ -38,7 +38,7 @@ def test_a_spread_is_proposed_by_one_user_and_applied_by_another(client, desk, o
 
     client.force_login(supervisor)
     page = client.get(reverse("admin:trading_spreadchange_change", args=[change.pk]))
-    assert b'id="approve-spread-change"' in page.content
+    assert b'id="approve-spreadchange"' in page.content
     client.post(reverse("admin:trading_spreadchange_approve", args=[change.pk]), follow=True)
 
     change.refresh_from_db()

@@ -6,8 +6,8 @@ from decimal import Decimal as D
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from trading.models import InventoryLimit
 from tests.trading.quote_desk import inventory, inventory_fund, limits_set
+from trading.models import InventoryLimit
 
 pytestmark = pytest.mark.django_db
 
