@@ -254,8 +254,9 @@ class ConversionLimitAdmin(AuditedModelAdmin):
 
 class InventoryFundingForm(forms.Form):
     asset = forms.ModelChoiceField(queryset=Asset.objects.all())
-    amount = forms.DecimalField(max_digits=38, decimal_places=18,
-                                help_text="Positive: the firm's own assets into custody for the inventory; negative: out.")
+    amount = forms.DecimalField(
+        max_digits=38, decimal_places=18,
+        help_text="Positive: the firm's own assets into custody for the inventory; negative: out of it.")
     reference = forms.CharField(max_length=128, help_text="The transfer's reference (tx hash, bank reference).")
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 

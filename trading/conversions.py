@@ -27,7 +27,7 @@ from ledger.models import Asset
 from ledger.money import is_exact
 from ledger.selectors import balance_get
 from trading import clock
-from trading.errors import ConversionUnsupported, TradingError
+from trading.errors import ConversionUnsupported, QuoteCode, TradingError
 from trading.inventory import exposure_guarded, exposure_require, inventory_account
 from trading.models import Conversion, ConversionLimit
 
@@ -78,7 +78,7 @@ def conversion_create(*, account: ClientAccount, from_asset: str | Asset, to_ass
     amount = _amount(amount, source, target)
     if not idempotency_key or len(idempotency_key) > 200:
         raise TradingError("A conversion needs an idempotency key of 1 to 200 characters.",
-                           code="idempotency_key_required", field="idempotency_key")
+                           code=QuoteCode.IDEMPOTENCY_KEY_REQUIRED, field="idempotency_key")
     existing = Conversion.objects.filter(account=account, idempotency_key=idempotency_key).first()
     if existing is not None:
         if (existing.from_asset_id, existing.to_asset_id, existing.amount) != (source.code, target.code, amount):

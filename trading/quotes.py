@@ -42,6 +42,7 @@ from trading.errors import (
     MarketNotOpen,
     PriceUnavailable,
     QuoteAlreadyExecuted,
+    QuoteCode,
     QuoteExpired,
     QuoteRejected,
     TradingError,
@@ -223,7 +224,7 @@ def indicative_prices(*, account: ClientAccount, at: datetime | None = None) -> 
 def _request_check(market: Market, side: str, size: Decimal | None, funds: Decimal | None) -> None:
     require_choice(side, Side.values, field="side", error=InvalidOrder)
     if (size is None) == (funds is None):
-        raise InvalidOrder("A quote needs exactly one of size and funds.", code="size_or_funds", field="size")
+        raise InvalidOrder("A quote needs exactly one of size and funds.", code=QuoteCode.SIZE_OR_FUNDS, field="size")
     for name, value in (("size", size), ("funds", funds)):
         if value is not None and (not isinstance(value, Decimal) or not value.is_finite() or value <= 0):
             raise InvalidOrder(f"{name} must be a positive decimal.", code="not_positive", field=name)
@@ -243,10 +244,10 @@ def _request_check(market: Market, side: str, size: Decimal | None, funds: Decim
 def _size_range_check(market: Market, size: Decimal, *, field: str) -> None:
     if size < market.min_size:
         raise InvalidOrder(f"The size is below the minimum {market.min_size.normalize()}.",
-                           code="size_below_minimum", field=field)
+                           code=QuoteCode.SIZE_BELOW_MINIMUM, field=field)
     if size > market.max_size:
         raise InvalidOrder(f"The size is above the maximum {market.max_size.normalize()}.",
-                           code="size_above_maximum", field=field)
+                           code=QuoteCode.SIZE_ABOVE_MAXIMUM, field=field)
 
 
 def _priced_for_funds(desk: _Desk, side: str, funds: Decimal) -> Priced:
@@ -262,7 +263,7 @@ def _priced_for_funds(desk: _Desk, side: str, funds: Decimal) -> Priced:
     size = pricing.size_for_funds(funds=funds, lot=market.lot_size, max_size=market.max_size, total_for=total_for)
     if size < market.min_size:
         raise InvalidOrder(f"{funds.normalize():f} {market.quote_id} does not buy or sell the minimum size "
-                           f"{market.min_size.normalize()} {market.base_id}.", code="size_below_minimum",
+                           f"{market.min_size.normalize()} {market.base_id}.", code=QuoteCode.SIZE_BELOW_MINIMUM,
                            field="funds")
     return desk.price(side, size)
 
@@ -294,7 +295,7 @@ def quote_create(*, account: ClientAccount, market: Market, side: str, size: Dec
         raise PriceUnavailable(f"No price for {size.normalize():f} {market.base_id}: the book is too thin and "
                                f"there is no fallback price.", field="size")
     if priced.amounts.total <= 0:
-        raise InvalidOrder("The size is too small to cover the fee.", code="size_below_minimum", field="size")
+        raise InvalidOrder("The size is too small to cover the fee.", code=QuoteCode.SIZE_BELOW_MINIMUM, field="size")
     reason = exposure_refusal(priced.inventory_deltas(), held=desk.held, limits=desk.limits)
     if reason is not None:
         raise ExposureLimitExceeded(f"The firm cannot quote this: {reason}.")
@@ -319,7 +320,7 @@ def quote_execute(*, quote: Quote | int, idempotency_key: str, acting_user, acco
     account is found (else ``not_found``). The same key again returns the executed quote; another key is
     ``quote_already_executed``. Every refusal writes nothing."""
     if not idempotency_key:
-        raise TradingError("Executing a quote needs an idempotency key.", code="idempotency_key_required",
+        raise TradingError("Executing a quote needs an idempotency key.", code=QuoteCode.IDEMPOTENCY_KEY_REQUIRED,
                            field="idempotency_key")
     at = at or clock.now()
     quote = _locked_quote(quote, account)
@@ -397,11 +398,13 @@ def _legs(quote: Quote, client: LedgerAccount) -> list:
     market, (inventory, fees) = quote.market, _firm_accounts()
     base, quote_asset = market.base_id, market.quote_id
     if quote.side == Side.BUY:
-        legs = [ledger.debit(client, quote_asset, quote.total), ledger.credit(inventory, quote_asset, quote.quote_amount),
+        legs = [ledger.debit(client, quote_asset, quote.total),
+                ledger.credit(inventory, quote_asset, quote.quote_amount),
                 ledger.credit(client, base, quote.size), ledger.debit(inventory, base, quote.size)]
     else:
         legs = [ledger.debit(client, base, quote.size), ledger.credit(inventory, base, quote.size),
-                ledger.debit(inventory, quote_asset, quote.quote_amount), ledger.credit(client, quote_asset, quote.total)]
+                ledger.debit(inventory, quote_asset, quote.quote_amount),
+                ledger.credit(client, quote_asset, quote.total)]
     if quote.fee:
         legs.append(ledger.credit(fees, quote_asset, quote.fee))
     return legs
@@ -427,7 +430,7 @@ def _bps(value, *, field: str, upper: Decimal = MAX_BPS) -> Decimal:
 def _reason(reason: str, *, field: str = "reason") -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise TradingError("Say why.", code="reason_required", field=field)
+        raise TradingError("Say why.", code=QuoteCode.REASON_REQUIRED, field=field)
     return reason[:500]
 
 
@@ -453,7 +456,7 @@ def _decidable(change: SpreadChange, acting_user, doing: str) -> SpreadChange:
     _require_perm(acting_user, "trading.approve_spreadchange", doing)
     change = SpreadChange.objects.select_for_update(no_key=True).get(pk=change.pk)
     if change.proposed_by_id == acting_user.pk:
-        raise Forbidden("Four-eyes rule: the proposer of a spread change cannot decide it.", code="four_eyes")
+        raise Forbidden("Four-eyes rule: the proposer of a spread change cannot decide it.", code=QuoteCode.FOUR_EYES)
     return change
 
 
@@ -465,7 +468,7 @@ def spread_change_approve(*, change: SpreadChange, acting_user) -> SpreadChange:
     if change.status == ChangeStatus.APPROVED:
         return change
     if change.status != ChangeStatus.PROPOSED:
-        raise Conflict(f"Spread change #{change.pk} was already {change.status}.", code="already_decided")
+        raise Conflict(f"Spread change #{change.pk} was already {change.status}.", code=QuoteCode.ALREADY_DECIDED)
     live = QuoteSpread.objects.select_for_update(no_key=True).filter(tier=change.tier, market=change.market).first()
     change.previous_bps = live.spread_bps if live else None
     if live is None:
@@ -486,7 +489,7 @@ def spread_change_reject(*, change: SpreadChange, acting_user, reason: str) -> S
     if change.status == ChangeStatus.REJECTED:
         return change
     if change.status != ChangeStatus.PROPOSED:
-        raise Conflict(f"Spread change #{change.pk} was already {change.status}.", code="already_decided")
+        raise Conflict(f"Spread change #{change.pk} was already {change.status}.", code=QuoteCode.ALREADY_DECIDED)
     change.status, change.decided_by, change.decided_at = ChangeStatus.REJECTED, acting_user, clock.now()
     change.decision_reason = _reason(reason)
     change.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
@@ -548,8 +551,8 @@ def inventory_fund(*, asset: str | Asset, amount: Decimal, reference: str, reaso
                             field="amount")
     reference = (reference or "").strip()
     if not reference or len(reference) > 128:
-        raise TradingError("A transfer reference of 1 to 128 characters is required.", code="reference_required",
-                           field="reference")
+        raise TradingError("A transfer reference of 1 to 128 characters is required.",
+                           code=QuoteCode.REFERENCE_REQUIRED, field="reference")
     existing = InventoryFunding.objects.filter(reference=reference).first()
     if existing is not None:
         if (existing.asset_id, existing.amount) != (code, amount):

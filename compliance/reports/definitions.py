@@ -144,7 +144,8 @@ def _quote_rows(scope: Scope) -> Iterator[tuple]:
          entry_id) in rows.iterator(chunk_size=CHUNK_SIZE):
         buyer_quote, seller_quote = (total, quote_amount) if side == "buy" else (quote_amount, total)
         yield (at, "quote", quote_id), (
-            None, iso_utc(at), market, base, quote, plain(price), scope.amount(size, base), plain(_product(price, size)),
+            None, iso_utc(at), market, base, quote, plain(price), scope.amount(size, base),
+            plain(_product(price, size)),
             side, None, None, None, "sell" if side == "buy" else "buy", None, "0",
             account_id, None, None, side, iso_utc(quoted_at), plain(fee),
             scope.amount(buyer_quote, quote), scope.amount(seller_quote, quote), entry_id, "quote", quote_id,
