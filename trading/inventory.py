@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db import IntegrityError, connection
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
 from ledger import services as ledger
@@ -36,14 +36,34 @@ def inventory_account() -> LedgerAccount:
     return ledger.firm_account(Purpose.INVENTORY)
 
 
+# One plain statement (portable SQL: the embedded SQLite default runs it too), on the hot paths of quoting and
+# executing: the limits of the assets and the inventory's position in each.
+EXPOSURES_SQL = """
+SELECT l.asset_id, l.max_long, l.max_short, b.amount FROM trading_inventorylimit l
+  LEFT JOIN ledger_balance b ON b.asset_id = l.asset_id
+       AND b.account_id = (SELECT id FROM ledger_ledgeraccount WHERE code = %s)
+ WHERE l.asset_id IN ({assets})
+"""
+
+
 def exposures_read(assets: Iterable[str]) -> tuple[dict[str, Decimal], dict[str, InventoryLimit]]:
     """The inventory position and the limits of each asset that has limits, in one query. An asset without
     limits is left out of both (nothing may move it). Inside a transaction that posted to the inventory, the
     positions are the locked rows as that transaction changed them."""
-    position = Balance.objects.filter(account__code=INVENTORY_CODE, asset_id=OuterRef("asset_id")).values("amount")
-    limits = {limit.asset_id: limit for limit in InventoryLimit.objects.filter(asset_id__in=list(assets))
-              .annotate(position=Subquery(position[:1]))}
-    return {asset: limit.position or ZERO for asset, limit in limits.items()}, limits
+    assets = sorted(set(assets))
+    with connection.cursor() as cursor:
+        cursor.execute(EXPOSURES_SQL.format(assets=", ".join(["%s"] * len(assets))), [INVENTORY_CODE, *assets])
+        rows = cursor.fetchall()
+    positions, limits = {}, {}
+    for asset, max_long, max_short, amount in rows:
+        limits[asset] = InventoryLimit(asset_id=asset, max_long=decimal_of(max_long), max_short=decimal_of(max_short))
+        positions[asset] = ZERO if amount is None else decimal_of(amount)
+    return positions, limits
+
+
+def decimal_of(value) -> Decimal:
+    """A numeric column read with raw SQL: a Decimal on PostgreSQL, a number or text on SQLite."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def exposure_refusal(deltas: Mapping[str, Decimal], *, held: Mapping[str, Decimal],

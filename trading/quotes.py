@@ -22,8 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 
 from accounts.models import ClientAccount, Tier
 from accounts.services import account_require_can_trade
@@ -49,6 +48,7 @@ from trading.errors import (
 )
 from trading.inventory import (
     INVENTORY_CODE,
+    decimal_of,
     exposure_guarded,
     exposure_refusal,
     exposure_require,
@@ -57,7 +57,6 @@ from trading.inventory import (
 )
 from trading.models import (
     ChangeStatus,
-    FeeSchedule,
     InventoryFunding,
     Market,
     MarketPricing,
@@ -173,26 +172,39 @@ def _usable_fallback(row: MarketPricing, at: datetime) -> Decimal | None:
 
 def spread_for(*, tier: str, market: Market) -> Decimal:
     """The tier's spread on this market, else on all markets, else ``QUOTE_DEFAULT_SPREAD_BPS``."""
-    rows = dict(QuoteSpread.objects.filter(Q(market=market) | Q(market__isnull=True), tier=tier)
-                .values_list("market_id", "spread_bps"))
-    return rows.get(market.pk, rows.get(None, settings.QUOTE_DEFAULT_SPREAD_BPS))
+    return _tier_terms(tier, market)[0]
 
 
-def _fee_rate(*, tier: str, market: Market) -> Decimal:
-    """The taker rate a client of this tier pays on the market: its fee schedule there, else for all markets,
-    else the market's (as for orders that take liquidity)."""
-    rows = dict(FeeSchedule.objects.filter(Q(market=market) | Q(market__isnull=True), tier=tier)
-                .values_list("market_id", "taker_fee_rate"))
-    return rows.get(market.pk, rows.get(None, market.taker_fee_rate))
+# The tier's spreads and fee schedules for a market (its own and the all-markets ones), in one plain statement.
+TIER_TERMS_SQL = """
+SELECT 'spread', market_id, spread_bps FROM trading_quotespread
+ WHERE tier = %s AND (market_id = %s OR market_id IS NULL)
+UNION ALL
+SELECT 'fee', market_id, taker_fee_rate FROM trading_feeschedule
+ WHERE tier = %s AND (market_id = %s OR market_id IS NULL)
+"""
+
+
+def _tier_terms(tier: str, market: Market) -> tuple[Decimal, Decimal]:
+    """(spread in bps, fee rate) for a client of ``tier`` on ``market``. The spread: the tier's on the market, else
+    on all markets, else ``QUOTE_DEFAULT_SPREAD_BPS``. The fee: the taker rate the tier pays there (its schedule
+    for the market, else for all markets, else the market's), as an order that takes liquidity."""
+    with connection.cursor() as cursor:
+        cursor.execute(TIER_TERMS_SQL, [tier, market.pk, tier, market.pk])
+        rows = cursor.fetchall()
+    found = {(kind, market_id): decimal_of(value) for kind, market_id, value in rows}
+    spread = found.get(("spread", market.pk), found.get(("spread", None), settings.QUOTE_DEFAULT_SPREAD_BPS))
+    fee = found.get(("fee", market.pk), found.get(("fee", None), market.taker_fee_rate))
+    return spread, fee
 
 
 def _desk(account: ClientAccount, market: Market, sides, at: datetime) -> _Desk:
     row = _market_pricing(market)
     held, limits = exposures_read([market.base_id, market.quote_id])
+    spread, fee_rate = _tier_terms(account.tier, market)
     return _Desk(
         market=market, levels={side: _levels(market, side) for side in sides}, fallback=_usable_fallback(row, at),
-        skew_bps=row.skew_bps, spread_bps=spread_for(tier=account.tier, market=market),
-        fee_rate=_fee_rate(tier=account.tier, market=market), held=held, limits=limits,
+        skew_bps=row.skew_bps, spread_bps=spread, fee_rate=fee_rate, held=held, limits=limits,
     )
 
 
@@ -357,15 +369,18 @@ def quote_execute(*, quote: Quote | int, idempotency_key: str, acting_user, acco
 
 
 def _locked_quote(quote: Quote | int, account: ClientAccount | None) -> Quote:
-    """The quote under its row lock, with its market (status and pricing as they are now) and its account."""
-    rows = (Quote.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("market__pricing", "market__base", "market__quote", "account__ledger_account")
-            .filter(pk=quote.pk if isinstance(quote, Quote) else quote))
+    """The quote under its row lock, with its market (status and pricing as they are now) and its account (the
+    caller's, as authentication loaded it, or read now). Three small queries plan faster than one of seven tables."""
+    rows = Quote.objects.select_for_update(no_key=True).filter(pk=quote.pk if isinstance(quote, Quote) else quote)
     if account is not None:
         rows = rows.filter(account=account)
     found = rows.first()
     if found is None:
         raise NotFound("No such quote.")
+    found.market = Market.objects.select_related("base", "quote", "pricing").get(pk=found.market_id)
+    if account is None or not hasattr(account, "ledger_account"):
+        account = ClientAccount.objects.select_related("ledger_account").get(pk=found.account_id)
+    found.account = account
     return found
 
 
