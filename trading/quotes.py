@@ -17,12 +17,14 @@ The desk's controls, each audited: spreads per client tier and market under make
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts.models import ClientAccount, Tier
 from accounts.services import account_require_can_trade
@@ -147,9 +149,21 @@ def _book_side(side: str) -> str:
     return Side.SELL if side == Side.BUY else Side.BUY
 
 
+# The open size per price level of the side of the book a quote walks, best first (``selectors.book_levels``
+# without the order count, as one plain statement: it runs on every quote and every execution).
+LEVELS_SQL = """
+SELECT price, SUM(size - filled_size) FROM trading_order
+ WHERE market_id = %s AND side = %s AND status IN ('open', 'partially_filled')
+ GROUP BY price ORDER BY price {direction} LIMIT %s
+"""
+
+
 def _levels(market: Market, side: str) -> list[pricing.Level]:
-    rows = selectors.book_levels(market=market, side=_book_side(side), depth=settings.QUOTE_BOOK_DEPTH)
-    return [pricing.Level(price, size) for price, size, _ in rows]
+    book_side = _book_side(side)
+    with connection.cursor() as cursor:
+        cursor.execute(LEVELS_SQL.format(direction="DESC" if book_side == Side.BUY else "ASC"),
+                       [market.pk, book_side, settings.QUOTE_BOOK_DEPTH])
+        return [pricing.Level(decimal_of(price), decimal_of(size)) for price, size in cursor.fetchall()]
 
 
 def _market_pricing(market: Market) -> MarketPricing:
@@ -157,7 +171,11 @@ def _market_pricing(market: Market) -> MarketPricing:
     try:
         return market.pricing
     except MarketPricing.DoesNotExist:
-        return MarketPricing(market=market, tolerance_bps=settings.QUOTE_EXECUTION_TOLERANCE_BPS)
+        return _market_pricing_default(market)
+
+
+def _market_pricing_default(market: Market) -> MarketPricing:
+    return MarketPricing(market=market, tolerance_bps=settings.QUOTE_EXECUTION_TOLERANCE_BPS)
 
 
 def _usable_fallback(row: MarketPricing, at: datetime) -> Decimal | None:
@@ -370,18 +388,43 @@ def quote_execute(*, quote: Quote | int, idempotency_key: str, acting_user, acco
 
 def _locked_quote(quote: Quote | int, account: ClientAccount | None) -> Quote:
     """The quote under its row lock, with its market (status and pricing as they are now) and its account (the
-    caller's, as authentication loaded it, or read now). Three small queries plan faster than one of seven tables."""
+    caller's, as authentication loaded it, or read now)."""
     rows = Quote.objects.select_for_update(no_key=True).filter(pk=quote.pk if isinstance(quote, Quote) else quote)
     if account is not None:
         rows = rows.filter(account=account)
     found = rows.first()
     if found is None:
         raise NotFound("No such quote.")
-    found.market = Market.objects.select_related("base", "quote", "pricing").get(pk=found.market_id)
+    found.market = _market_state(found.market_id)
     if account is None or not hasattr(account, "ledger_account"):
         account = ClientAccount.objects.select_related("ledger_account").get(pk=found.account_id)
     found.account = account
     return found
+
+
+MARKET_STATE_SQL = """
+SELECT m.symbol, m.status, p.id, p.fallback_price, p.fallback_set_at, p.skew_bps, p.tolerance_bps
+  FROM trading_market m LEFT JOIN trading_marketpricing p ON p.market_id = m.id WHERE m.id = %s
+"""
+
+
+def _market_state(market_id: int) -> Market:
+    """The market with its status and pricing controls read now, in one plain statement; what never changes once
+    a market exists (symbol, assets, grid) from the process's market cache (``selectors.market_by_symbol``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(MARKET_STATE_SQL, [market_id])
+        symbol, status, pricing_id, fallback, fallback_set_at, skew, tolerance = cursor.fetchone()
+    market = copy.copy(selectors.market_by_symbol(symbol))
+    market.status = status
+    row = _market_pricing_default(market)
+    if pricing_id is not None:
+        if fallback_set_at is not None and timezone.is_naive(fallback_set_at):  # SQLite's raw datetimes
+            fallback_set_at = fallback_set_at.replace(tzinfo=UTC)
+        row = MarketPricing(id=pricing_id, market=market, fallback_price=None if fallback is None else
+                            decimal_of(fallback), fallback_set_at=fallback_set_at, skew_bps=decimal_of(skew),
+                            tolerance_bps=decimal_of(tolerance))
+    Market.pricing.related.set_cached_value(market, row)
+    return market
 
 
 def _still_honoured(quote: Quote, at: datetime) -> None:
