@@ -414,7 +414,10 @@ def _market_state(market_id: int) -> Market:
     with connection.cursor() as cursor:
         cursor.execute(MARKET_STATE_SQL, [market_id])
         symbol, status, pricing_id, fallback, fallback_set_at, skew, tolerance = cursor.fetchone()
-    market = copy.copy(selectors.market_by_symbol(symbol))
+    cached = selectors.market_by_symbol(symbol)
+    if cached is None or cached.pk != market_id:  # a market recreated under the same symbol: read it again
+        cached = selectors.market_reloaded(symbol)
+    market = copy.copy(cached)
     market.status = status
     row = _market_pricing_default(market)
     if pricing_id is not None:
