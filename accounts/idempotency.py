@@ -44,13 +44,16 @@ def request_fingerprint(data) -> str:
 
 
 def idempotent_response(request, *, account: ClientAccount, endpoint: str, required: bool,
-                        execute: Callable[[str | None], Response]) -> Response:
-    """Run ``execute(key)`` at most once per (account, endpoint, key); replay its stored response after."""
+                        execute: Callable[[str | None], Response], content=None) -> Response:
+    """Run ``execute(key)`` at most once per (account, endpoint, key); replay its stored response after.
+
+    The request is identified by its body, or by ``content`` when given (e.g. the body and the object a URL
+    names, so one key cannot be replayed against another object of the same endpoint)."""
     key = idempotency_key_of(request, required=required)
     if key is None:
         with transaction.atomic():
             return execute(None)
-    fingerprint = request_fingerprint(request.data)
+    fingerprint = request_fingerprint(request.data if content is None else content)
     with transaction.atomic():
         ClientAccount.objects.select_for_update(no_key=True).only("pk").get(pk=account.pk)
         record = IdempotencyRecord.objects.filter(account=account, endpoint=endpoint, key=key).first()

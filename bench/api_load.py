@@ -53,6 +53,13 @@ def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int
     raise SystemExit("gunicorn did not start; see /tmp/bench-api.log")
 
 
+def server_stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(30)
+
+
 class LoadClient:
     """An open-loop HTTP/1.1 client on one asyncio loop: requests go out on schedule, each on an idle keep-alive
     connection or a new one, so a slow server gets more concurrent requests instead of fewer (no coordinated
@@ -61,9 +68,11 @@ class LoadClient:
     def __init__(self) -> None:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def request(self, method: str, path: str, header: str, body: dict | None) -> int:
+    async def request(self, method: str, path: str, header: str, body: dict | None,
+                      extra_headers: dict[str, str] | None = None) -> int:
         payload = json.dumps(body).encode() if body is not None else b""
-        message = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {header}\r\n"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
+        message = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {header}\r\n{extra}"
                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload
         while self.idle:  # the server closes keep-alive connections idle for a while: then take another
             reader, writer = self.idle.pop()
@@ -186,10 +195,7 @@ def main() -> None:
         report(f"API under open-loop load: {args.rate:.0f} req/s, gunicorn {args.web_workers} workers x "
                f"{args.threads} threads, {matcher}", results)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(30)
+        server_stop(processes)
 
 
 if __name__ == "__main__":

@@ -222,6 +222,19 @@ LARGE_TRANSACTION_THRESHOLDS = {
     **env_decimal_map("LARGE_TRANSACTION_THRESHOLDS"),
 }
 
+# Held-rate quotes (README "Quotes"): how long a quote's price is held, the spread of a tier without one set
+# (basis points), how deep the book is walked, how old a fallback price may be (0: no limit), and how far a
+# reference may move against the firm between quote and execution (a market's own tolerance overrides it).
+QUOTE_TTL_SECONDS = env_decimal("QUOTE_TTL_SECONDS", Decimal("30"))
+QUOTE_DEFAULT_SPREAD_BPS = env_decimal("QUOTE_DEFAULT_SPREAD_BPS", Decimal("25"))
+QUOTE_BOOK_DEPTH = env_int("QUOTE_BOOK_DEPTH", 100)
+QUOTE_FALLBACK_MAX_AGE_SECONDS = env_int("QUOTE_FALLBACK_MAX_AGE_SECONDS", 3600)
+QUOTE_EXECUTION_TOLERANCE_BPS = env_decimal("QUOTE_EXECUTION_TOLERANCE_BPS", Decimal("100"))
+# Stablecoin conversions at exactly 1:1, both ways; each client may convert this much per rolling 24 hours
+# unless operations set its own limit (ConversionLimit).
+CONVERSION_PAIRS = [("USD", "USDP")]
+CONVERSION_DAILY_LIMIT = env_decimal("CONVERSION_DAILY_LIMIT", Decimal("1000000"))
+
 # --- API request bodies, error responses and error reports (issue 19) ------------------------------------
 # JSON is the only request body the API parses: forms and multipart are a 415, so the schema offers JSON only.
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["core.api.parsers.JsonParser"]

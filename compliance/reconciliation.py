@@ -14,6 +14,10 @@ Checks (the source of truth is named first; ``expected`` on a break is what it s
 - ``custody_vs_liabilities``: per asset, custody equals what the firm owes (clients, fee revenue, other
   liabilities and equity, less expenses), and custody covers the client liabilities.
 - ``snapshot_vs_postings``: the latest end-of-day snapshot equals the postings up to the end of its day.
+- ``inventory_vs_trades``: per asset, the firm's principal inventory (``firm:inventory``) equals what its sources
+  say: executed quotes, stablecoin conversions and the firm's funding of the inventory.
+- ``inventory_within_limits``: per asset, the inventory position is within the exposure limits (a position in
+  an asset without limits, or beyond them after operations lowered a limit, is reported).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from ledger.models import (
 )
 from ledger.money import plain
 from ledger.selectors import balance_drift, natural_sign_sql, trial_balance
-from trading.models import OPEN_STATUSES, Order
+from trading.models import OPEN_STATUSES, InventoryLimit, Order
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ COMMITMENTS = "holds_vs_commitments"
 TRIAL_BALANCE = "trial_balance"
 CUSTODY = "custody_vs_liabilities"
 SNAPSHOT = "snapshot_vs_postings"
+INVENTORY = "inventory_vs_trades"
+INVENTORY_LIMITS = "inventory_within_limits"
 ERROR = "error"
 
 
@@ -73,7 +79,8 @@ def reconciliation_run(*, acting_user=None) -> ReconciliationRun:
     checks: dict[str, dict] = {}
     breaks: list[Break] = []
     try:
-        for check in (_check_balances, _check_commitments, _check_trial_balance, _check_custody, _check_snapshot):
+        for check in (_check_balances, _check_commitments, _check_trial_balance, _check_custody, _check_snapshot,
+                      _check_inventory, _check_inventory_limits):
             summary, found = check()
             checks.update(summary)
             breaks.extend(found)
@@ -265,3 +272,72 @@ def _check_snapshot() -> tuple[dict, list[Break]]:
 
 def _or_missing(amount: Decimal | None) -> str:
     return "nothing" if amount is None else plain(amount)
+
+
+# The inventory's natural balance per asset from its postings, against the same movements recomputed from the
+# records that caused them. One statement: one consistent snapshot of every table it reads.
+INVENTORY_SQL = """
+WITH expected AS (
+    SELECT asset_id, SUM(amount) AS total FROM (
+        SELECT m.base_id AS asset_id, CASE WHEN q.side = 'buy' THEN -q.size ELSE q.size END AS amount
+          FROM trading_quote q JOIN trading_market m ON m.id = q.market_id WHERE q.status = 'executed'
+        UNION ALL
+        SELECT m.quote_id, CASE WHEN q.side = 'buy' THEN q.quote_amount ELSE -q.quote_amount END
+          FROM trading_quote q JOIN trading_market m ON m.id = q.market_id WHERE q.status = 'executed'
+        UNION ALL
+        SELECT from_asset_id, amount FROM trading_conversion
+        UNION ALL
+        SELECT to_asset_id, -amount FROM trading_conversion
+        UNION ALL
+        SELECT asset_id, amount FROM trading_inventoryfunding
+    ) sources GROUP BY asset_id
+), posted AS (
+    SELECT p.asset_id, SUM(p.amount * {sign}) AS total
+      FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.account_id
+     WHERE a.purpose = %s GROUP BY p.asset_id
+), pairs AS (
+    SELECT asset_id FROM expected UNION SELECT asset_id FROM posted
+)
+SELECT pairs.asset_id, expected.total, posted.total FROM pairs
+  LEFT JOIN expected ON expected.asset_id = pairs.asset_id
+  LEFT JOIN posted ON posted.asset_id = pairs.asset_id
+ ORDER BY pairs.asset_id
+""".format(sign=natural_sign_sql("a.type"))
+
+
+def _inventory_account_id() -> int | None:
+    return LedgerAccount.objects.filter(purpose=Purpose.INVENTORY).values_list("pk", flat=True).first()
+
+
+def _check_inventory() -> tuple[dict, list[Break]]:
+    with connection.cursor() as cursor:
+        cursor.execute(INVENTORY_SQL, [Purpose.INVENTORY])
+        rows = cursor.fetchall()
+    account_id, summary, breaks = _inventory_account_id(), {}, []
+    for asset, expected, posted in rows:
+        expected, posted = (ZERO if v is None else Decimal(v) for v in (expected, posted))
+        summary[asset] = plain(posted)
+        if expected != posted:
+            breaks.append(Break(INVENTORY, f"{asset}: firm:inventory holds {plain(posted)}, its quotes, conversions "
+                                           f"and funding sum to {plain(expected)}", account_id, asset,
+                                expected=expected, actual=posted))
+    return {INVENTORY: summary}, breaks
+
+
+def _check_inventory_limits() -> tuple[dict, list[Break]]:
+    held = dict(LedgerAccount.objects.filter(purpose=Purpose.INVENTORY).values_list("balances__asset_id",
+                                                                                    "balances__amount"))
+    held.pop(None, None)
+    limits = {limit.asset_id: limit for limit in InventoryLimit.objects.all()}
+    account_id, breaks = _inventory_account_id(), []
+    for asset, position in sorted(held.items()):
+        limit = limits.get(asset)
+        if limit is None:
+            if position:
+                breaks.append(Break(INVENTORY_LIMITS, f"{asset}: the firm holds a position of {plain(position)} "
+                                                      f"with no exposure limit", account_id, asset, actual=position))
+        elif not -limit.max_short <= position <= limit.max_long:
+            breaks.append(Break(INVENTORY_LIMITS, f"{asset}: position {plain(position)} is outside the limits "
+                                                  f"-{plain(limit.max_short)} .. {plain(limit.max_long)}",
+                                account_id, asset, actual=position))
+    return {INVENTORY_LIMITS: {"breaks": len(breaks)}}, breaks

@@ -33,6 +33,7 @@ OPERATIONS_PERMISSIONS = [
     "accounts.add_assetlimit",
     "accounts.change_assetlimit",
     "trading.change_order",
+    "trading.add_spreadchange",
     "ledger.add_adjustment",
     "ledger.add_reconciliationrun",
     "events.redeliver_webhookendpoint",
@@ -47,6 +48,15 @@ SUPERVISOR_PERMISSIONS = [
     "trading.change_market",
     "trading.add_feeschedule",
     "trading.change_feeschedule",
+    # the quoting desk: spreads (four eyes), market pricing, exposure limits, the firm's inventory funding
+    "trading.approve_spreadchange",
+    "trading.add_marketpricing",
+    "trading.change_marketpricing",
+    "trading.add_inventorylimit",
+    "trading.change_inventorylimit",
+    "trading.add_inventoryfunding",
+    "trading.add_conversionlimit",
+    "trading.change_conversionlimit",
 ]
 COMPLIANCE_PERMISSIONS = ["accounts.export_reports"]
 

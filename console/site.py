@@ -5,7 +5,8 @@ Views here only parse input, call a selector or a service and render; a refused 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
@@ -18,6 +19,8 @@ from django.utils import timezone
 from ledger.dates import day_end, day_start, utc_date
 
 VIEW_LEDGER = "ledger.view_journalentry"
+VIEW_DESK = "trading.view_quote"
+DESK_DAYS = 30
 RUN_RECONCILIATION = "ledger.add_reconciliationrun"
 EXPORT_REPORTS = "accounts.export_reports"
 VIEW_WEBHOOKS = "events.view_webhookendpoint"
@@ -38,6 +41,7 @@ class ConsoleAdminSite(admin.AdminSite):
                 self.admin_view(self.statement_view),
                 name="account_statement",
             ),
+            path("console/inventory/", self.admin_view(self.inventory_view), name="inventory"),
         ]
         return console + super().get_urls()
 
@@ -58,6 +62,7 @@ class ConsoleAdminSite(admin.AdminSite):
             "reconcile_url": _reverse_or_none("admin-reconciliation-run"),
             "reports_url": _reverse_or_none("admin-reports") if request.user.has_perm(EXPORT_REPORTS) else None,
             "delivery": _delivery_status() if request.user.has_perm(VIEW_WEBHOOKS) else None,
+            "can_view_desk": request.user.has_perm(VIEW_DESK),
         }
 
     # --- views ------------------------------------------------------------------------------------------
@@ -94,6 +99,23 @@ class ConsoleAdminSite(admin.AdminSite):
             export_url = _reverse_or_none("admin-reports")
         return self._render(request, "admin/ledger/statement.html", f"Statement of {account.code}",
                             form=form, account=account, statement=statement, export_url=export_url)
+
+    def inventory_view(self, request):
+        """The principal desk: inventory and exposure per asset, and the spread captured per day, charted."""
+        from trading import inventory
+
+        _require(request, VIEW_DESK)
+        last = utc_date(timezone.now())
+        first = last - timedelta(days=DESK_DAYS - 1)
+        days = inventory.desk_days(since=day_start(first))
+        charts = [
+            {"asset": asset, "chart": inventory.chart_bars(days, quote_asset=asset, first=first, last=last),
+             "total": sum((d.spread_captured for d in days if d.quote_asset == asset), Decimal(0))}
+            for asset in sorted({d.quote_asset for d in days}) or ["USD"]
+        ]
+        return self._render(request, "admin/trading/inventory.html", "Inventory and exposure",
+                            exposures=inventory.exposures(), days=list(reversed(days)), charts=charts,
+                            first=first, last=last)
 
     def _render(self, request, template: str, title: str, **context):
         return TemplateResponse(request, template, {**self.each_context(request), "title": title, **context})

@@ -12,9 +12,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
-from django.shortcuts import redirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 
 from core.exceptions import DomainError
 
@@ -156,3 +157,67 @@ def reason_action(*, name: str, description: str, permission: str, call: Callabl
 
     action.__name__ = name
     return admin.action(description=description, permissions=[permission])(action)
+
+
+class MakerCheckerAdminMixin:
+    """The decision of a maker-checker proposal (an adjustment, a spread change): approve and reject buttons on its
+    change page, posting to ``<id>/approve/`` and ``<id>/reject/`` (URL names ``<app>_<model>_approve`` and
+    ``_reject``), which call ``approve`` or ``reject`` (the services enforce permission and four eyes) and show the
+    outcome, or the refusal, as a message."""
+
+    change_form_template = "admin/maker_checker_change_form.html"
+    decision_permission: str
+    approve_label = "Approve"
+    approved = "approved"
+
+    def approve(self, obj, acting_user):
+        raise NotImplementedError
+
+    def reject(self, obj, acting_user, reason: str):
+        raise NotImplementedError
+
+    def has_approve_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(self.decision_permission)
+
+    def _decision_url_name(self, decision: str) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_{decision}"
+
+    def get_urls(self):
+        return [
+            path("<int:object_id>/approve/", self.admin_site.admin_view(self.approve_view),
+                 name=self._decision_url_name("approve")),
+            path("<int:object_id>/reject/", self.admin_site.admin_view(self.reject_view),
+                 name=self._decision_url_name("reject")),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {
+            "can_decide": self.has_approve_permission(request),
+            "decision_id": self.opts.model_name,
+            "decision_noun": self.opts.verbose_name,
+            "approve_label": self.approve_label,
+            "approve_url_name": f"admin:{self._decision_url_name('approve')}",
+            "reject_url_name": f"admin:{self._decision_url_name('reject')}",
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
+    def approve_view(self, request, object_id):
+        return self._decide(request, object_id, lambda obj: self.approve(obj, request.user), self.approved)
+
+    def reject_view(self, request, object_id):
+        reason = request.POST.get("reason", "")
+        return self._decide(request, object_id, lambda obj: self.reject(obj, request.user, reason), "rejected")
+
+    def _decide(self, request, object_id, decide: Callable, outcome: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(self.model, pk=object_id)
+        label = f"{self.opts.verbose_name.capitalize()} #{obj.pk}"
+        try:
+            decide(obj)
+        except DomainError as exc:
+            self.message_user(request, f"{label} not decided: {exc.message}", messages.ERROR)
+        else:
+            self.message_user(request, f"{label} {outcome}.", messages.SUCCESS)
+        return redirect(f"admin:{self._decision_url_name('change')}", obj.pk)

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.http import HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404, redirect
-from django.urls import path, reverse
+from django.contrib import admin
+from django.urls import reverse
 from django.utils.html import format_html
 
 from core.admin_kit import (
+    MakerCheckerAdminMixin,
     ReadOnlyAdminMixin,
     ServiceAddMixin,
-    perm_checker,
     reason_action,
     service_action,
 )
-from core.exceptions import DomainError
 from ledger import services
 from ledger.models import (
     Adjustment,
@@ -141,7 +138,7 @@ def _reject(adjustment, acting_user, reason):
 
 
 @admin.register(Adjustment)
-class AdjustmentAdmin(ServiceAddMixin, admin.ModelAdmin):
+class AdjustmentAdmin(MakerCheckerAdminMixin, ServiceAddMixin, admin.ModelAdmin):
     """Proposed by one user, decided by another who holds ``ledger.approve_adjustment``; see the services."""
 
     add_form = AdjustmentProposalForm
@@ -166,7 +163,15 @@ class AdjustmentAdmin(ServiceAddMixin, admin.ModelAdmin):
             permission="approve", call=_reject, done="Rejected",
         ),
     ]
-    has_approve_permission = perm_checker(APPROVE_ADJUSTMENT)
+    decision_permission = APPROVE_ADJUSTMENT
+    approve_label = "Approve and post"
+    approved = "approved and posted"
+
+    def approve(self, obj, acting_user):
+        return _approve(obj, acting_user)
+
+    def reject(self, obj, acting_user, reason):
+        return _reject(obj, acting_user, reason)
 
     def has_change_permission(self, request, obj=None):
         return False  # decided through approve/reject only
@@ -190,39 +195,8 @@ class AdjustmentAdmin(ServiceAddMixin, admin.ModelAdmin):
         url = reverse("admin:ledger_journalentry_change", args=[obj.entry_id])
         return format_html('<a href="{}">{}</a>', url, obj.entry_id)
 
-    def get_urls(self):
-        return [
-            path("<int:object_id>/approve/", self.admin_site.admin_view(self.approve_view),
-                 name="ledger_adjustment_approve"),
-            path("<int:object_id>/reject/", self.admin_site.admin_view(self.reject_view),
-                 name="ledger_adjustment_reject"),
-        ] + super().get_urls()
-
     def create_through_service(self, request, data):
         return services.adjustment_propose(acting_user=request.user, **data)
 
     def created_message(self, obj):
         return f"Adjustment #{obj.pk} proposed; another user must approve it before it is posted."
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra = {"can_decide": self.has_approve_permission(request), **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, extra)
-
-    def approve_view(self, request, object_id):
-        return self._decide(request, object_id, lambda adj: _approve(adj, request.user), "approved and posted")
-
-    def reject_view(self, request, object_id):
-        reason = request.POST.get("reason", "")
-        return self._decide(request, object_id, lambda adj: _reject(adj, request.user, reason), "rejected")
-
-    def _decide(self, request, object_id, decide, outcome: str):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        adjustment = get_object_or_404(Adjustment, pk=object_id)
-        try:
-            decide(adjustment)
-        except DomainError as exc:
-            self.message_user(request, f"Adjustment #{adjustment.pk} not decided: {exc.message}", messages.ERROR)
-        else:
-            self.message_user(request, f"Adjustment #{adjustment.pk} {outcome}.", messages.SUCCESS)
-        return redirect("admin:ledger_adjustment_change", adjustment.pk)

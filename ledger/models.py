@@ -60,6 +60,7 @@ class Purpose(models.TextChoices):
     SUSPENSE = "suspense", "Suspense"
     EQUITY = "equity", "Firm equity"
     EXPENSE = "expense", "Firm expense"
+    INVENTORY = "inventory", "Principal inventory"
 
 
 class LedgerAccount(models.Model):

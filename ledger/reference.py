@@ -17,4 +17,8 @@ FIRM_ACCOUNTS = {
     "suspense": ("firm:suspense", "Suspense", "liability"),
     "equity": ("firm:equity", "Firm equity", "equity"),
     "expense": ("firm:expense", "Firm expense", "expense"),
+    # The firm's own position per asset (its balance rows), traded against clients by held-rate quotes and
+    # stablecoin conversions. Equity: what the firm itself owns of what custody holds, as client accounts are
+    # what clients own of it; a negative balance is a short position (README "Quotes").
+    "inventory": ("firm:inventory", "Principal inventory", "equity"),
 }

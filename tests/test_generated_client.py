@@ -46,6 +46,9 @@ EXPECTED_MODULES = {
     "events.v1_events_retrieve", "orders.v1_orders_by_client_id_retrieve", "webhooks.v1_webhooks_list",
     "webhooks.v1_webhooks_create", "webhooks.v1_webhooks_retrieve", "webhooks.v1_webhooks_destroy",
     "webhooks.v1_webhooks_attempts_list", "webhooks.v1_webhooks_enable_create", "webhooks.v1_webhooks_ping_create",
+    "conversions.v1_conversions_list", "conversions.v1_conversions_create", "conversions.v1_conversions_retrieve",
+    "prices.v1_prices_list", "quotes.v1_quotes_list", "quotes.v1_quotes_create", "quotes.v1_quotes_retrieve",
+    "quotes.v1_quotes_execute_create",
 }
 
 

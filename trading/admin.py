@@ -3,13 +3,41 @@
 
 from __future__ import annotations
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin
 
+from accounts.models import Tier
 from audit.admin_kit import AuditedModelAdmin
-from core.admin_kit import ReadOnlyAdminMixin, perm_checker, service_action
+from core.admin_kit import (
+    DomainErrorsAsMessagesMixin,
+    MakerCheckerAdminMixin,
+    NoDeleteMixin,
+    ReadOnlyAdminMixin,
+    ServiceAddMixin,
+    perm_checker,
+    reason_action,
+    service_action,
+)
+from ledger.models import Asset
 from ledger.templatetags.console_format import amount as fmt_amount
 from trading import services
-from trading.models import FeeSchedule, Fill, Market, MarketStatus, Order
+from trading.models import (
+    Conversion,
+    ConversionLimit,
+    FeeSchedule,
+    Fill,
+    InventoryFunding,
+    InventoryLimit,
+    Market,
+    MarketPricing,
+    MarketStatus,
+    Order,
+    Quote,
+    QuoteSpread,
+    SpreadChange,
+)
+from trading.services import quotes
 
 HALT_MARKET = "trading.halt_market"
 CANCEL_ORDERS = "trading.change_order"
@@ -95,3 +123,155 @@ class FillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["market", "maker_order", "taker_order"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+# --- held-rate quotes, the firm's inventory and conversions (trading.services.quotes, trading.services.conversions) ------------
+
+APPROVE_SPREAD = "trading.approve_spreadchange"
+
+
+@admin.register(Quote)
+class QuoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "account", "market", "side", "size", "price", "total", "spread_bps", "reference_source",
+                    "status", "created_at", "expires_at", "executed_at"]
+    list_filter = ["status", "market", "side", "reference_source"]
+    search_fields = ["id__exact", "account__legal_name", "account__id__exact", "market__symbol"]
+    list_select_related = ["account", "market"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(Conversion)
+class ConversionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "account", "from_asset", "to_asset", "amount", "created_at", "entry"]
+    list_filter = ["from_asset", "to_asset"]
+    search_fields = ["id__exact", "account__legal_name", "account__id__exact", "idempotency_key"]
+    list_select_related = ["account", "entry"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(QuoteSpread)
+class QuoteSpreadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The live spreads; changed only through an approved spread change."""
+
+    list_display = ["tier", "market", "spread_bps", "change", "updated_at"]
+    list_filter = ["tier", "market"]
+
+
+class SpreadChangeForm(forms.Form):
+    tier = forms.ChoiceField(choices=Tier.choices)
+    market = forms.ModelChoiceField(queryset=Market.objects.all(), required=False,
+                                    help_text="Empty: every market without a spread of its own for this tier.")
+    spread_bps = forms.DecimalField(max_digits=12, decimal_places=4, min_value=0, label="Spread (bps)")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+def _approve_spread(change, acting_user):
+    return quotes.spread_change_approve(change=change, acting_user=acting_user)
+
+
+def _reject_spread(change, acting_user, reason):
+    return quotes.spread_change_reject(change=change, acting_user=acting_user, reason=reason)
+
+
+@admin.register(SpreadChange)
+class SpreadChangeAdmin(MakerCheckerAdminMixin, ServiceAddMixin, admin.ModelAdmin):
+    """Spreads per client tier and market under maker-checker: proposed by one user, applied when another user
+    with ``trading.approve_spreadchange`` approves it (``trading.services.quotes``)."""
+
+    add_form = SpreadChangeForm
+    add_intro = "The spread applies to new quotes only when another staff user with the approve permission approves it."
+    list_display = ["id", "tier", "market", "spread_bps", "previous_bps", "status", "proposed_by", "proposed_at",
+                    "decided_by"]
+    list_filter = ["status", "tier", "market"]
+    list_select_related = ["market", "proposed_by", "decided_by"]
+    fields = ["tier", "market", "spread_bps", "previous_bps", "reason", "status", "proposed_by", "proposed_at",
+              "decided_by", "decided_at", "decision_reason"]
+    actions = [
+        service_action(name="approve_selected", description="Approve selected spread changes (applies them)",
+                       permission="approve", call=_approve_spread, done="Approved and applied"),
+        reason_action(name="reject_selected", description="Reject selected spread changes", permission="approve",
+                      call=_reject_spread, done="Rejected"),
+    ]
+    decision_permission = APPROVE_SPREAD
+    approve_label = "Approve and apply"
+
+    def approve(self, obj, acting_user):
+        return _approve_spread(obj, acting_user)
+
+    def reject(self, obj, acting_user, reason):
+        return _reject_spread(obj, acting_user, reason)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decided through approve/reject only
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def create_through_service(self, request, data):
+        return quotes.spread_change_propose(acting_user=request.user, **data)
+
+    def created_message(self, obj):
+        return f"Spread change #{obj.pk} proposed; another user must approve it before it applies."
+
+
+@admin.register(MarketPricing)
+class MarketPricingAdmin(DomainErrorsAsMessagesMixin, NoDeleteMixin, admin.ModelAdmin):
+    """A market's fallback price, skew and tolerance; saved through ``quotes.market_pricing_set`` (audited, the
+    fallback stamped with the time it was set)."""
+
+    list_display = ["market", "fallback_price", "fallback_set_at", "skew_bps", "tolerance_bps", "updated_at"]
+    fields = ["market", "fallback_price", "fallback_set_at", "skew_bps", "tolerance_bps"]
+    readonly_fields = ["fallback_set_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "market"] if obj else self.readonly_fields
+
+    def get_changeform_initial_data(self, request):
+        return {"tolerance_bps": settings.QUOTE_EXECUTION_TOLERANCE_BPS, **super().get_changeform_initial_data(request)}
+
+    def save_model(self, request, obj, form, change):
+        # Only what the form changed: saving the skew must not re-stamp (and so refresh) the fallback price.
+        changed = {name: form.cleaned_data.get(name) for name in ("fallback_price", "skew_bps", "tolerance_bps")
+                   if not change or name in form.changed_data}
+        saved = quotes.market_pricing_set(market=obj.market, acting_user=request.user, **changed)
+        obj.pk, obj._state.adding = saved.pk, False
+
+
+@admin.register(InventoryLimit)
+class InventoryLimitAdmin(AuditedModelAdmin):
+    list_display = ["asset", "max_long", "max_short"]
+
+
+@admin.register(ConversionLimit)
+class ConversionLimitAdmin(AuditedModelAdmin):
+    list_display = ["account", "daily_limit"]
+    search_fields = ["account__legal_name", "account__id__exact"]
+    raw_id_fields = ["account"]
+
+    def audit_account(self, obj):
+        return obj.account
+
+
+class InventoryFundingForm(forms.Form):
+    asset = forms.ModelChoiceField(queryset=Asset.objects.all())
+    amount = forms.DecimalField(
+        max_digits=38, decimal_places=18,
+        help_text="Positive: the firm's own assets into custody for the inventory; negative: out of it.")
+    reference = forms.CharField(max_length=128, help_text="The transfer's reference (tx hash, bank reference).")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+@admin.register(InventoryFunding)
+class InventoryFundingAdmin(ServiceAddMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    add_form = InventoryFundingForm
+    add_intro = "Posts one entry between custody and the firm's inventory; the position must stay within its limits."
+    list_display = ["id", "asset", "amount", "reference", "reason", "created_by", "created_at", "entry"]
+    list_filter = ["asset"]
+    search_fields = ["reference", "reason"]
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm("trading.add_inventoryfunding")
+
+    def create_through_service(self, request, data):
+        return quotes.inventory_fund(acting_user=request.user, **data)

@@ -71,3 +71,59 @@ class MarketMisconfigured(TradingError):
     """tick x lot x fee rate would need more than the 18 decimal places the ledger stores exactly."""
 
     code = Code.MARKET_MISCONFIGURED
+
+
+# --- quotes, inventory and conversions ----------------------------------------------------------------------
+
+
+class QuoteCode(StrEnum):
+    """The codes of quotes, conversions and the desk's controls (README "Quotes: error codes"), beyond the generic
+    ones of ``core.exceptions.Code`` and the order grid's (``invalid_lot``, ``too_precise``, ...)."""
+
+    PRICE_UNAVAILABLE = "price_unavailable"
+    EXPOSURE_LIMIT_EXCEEDED = "exposure_limit_exceeded"
+    QUOTE_EXPIRED = "quote_expired"
+    QUOTE_ALREADY_EXECUTED = "quote_already_executed"
+    QUOTE_REJECTED = "quote_rejected"
+    CONVERSION_UNSUPPORTED = "conversion_unsupported"
+    SIZE_OR_FUNDS = "size_or_funds"
+    SIZE_BELOW_MINIMUM = "size_below_minimum"
+    SIZE_ABOVE_MAXIMUM = "size_above_maximum"
+    IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
+    REFERENCE_REQUIRED = "reference_required"
+    REASON_REQUIRED = "reason_required"
+    ALREADY_DECIDED = "already_decided"
+    FOUR_EYES = "four_eyes"
+
+
+class PriceUnavailable(Conflict):
+    """No price for this size: the book is too thin and operations set no (fresh) fallback price."""
+
+    code = QuoteCode.PRICE_UNAVAILABLE
+
+
+class ExposureLimitExceeded(Conflict):
+    """The trade would take the firm's inventory in an asset beyond its exposure limit (or it has none)."""
+
+    code = QuoteCode.EXPOSURE_LIMIT_EXCEEDED
+
+
+class QuoteExpired(Conflict):
+    code = QuoteCode.QUOTE_EXPIRED
+
+
+class QuoteAlreadyExecuted(Conflict):
+    """The quote was executed already, under another Idempotency-Key."""
+
+    code = QuoteCode.QUOTE_ALREADY_EXECUTED
+
+
+class QuoteRejected(Conflict):
+    """The firm will not honour the quote now: the market is not open, its reference moved against the firm
+    beyond the tolerance (or can no longer be priced), or the trade would breach an exposure limit."""
+
+    code = QuoteCode.QUOTE_REJECTED
+
+
+class ConversionUnsupported(TradingError):
+    code = QuoteCode.CONVERSION_UNSUPPORTED

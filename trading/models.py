@@ -208,3 +208,235 @@ class Fill(models.Model):
                 condition=Q(seller_quote__gte=0) & Q(buyer_quote__gte=F("seller_quote")), name="fill_fee_non_negative"
             ),
         ]
+
+
+# --- held-rate quotes, the firm's inventory and stablecoin conversions (README "Quotes") ---------------------
+
+BPS_FIELD = {"max_digits": 12, "decimal_places": 4}
+
+
+class QuoteStatus(models.TextChoices):
+    """A quote is ``open`` until executed; an open quote past its ``expires_at`` is expired (shown as such)."""
+
+    OPEN = "open", "Open"
+    EXECUTED = "executed", "Executed"
+
+
+class Quote(models.Model):
+    """A firm price for one size, held until ``expires_at``, executed at most once against the firm's inventory.
+
+    It reserves nothing: the client's funds and the firm's exposure limits are checked again at execution.
+    """
+
+    account = models.ForeignKey("accounts.ClientAccount", on_delete=models.PROTECT, related_name="quotes")
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="quotes")
+    side = models.CharField(max_length=4, choices=Side.choices, help_text="The client's side.")
+    size = models.DecimalField(**AMOUNT, help_text="Base amount.")
+    funds = models.DecimalField(**AMOUNT, null=True, blank=True,
+                                help_text="The quote-asset total asked for, when the quote was asked by funds.")
+    price = models.DecimalField(**AMOUNT, help_text="All-in price (spread included, fee excluded), on the tick.")
+    reference_price = models.DecimalField(**AMOUNT, help_text="VWAP of the book to the size (or fallback).")
+    reference_source = models.CharField(max_length=16)
+    spread_bps = models.DecimalField(**BPS_FIELD)
+    skew_bps = models.DecimalField(**BPS_FIELD, default=Decimal(0))
+    fee_rate = models.DecimalField(max_digits=10, decimal_places=8)
+    quote_amount = models.DecimalField(**AMOUNT, help_text="price x size at the quote asset's precision.")
+    fee = models.DecimalField(**AMOUNT)
+    total = models.DecimalField(**AMOUNT, help_text="Paid by the client (buy) or received (sell), fee included.")
+    spread_captured = models.DecimalField(**AMOUNT, help_text="Principal P&L at the reference, quote asset.")
+    status = models.CharField(max_length=8, choices=QuoteStatus.choices, default=QuoteStatus.OPEN)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    executed_at = models.DateTimeField(null=True, blank=True)
+    execution_key = models.CharField(max_length=200, blank=True, help_text="Idempotency key of the execution.")
+    # By the entry's key (``quote:<id>``), known before the entry is posted: the execution writes the quote row
+    # first and the ledger's balances last (the foreign key is checked when the entry exists, before commit).
+    entry = models.OneToOneField("ledger.JournalEntry", to_field="key", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="quote")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["executed_at"], name="quote_executed_at",
+                                condition=Q(status="executed"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(size__gt=0) & Q(price__gt=0) & Q(reference_price__gt=0),
+                                   name="quote_positive"),
+            models.CheckConstraint(condition=Q(fee__gte=0) & Q(total__gt=0), name="quote_total_positive"),
+            models.CheckConstraint(
+                condition=Q(status="open", entry__isnull=True, executed_at__isnull=True)
+                | Q(status="executed", entry__isnull=False, executed_at__isnull=False),
+                name="quote_executed_iff_entry",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"quote #{self.pk} {self.side} {self.size} {self.market_id} @ {self.price}"
+
+    def status_at(self, at) -> str:
+        return "expired" if self.status == QuoteStatus.OPEN and at >= self.expires_at else self.status
+
+
+class QuoteSpread(models.Model):
+    """The live spread of a client tier on one market or (market empty) on every market. Changed only by an
+    approved ``SpreadChange``; a tier without one gets ``QUOTE_DEFAULT_SPREAD_BPS``."""
+
+    tier = models.CharField(max_length=12)
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.CASCADE, related_name="spreads")
+    spread_bps = models.DecimalField(**BPS_FIELD)
+    change = models.ForeignKey("SpreadChange", on_delete=models.PROTECT, related_name="+",
+                               help_text="The approved change that set it.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tier", "market_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tier", "market"], name="quote_spread_unique_tier_market"),
+            models.UniqueConstraint(fields=["tier"], condition=Q(market__isnull=True),
+                                    name="quote_spread_unique_tier_all_markets"),
+            models.CheckConstraint(condition=Q(spread_bps__gte=0) & Q(spread_bps__lt=10000),
+                                   name="quote_spread_in_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier} {self.market or 'all markets'}: {self.spread_bps} bps"
+
+
+class ChangeStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved and applied"
+    REJECTED = "rejected", "Rejected"
+
+
+class SpreadChange(models.Model):
+    """A proposed spread for a tier and market (maker-checker): applied only when another user approves it."""
+
+    tier = models.CharField(max_length=12)
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    spread_bps = models.DecimalField(**BPS_FIELD)
+    previous_bps = models.DecimalField(**BPS_FIELD, null=True, blank=True,
+                                       help_text="The spread it replaced, when approved (empty: the default).")
+    reason = models.CharField(max_length=500)
+    status = models.CharField(max_length=10, choices=ChangeStatus.choices, default=ChangeStatus.PROPOSED)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("approve_spreadchange", "Can approve a spread change proposed by someone else")]
+        constraints = [
+            models.CheckConstraint(condition=Q(spread_bps__gte=0) & Q(spread_bps__lt=10000),
+                                   name="spread_change_in_range"),
+            models.CheckConstraint(condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("proposed_by")),
+                                   name="spread_change_four_eyes"),
+        ]
+
+    def __str__(self) -> str:
+        return f"spread change #{self.pk} {self.tier} {self.market or 'all markets'} {self.spread_bps} bps"
+
+
+class MarketPricing(models.Model):
+    """Operations' pricing controls of one market: the fallback reference price, the inventory skew and the
+    execution tolerance. A market without a row uses the settings' defaults and has no fallback."""
+
+    market = models.OneToOneField(Market, on_delete=models.CASCADE, related_name="pricing")
+    fallback_price = models.DecimalField(**AMOUNT, null=True, blank=True,
+                                         help_text="Reference price where the book is too thin (empty: none).")
+    fallback_set_at = models.DateTimeField(null=True, blank=True)
+    skew_bps = models.DecimalField(**BPS_FIELD, default=Decimal(0),
+                                   help_text="Skew at a full inventory limit, in basis points (0: no skew).")
+    tolerance_bps = models.DecimalField(**BPS_FIELD, help_text="How far the reference may move against the firm "
+                                                               "between quote and execution.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "market pricing"
+        constraints = [
+            models.CheckConstraint(condition=Q(fallback_price__isnull=True) | Q(fallback_price__gt=0),
+                                   name="market_pricing_fallback_positive"),
+            models.CheckConstraint(condition=Q(skew_bps__gte=0) & Q(tolerance_bps__gte=0),
+                                   name="market_pricing_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pricing of {self.market}"
+
+
+class InventoryLimit(models.Model):
+    """The firm's exposure limits in one asset: its inventory position stays within ``-max_short .. max_long``.
+    An asset without a row cannot be quoted or converted (fail safe)."""
+
+    asset = models.OneToOneField("ledger.Asset", on_delete=models.PROTECT, related_name="+")
+    max_long = models.DecimalField(**AMOUNT)
+    max_short = models.DecimalField(**AMOUNT, default=Decimal(0))
+
+    class Meta:
+        ordering = ["asset_id"]
+        constraints = [models.CheckConstraint(condition=Q(max_long__gte=0) & Q(max_short__gte=0),
+                                              name="inventory_limit_non_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}: -{self.max_short} .. {self.max_long}"
+
+
+class InventoryFunding(models.Model):
+    """The firm's own assets moved into (positive) or out of (negative) custody for the principal inventory."""
+
+    asset = models.ForeignKey("ledger.Asset", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**AMOUNT, help_text="Positive: into inventory; negative: out of it.")
+    reference = models.CharField(max_length=128, unique=True, help_text="Transfer reference; makes it idempotent.")
+    reason = models.CharField(max_length=500)
+    entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="inventory_funding_nonzero")]
+
+
+class ConversionLimit(models.Model):
+    """A client's own daily conversion limit (rolling 24 hours), instead of ``CONVERSION_DAILY_LIMIT``."""
+
+    account = models.OneToOneField("accounts.ClientAccount", on_delete=models.CASCADE,
+                                   related_name="conversion_limit")
+    daily_limit = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(daily_limit__gte=0), name="conversion_limit_non_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.daily_limit} a day"
+
+
+class Conversion(models.Model):
+    """A 1:1 stablecoin conversion (e.g. USD to USDP), settled in one entry against the firm's inventory."""
+
+    account = models.ForeignKey("accounts.ClientAccount", on_delete=models.PROTECT, related_name="conversions")
+    from_asset = models.ForeignKey("ledger.Asset", on_delete=models.PROTECT, related_name="+")
+    to_asset = models.ForeignKey("ledger.Asset", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**AMOUNT)
+    idempotency_key = models.CharField(max_length=200)
+    entry = models.OneToOneField("ledger.JournalEntry", to_field="key", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="conversion",
+                                 help_text="By key (conversion:<id>), set before the entry is posted.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "idempotency_key"], name="conversion_idempotency_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="conversion_amount_positive"),
+            models.CheckConstraint(condition=~Q(from_asset=F("to_asset")), name="conversion_assets_differ"),
+        ]
+
+    def __str__(self) -> str:
+        return f"conversion #{self.pk} {self.amount} {self.from_asset_id} -> {self.to_asset_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trading import api
+from trading import api, quotes_api
 
 urlpatterns = [
     path("orders/", api.OrderListView.as_view(), name="order-list"),
@@ -15,4 +15,11 @@ urlpatterns = [
     path("markets/<str:symbol>/book/", api.OrderBookView.as_view(), name="market-book"),
     path("markets/<str:symbol>/trades/", api.TradesView.as_view(), name="market-trades"),
     path("markets/<str:symbol>/ticker/", api.TickerView.as_view(), name="market-ticker"),
+    # held-rate quotes, indicative prices and stablecoin conversions (trading.quotes_api)
+    path("quotes/", quotes_api.QuoteListView.as_view(), name="quote-list"),
+    path("quotes/<int:pk>/", quotes_api.QuoteDetailView.as_view(), name="quote-detail"),
+    path("quotes/<int:pk>/execute/", quotes_api.QuoteExecuteView.as_view(), name="quote-execute"),
+    path("prices/", quotes_api.PriceListView.as_view(), name="price-list"),
+    path("conversions/", quotes_api.ConversionListView.as_view(), name="conversion-list"),
+    path("conversions/<int:pk>/", quotes_api.ConversionDetailView.as_view(), name="conversion-detail"),
 ]

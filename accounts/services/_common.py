@@ -53,6 +53,7 @@ def _ledger_account(account: ClientAccount) -> LedgerAccount:
     return ledger.client_ledger_account_create(client=account)
 
 
-def _require_kyc_approved(account: ClientAccount) -> None:
+def _require_kyc_approved(account: ClientAccount, *, doing: str = "") -> None:
     if account.kyc_status != KycStatus.APPROVED:
-        raise AccountNotOperational("The account's KYC is not approved.", code=Code.KYC_NOT_APPROVED)
+        message = f"{doing} needs an approved KYC review." if doing else "The account's KYC is not approved."
+        raise AccountNotOperational(message, code=Code.KYC_NOT_APPROVED)

@@ -163,6 +163,14 @@ def account_require_active(*, account: ClientAccount) -> None:
         raise AccountNotOperational(f"The account is {account.status}.", code=code)
 
 
+def account_require_can_trade(*, account: ClientAccount) -> None:
+    """Refuse trading (orders, quotes, conversions) unless the account is active, KYC-approved and allowed to trade."""
+    account_require_active(account=account)
+    _require_kyc_approved(account, doing="Trading")
+    if not account.can_trade:
+        raise AccountNotOperational("Trading is disabled for this account.", code=Code.TRADING_DISABLED)
+
+
 # --- users of an account ----------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import cached_property, partial
 
 from django.conf import settings
@@ -30,7 +30,8 @@ from ledger.money import quantum
 from ledger.selectors import asset_precisions, natural_sign_sql
 from ledger.snapshots import BEGINNING_OF_TIME, snapshot_base_day
 from trading import amounts
-from trading.models import Fill
+from trading.models import Conversion, Fill, Quote, QuoteStatus
+from trading.pricing import EXACT
 
 CHUNK_SIZE = 2000
 
@@ -89,7 +90,13 @@ BLOTTER_COLUMNS = (
     "aggressor_side", "maker_account_id", "maker_order_id", "maker_client_order_id", "maker_side",
     "maker_order_placed_at", "maker_fee", "taker_account_id", "taker_order_id", "taker_client_order_id",
     "taker_side", "taker_order_placed_at", "taker_fee", "buyer_quote", "seller_quote", "entry_id",
+    "trade_type", "trade_id", "counterparty",
 )
+# Every trade of the range in time order: fills between two clients' orders, quotes executed against the firm's
+# inventory and stablecoin conversions. A quote or conversion has the client as taker and the firm's inventory
+# (``counterparty``) as maker; a conversion reads as a trade of the stablecoin against its fiat at a price of 1.
+FIRM_PRINCIPAL = "firm:inventory"
+TRADE_ORDER = {"fill": 0, "quote": 1, "conversion": 2}
 
 
 def _fills(scope: Scope):
@@ -99,8 +106,18 @@ def _fills(scope: Scope):
     return fills
 
 
-def _blotter_rows(scope: Scope) -> Iterator[tuple]:
-    rows = _fills(scope).order_by("id").values_list(
+def _quotes(scope: Scope):
+    quotes = Quote.objects.filter(status=QuoteStatus.EXECUTED, executed_at__gte=scope.start, executed_at__lt=scope.end)
+    return quotes.filter(account=scope.account) if scope.account else quotes
+
+
+def _conversions(scope: Scope):
+    conversions = Conversion.objects.filter(created_at__gte=scope.start, created_at__lt=scope.end)
+    return conversions.filter(account=scope.account) if scope.account else conversions
+
+
+def _fill_rows(scope: Scope) -> Iterator[tuple]:
+    rows = _fills(scope).order_by("created_at", "id").values_list(
         "id", "created_at", "market__symbol", "market__base_id", "market__quote_id", "market__tick_size", "price",
         "size", "quote_amount", "aggressor_side",
         "maker_order__account_id", "maker_order_id", "maker_order__client_order_id", "maker_order__side",
@@ -112,12 +129,12 @@ def _blotter_rows(scope: Scope) -> Iterator[tuple]:
          maker_coid, maker_side, maker_at, maker_fee, taker_account, taker_order, taker_coid, taker_side, taker_at,
          taker_fee, buyer_quote, seller_quote, entry_id) in rows.iterator(chunk_size=CHUNK_SIZE):
         market_amount = partial(_market_amount, scope, base=base, quote=quote, tick_size=Decimal(tick_size))
-        yield (
+        yield (at, "fill", fill_id), (
             fill_id, iso_utc(at), market, base, quote, market_amount("price", price), scope.amount(size, base),
             market_amount("exact", notional), aggressor, maker_account, maker_order, maker_coid, maker_side,
             iso_utc(maker_at), market_amount("exact", maker_fee), taker_account, taker_order, taker_coid, taker_side,
             iso_utc(taker_at), market_amount("exact", taker_fee),
-            scope.amount(buyer_quote, quote), scope.amount(seller_quote, quote), entry_id,
+            scope.amount(buyer_quote, quote), scope.amount(seller_quote, quote), entry_id, "fill", fill_id, None,
         )
 
 
@@ -125,8 +142,68 @@ def _market_amount(scope: Scope, kind: str, value, *, base: str, quote: str, tic
     """Prices, notionals and fees as the API writes them (``trading.amounts``): ``30000.00``, not ``30000``."""
     value = Decimal(value)
     return fixed(value, amounts.places(kind, base_precision=scope.precisions[base],
-                                               quote_precision=scope.precisions[quote], tick_size=tick_size,
-                                               value=value))
+                                       quote_precision=scope.precisions[quote], tick_size=tick_size, value=value))
+
+
+def _quote_rows(scope: Scope) -> Iterator[tuple]:
+    rows = _quotes(scope).order_by("executed_at", "id").values_list(
+        "id", "executed_at", "created_at", "market__symbol", "market__base_id", "market__quote_id",
+        "market__tick_size", "side", "price", "size", "quote_amount", "fee", "total", "account_id", "entry__id",
+    )
+    for (quote_id, at, quoted_at, market, base, quote, tick_size, side, price, size, quote_amount, fee, total,
+         account_id, entry_id) in rows.iterator(chunk_size=CHUNK_SIZE):
+        market_amount = partial(_market_amount, scope, base=base, quote=quote, tick_size=Decimal(tick_size))
+        buyer_quote, seller_quote = (total, quote_amount) if side == "buy" else (quote_amount, total)
+        yield (at, "quote", quote_id), (
+            None, iso_utc(at), market, base, quote, market_amount("price", price), scope.amount(size, base),
+            market_amount("exact", _product(price, size)),
+            side, None, None, None, "sell" if side == "buy" else "buy", None, "0",
+            account_id, None, None, side, iso_utc(quoted_at), market_amount("exact", fee),
+            scope.amount(buyer_quote, quote), scope.amount(seller_quote, quote), entry_id, "quote", quote_id,
+            FIRM_PRINCIPAL,
+        )
+
+
+def _product(a: Decimal, b: Decimal) -> Decimal:
+    with localcontext(EXACT):
+        return a * b
+
+
+def _conversion_market(source: str, target: str) -> tuple[str, str, str]:
+    """(base, quote, the client's side): the stablecoin is the base, its fiat the quote, of a configured pair."""
+    for fiat, coin in settings.CONVERSION_PAIRS:
+        if (source, target) == (fiat, coin):
+            return coin, fiat, "buy"
+        if (source, target) == (coin, fiat):
+            return coin, fiat, "sell"
+    return target, source, "buy"
+
+
+def _conversion_rows(scope: Scope) -> Iterator[tuple]:
+    rows = _conversions(scope).order_by("created_at", "id").values_list(
+        "id", "created_at", "from_asset_id", "to_asset_id", "amount", "account_id", "entry__id",
+    )
+    for conversion_id, at, source, target, amount, account_id, entry_id in rows.iterator(chunk_size=CHUNK_SIZE):
+        base, quote, side = _conversion_market(source, target)
+        yield (at, "conversion", conversion_id), (
+            None, iso_utc(at), f"{base}-{quote}", base, quote, fixed(Decimal(1), scope.precisions[quote]),
+            scope.amount(amount, base), scope.amount(amount, quote),
+            side, None, None, None, "sell" if side == "buy" else "buy", None, "0",
+            account_id, None, None, side, iso_utc(at), "0",
+            scope.amount(amount, quote), scope.amount(amount, quote), entry_id, "conversion", conversion_id,
+            FIRM_PRINCIPAL,
+        )
+
+
+def _blotter_rows(scope: Scope) -> Iterator[tuple]:
+    streams = (_fill_rows(scope), _quote_rows(scope), _conversion_rows(scope))
+    merged = heapq.merge(*streams, key=lambda r: (r[0][0], TRADE_ORDER[r[0][1]], r[0][2]))
+    for _, row in merged:
+        yield row
+
+
+def _blotter_count(scope: Scope) -> int:
+    return _fills(scope).count() + _quotes(scope).count() + _conversions(scope).count()
 
 
 # --- ledger journal ---------------------------------------------------------------------------------------
@@ -352,8 +429,9 @@ REPORTS: dict[str, Report] = {
     r.name: r
     for r in (
         Report("trade_blotter", "Trade blotter",
-               "Every fill with both sides (maker and taker orders and accounts), fees and timestamps.",
-               BLOTTER_COLUMNS, _blotter_rows, lambda s: _fills(s).count()),
+               "Every trade in time order: fills with both sides (maker and taker orders and accounts), quotes "
+               "executed against the firm's inventory and stablecoin conversions, with fees and timestamps.",
+               BLOTTER_COLUMNS, _blotter_rows, _blotter_count),
         Report("ledger_journal", "Ledger journal",
                "Every posting of every journal entry, debit and credit, in posting order.",
                JOURNAL_COLUMNS, _journal_rows, lambda s: _postings(s).count()),

@@ -3,6 +3,7 @@ from django.contrib.auth.models import Group
 
 from console.roles import COMPLIANCE, OPERATIONS, SUPERVISORS
 from tests.factories import StaffFactory
+from tests.trading.quote_desk import clock, desk  # noqa: F401 - fixtures of the quoting desk's console tests
 
 
 def staff_in(group_name: str, **kwargs):

@@ -192,7 +192,8 @@ def _status_fits(order: Order) -> bool:
 
 
 def _conservation(deposited: Mapping[str, Decimal] | None) -> list[str]:
-    """Per asset, clients plus fee revenue hold what custody holds, and custody moved only by funding."""
+    """Per asset, clients plus fee revenue plus the firm's principal inventory hold what custody holds, and
+    custody moved only by funding (the firm's funding of its inventory counts as deposited)."""
     problems: list[str] = []
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     for purpose, asset, amount in Balance.objects.values_list("account__purpose", "asset_id", "amount"):
@@ -201,10 +202,10 @@ def _conservation(deposited: Mapping[str, Decimal] | None) -> list[str]:
     for asset, amount in Withdrawal.objects.filter(status=FundingStatus.COMPLETED).values_list("asset_id", "amount"):
         withdrawn[asset] += amount
     for asset in set(totals) | set(deposited or {}):
-        owned = totals[asset][Purpose.CLIENT] + totals[asset][Purpose.FEES]
+        owned = totals[asset][Purpose.CLIENT] + totals[asset][Purpose.FEES] + totals[asset][Purpose.INVENTORY]
         custody = totals[asset][Purpose.CUSTODY]
         if owned != custody:
-            problems.append(f"{asset}: clients and fee revenue hold {owned}, custody {custody}")
+            problems.append(f"{asset}: clients, fee revenue and inventory hold {owned}, custody {custody}")
         if deposited is not None and owned != deposited.get(asset, ZERO) - withdrawn[asset]:
             problems.append(f"{asset}: clients and fee revenue hold {owned}, but {deposited.get(asset, ZERO)} was "
                             f"deposited and {withdrawn[asset]} withdrawn")

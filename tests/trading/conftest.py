@@ -3,6 +3,7 @@ import pytest
 from accounts.models import Role
 from tests.api import api_client_for
 from tests.factories import MarketFactory, fund
+from tests.trading.quote_desk import clock, desk  # noqa: F401 - fixtures of the quote tests
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from accounts.errors import AccountNotOperational
-from accounts.models import ClientAccount, KycStatus
-from accounts.services import account_require_active
+from accounts.models import ClientAccount
+from accounts.services import account_require_can_trade
 from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Code as GenericCode
 from core.validation import require_choice
@@ -215,11 +214,7 @@ def _size_check(market: Market, size: Decimal) -> None:
 
 
 def _account_check(account: ClientAccount) -> None:
-    account_require_active(account=account)
-    if account.kyc_status != KycStatus.APPROVED:
-        raise AccountNotOperational("Trading needs an approved KYC review.", code=Code.KYC_NOT_APPROVED)
-    if not account.can_trade:
-        raise AccountNotOperational("Trading is disabled for this account.", code=Code.TRADING_DISABLED)
+    account_require_can_trade(account=account)
 
 
 def _limits_check(market: Market, p: OrderParams, max_order_sizes: dict[str, Decimal]) -> None:

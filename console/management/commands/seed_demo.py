@@ -1,4 +1,5 @@
-"""Seed demo data: markets, an ops superuser, two funded demo clients with API keys, a few resting orders.
+"""Seed demo data: markets, an ops superuser, two funded demo clients with API keys, a few resting orders, the
+quoting desk's inventory and limits.
 Safe to run again (the demo API keys are rotated, since a secret is shown only when it is created)."""
 
 import os
@@ -9,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from console.demo_clients import demo_clients_create
+from console.demo_desk import demo_desk_create
 from console.demo_orders import demo_orders_place
 from ledger.services import reference_data_ensure
 from trading.models import Market
@@ -46,4 +48,5 @@ class Command(BaseCommand):
         )
         demo_clients_create(acting_user=admin, stdout=self.stdout)
         demo_orders_place(acting_user=admin, stdout=self.stdout)
+        demo_desk_create(acting_user=admin, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo data ready: admin user 'admin', markets " + ", ".join(m[0] for m in DEMO_MARKETS)))
