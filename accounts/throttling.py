@@ -1,7 +1,13 @@
-"""Rate limiting of the client API: one budget per API key (per user for session/token logins, per IP for
-anonymous requests). The rate is ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"]`` (env
-``API_KEY_THROTTLE_RATE``), read at request time; counters live in the default cache (Redis when
-configured, so every web process shares them).
+"""Rate limiting of the client API. Every request counts against three budgets: its credential (the API key;
+the user for session and token logins; the IP for anonymous requests), its client account (so self-service
+keys do not multiply the limit) and its IP address. The rates are ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``
+``api_key``, ``account`` and ``ip`` (env ``API_KEY_THROTTLE_RATE``, ``API_ACCOUNT_THROTTLE_RATE``,
+``API_IP_THROTTLE_RATE``), read at request time; counters live in the default cache (Redis when configured, so
+every web process shares them).
+
+Failed authentications are counted per IP and per API-key prefix (``AuthFailureGuard``, rates
+``auth_failure_ip`` and ``auth_failure_key``): past either limit every attempt is a 429
+``authentication_throttled`` until the window moves on, whether its credential is right or not.
 
 The limit is DRF's sliding window: a request is refused when ``num_requests`` accepted requests fall in the
 last ``duration`` seconds, and a refused request does not count. DRF keeps that window as a pickled list of
@@ -14,13 +20,17 @@ development) use DRF's code.
 from __future__ import annotations
 
 import secrets
+import time
 
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
+from rest_framework import exceptions
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from accounts.errors import Code
 from accounts.models import ApiKey
+from audit.context import client_ip
 
 # KEYS[1]: the window; ARGV: now, duration, num_requests, a unique member. Returns {1} if the request is
 # accepted (and counted), else {0, requests in the window, the oldest one's time}.
@@ -38,22 +48,28 @@ return {1}
 """
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
-    scope = "api_key"
+class SlidingWindowThrottle(SimpleRateThrottle):
+    """DRF's sliding window, kept in one Redis script on a Redis cache. Subclasses name the ``scope`` (its rate)
+    and what a request is counted as (``ident``; None: not counted)."""
+
+    scope: str
     window: tuple[int, float | None] | None = None  # Redis: (requests in the window, oldest time) on refusal
 
     def get_rate(self):
         # DRF binds THROTTLE_RATES when the class is defined; reading it here honours settings changes.
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
+    def ident(self, request) -> str | None:
+        raise NotImplementedError
+
+    def get_ident(self, request):
+        """The client's address as the audit log records it: forwarded headers are not trusted, so a client
+        cannot claim a fresh address per request."""
+        return client_ip(request) or "unknown"
+
     def get_cache_key(self, request, view):
-        if isinstance(getattr(request, "auth", None), ApiKey):
-            ident = f"key:{request.auth.pk}"
-        elif request.user and request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
-        else:
-            ident = f"ip:{self.get_ident(request)}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+        ident = self.ident(request)
+        return None if ident is None else self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request, view):
         backend = caches[DEFAULT_CACHE_ALIAS]  # what DRF's ``self.cache`` stands for
@@ -83,3 +99,84 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         if available_requests <= 0:
             return None
         return remaining_duration / available_requests
+
+
+class ApiKeyRateThrottle(SlidingWindowThrottle):
+    """One budget per credential: the API key, else the logged-in user, else the IP."""
+
+    scope = "api_key"
+
+    def ident(self, request) -> str:
+        if isinstance(getattr(request, "auth", None), ApiKey):
+            return f"key:{request.auth.pk}"
+        if request.user and request.user.is_authenticated:
+            return f"user:{request.user.pk}"
+        return f"ip:{self.get_ident(request)}"
+
+
+class AccountRateThrottle(SlidingWindowThrottle):
+    """One budget per client account, whichever of its keys or users the request comes with."""
+
+    scope = "account"
+
+    def ident(self, request) -> str | None:
+        auth = getattr(request, "auth", None)
+        if isinstance(auth, ApiKey):
+            return f"account:{auth.account_id}"
+        user = getattr(request, "user", None)
+        membership = getattr(user, "membership", None) if user is not None and user.is_authenticated else None
+        return f"account:{membership.account_id}" if membership is not None else None
+
+
+class IpRateThrottle(SlidingWindowThrottle):
+    """One budget per client IP address, whoever it authenticates as."""
+
+    scope = "ip"
+
+    def ident(self, request) -> str:
+        return f"ip:{self.get_ident(request)}"
+
+
+class AuthFailureGuard:
+    """Counts failed authentications per IP and per API-key prefix in fixed windows (``cache.incr``: atomic on
+    Redis) and refuses every attempt of an IP or prefix over its limit with a 429 ``authentication_throttled``.
+
+    ``check`` runs before a credential is verified (one cache round trip); ``failed`` records a failure."""
+
+    scopes = {"ip": "auth_failure_ip", "key": "auth_failure_key"}
+
+    def __init__(self, request, *, prefix: str | None):
+        self.idents = {"ip": client_ip(request) or "unknown"}
+        if prefix:
+            self.idents["key"] = prefix[:32]
+        self.now = time.time()
+
+    def _windows(self):
+        """(cache key, limit, seconds left in the window) per counted ident with a rate."""
+        for kind, ident in self.idents.items():
+            rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scopes[kind])
+            if not rate:
+                continue
+            limit, duration = SimpleRateThrottle.parse_rate(None, rate)
+            bucket = int(self.now // duration)
+            yield (f"authfail:{kind}:{ident}:{duration}:{bucket}", limit, duration,
+                   (bucket + 1) * duration - self.now)
+
+    def check(self) -> None:
+        windows = list(self._windows())
+        if not windows:
+            return
+        counts = cache.get_many([key for key, *_ in windows])
+        waits = [left for key, limit, _, left in windows if counts.get(key, 0) >= limit]
+        if waits:
+            raise exceptions.Throttled(wait=max(waits), detail="Too many failed authentications; try again later.",
+                                       code=Code.AUTHENTICATION_THROTTLED)
+
+    def failed(self) -> None:
+        for key, _, duration, _ in self._windows():
+            if cache.add(key, 1, timeout=duration + 1):
+                continue
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, timeout=duration + 1)

@@ -98,4 +98,16 @@ def _completed_deposit(account, asset: str, amount: Decimal, *, requester, ops) 
     if deposit.status == FundingStatus.REQUESTED:
         deposit = services.deposit_approve(deposit=deposit, acting_user=ops)
     if deposit.status == FundingStatus.APPROVED:
-        services.deposit_complete(deposit=deposit, acting_user=ops)
+        services.deposit_complete(deposit=deposit, acting_user=_second_person())
+
+
+def _second_person():
+    """Dual control: a deposit is completed by someone other than its approver. In the demo, a staff user who
+    cannot log in (no password) plays the second person of operations."""
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model().objects.get_or_create(username="demo-treasury", defaults={"is_staff": True})
+    if user.has_usable_password():
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

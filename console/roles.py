@@ -28,6 +28,8 @@ OPERATIONS_PERMISSIONS = [
     "accounts.change_apikey",
     "accounts.add_assetlimit",
     "accounts.change_assetlimit",
+    "accounts.add_withdrawaldestination",
+    "accounts.change_withdrawaldestination",
     "trading.change_order",
     "ledger.add_adjustment",
     "ledger.add_reconciliationrun",

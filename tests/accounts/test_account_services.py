@@ -107,7 +107,8 @@ def test_close_is_refused_while_an_order_is_open(account, ops):
 
 
 def test_close_is_refused_while_funding_is_pending(account, ops):
-    deposit = services.deposit_request(account=account, asset="USD", amount=D("5"), acting_user=None)
+    deposit = services.deposit_request(account=account, asset="USD", amount=D("5"), acting_user=None,
+                                       bank_reference="B-1")
     with pytest.raises(AccountNotEmpty):
         services.account_close(account=account, acting_user=ops)
     services.deposit_reject(deposit=deposit, acting_user=ops)

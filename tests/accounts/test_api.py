@@ -11,7 +11,7 @@ from accounts import services
 from accounts.models import ApiKey, Deposit, Role, Withdrawal
 from audit.models import AuditLog
 from tests.api import api_client_for
-from tests.factories import StaffFactory, assert_balance, fund
+from tests.factories import StaffFactory, allow_destination, assert_balance, fund
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -24,13 +24,20 @@ def alice():
     client = api_client_for(role=Role.ADMIN)
     fund(client.account, "BTC", "10")
     fund(client.account, "USD", "5000")
-    return client
+    return with_address_book(client)
 
 
 @pytest.fixture
 def mallory():
     """An admin of another account."""
-    return api_client_for(role=Role.ADMIN)
+    return with_address_book(api_client_for(role=Role.ADMIN))
+
+
+def with_address_book(client):
+    """The destinations these tests withdraw to, on the client's address book past their cool-off."""
+    for asset, address in (("BTC", "bc1qdest"), ("BTC", "bc1"), ("BTC", "bc1q"), ("USD", "DE89")):
+        allow_destination(client.account, asset, address)
+    return client
 
 
 def withdraw(client, key="w-1", **body):
@@ -39,7 +46,8 @@ def withdraw(client, key="w-1", **body):
 
 
 def alice_objects(alice):
-    deposit = services.deposit_request(account=alice.account, asset="USD", amount=D("1"), acting_user=alice.user)
+    deposit = services.deposit_request(account=alice.account, asset="USD", amount=D("1"), acting_user=alice.user,
+                                       bank_reference="B-1")
     withdrawal = Withdrawal.objects.get(pk=withdraw(alice).json()["id"])
     return {"deposit": deposit.pk, "withdrawal": withdrawal.pk, "key": alice.api_key.pk}
 
@@ -168,8 +176,8 @@ def test_deposit_with_idempotency_key_replays(alice):
 
 
 def test_deposit_list_filters_by_status_and_asset(alice):
-    services.deposit_request(account=alice.account, asset="USD", amount=D("1"), acting_user=None)
-    services.deposit_request(account=alice.account, asset="BTC", amount=D("1"), acting_user=None)
+    services.deposit_request(account=alice.account, asset="USD", amount=D("1"), acting_user=None, bank_reference="B")
+    services.deposit_request(account=alice.account, asset="BTC", amount=D("1"), acting_user=None, tx_hash="0x1")
     assert [d["asset"] for d in alice.get(f"{V1}/deposits/?asset=BTC").json()["results"]] == ["BTC"]
     assert alice.get(f"{V1}/deposits/?status=completed").json()["results"] == []
     response = alice.get(f"{V1}/deposits/?asset=DOGE")
