@@ -172,6 +172,14 @@ class AuthFailureGuard:
             raise exceptions.Throttled(wait=max(waits), detail="Too many failed authentications; try again later.",
                                        code=Code.AUTHENTICATION_THROTTLED)
 
+    @classmethod
+    def forget(cls, *, ip: str | None = None, prefix: str | None = None) -> None:
+        """Clear the current windows of an IP and/or a key prefix (operations unblocking a caller)."""
+        guard = cls.__new__(cls)
+        guard.idents = {kind: ident for kind, ident in (("ip", ip), ("key", prefix and prefix[:32])) if ident}
+        guard.now = time.time()
+        cache.delete_many([key for key, *_ in guard._windows()])
+
     def failed(self) -> None:
         for key, _, duration, _ in self._windows():
             if cache.add(key, 1, timeout=duration + 1):

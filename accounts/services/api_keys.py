@@ -107,6 +107,8 @@ def api_key_create(*, user, name: str = "", scopes: list[str], allowed_ips: list
     if account.status == AccountStatus.CLOSED:
         raise AccountNotOperational("The account is closed.", code=Code.ACCOUNT_CLOSED)
     allowed_ips = _validated_ips(allowed_ips)
+    if issuing_key is not None and Scope.MANAGE_KEYS not in issuing_key.scopes:
+        raise Forbidden("Creating keys needs the 'manage_keys' scope.", code=Code.SCOPE_REQUIRED, field="scopes")
     ceiling = ROLE_SCOPES[membership.role] & (set(issuing_key.scopes) if issuing_key else set(Scope.values))
     if not set(scopes) <= ceiling:
         raise Forbidden(f"Scopes beyond {sorted(ceiling)} cannot be granted here.", code=Code.SCOPE_NOT_ALLOWED,

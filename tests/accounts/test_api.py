@@ -85,7 +85,7 @@ def test_every_endpoint_refuses_a_revoked_key(alice, method, path):
     url = V1 + path.format(**alice_objects(alice))
     services.api_key_revoke(key=alice.api_key, acting_user=alice.user)
     response = getattr(alice, method)(url, {}, format="json")
-    assert (response.status_code, response.json()["code"]) == (401, "api_key_revoked")
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_api_key")
 
 
 @pytest.mark.parametrize("method, path", [e for e in ENDPOINTS if "{" in e[1]])
@@ -127,7 +127,7 @@ def test_account_profile_shows_status_limits_and_my_role(alice):
     body = alice.get(f"{V1}/account/").json()
     assert body["id"] == alice.account.pk
     assert (body["status"], body["kyc_status"], body["role"]) == ("active", "approved", "admin")
-    assert body["scopes"] == ["read", "trade", "transfer"]
+    assert body["scopes"] == ["manage_keys", "read", "trade", "transfer"]
     assert body["limits"] == [{"asset": "BTC", "max_order_size": None, "daily_withdrawal_limit": "2.00000000"}]
 
 
@@ -165,7 +165,7 @@ def test_client_notifies_a_deposit_which_credits_nothing_yet(alice):
 
 
 def test_deposit_with_idempotency_key_replays(alice):
-    body = {"asset": "USD", "amount": "100"}
+    body = {"asset": "USD", "amount": "100", "bank_reference": "WIRE-7"}
     first = alice.post(f"{V1}/deposits/", body, format="json", HTTP_IDEMPOTENCY_KEY="d-1")
     again = alice.post(f"{V1}/deposits/", body, format="json", HTTP_IDEMPOTENCY_KEY="d-1")
     assert (again.status_code, again.json()) == (first.status_code, first.json())
@@ -357,7 +357,7 @@ def test_api_key_secret_is_shown_once_and_works(alice):
 
 
 def test_a_key_cannot_create_a_wider_key(alice):
-    narrow = api_client_for(account=alice.account, role=Role.ADMIN, scopes=["read"])
+    narrow = api_client_for(account=alice.account, role=Role.ADMIN, scopes=["manage_keys", "read"])
     response = narrow.post(f"{V1}/api-keys/", {"scopes": ["read", "transfer"]}, format="json")
     assert (response.status_code, response.json()["code"]) == (403, "scope_not_allowed")
 
@@ -380,7 +380,7 @@ def test_revoke_via_api_is_immediate(alice):
     other = api_client_for(account=alice.account, role=Role.TRADER)
     response = alice.post(f"{V1}/api-keys/{other.api_key.pk}/revoke/", {}, format="json")
     assert (response.status_code, response.json()["is_active"]) == (200, False)
-    assert other.get(f"{V1}/account/").json()["code"] == "api_key_revoked"
+    assert other.get(f"{V1}/account/").json()["code"] == "invalid_api_key"
 
 
 def test_a_non_admin_sees_and_revokes_only_own_keys(alice):

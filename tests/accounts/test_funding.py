@@ -306,8 +306,8 @@ def test_the_database_refuses_a_completed_withdrawal_without_an_entry(funded, cl
 
 
 def test_value_is_conserved_through_the_workflow(funded, client_admin, ops, ops2):
-    w1 = request_btc(funded, client_admin, "6", key="1")
     w2 = request_btc(funded, client_admin, "2", key="2")
+    w1 = request_btc(funded, client_admin, "6", key="1")
     assert w1.requires_four_eyes and not w2.requires_four_eyes
     for approver in (ops, ops2):
         services.withdrawal_approve(withdrawal=w1, acting_user=approver)

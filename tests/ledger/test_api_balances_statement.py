@@ -32,6 +32,7 @@ def completed_deposit(account, asset, amount):
 
 def test_balances_list_every_asset_at_its_precision(alice):
     completed_deposit(alice.account, "BTC", "2")
+    allow_destination(alice.account, "BTC", "bc1q")
     services.withdrawal_request(account=alice.account, asset="BTC", amount=D("0.5"), idempotency_key="k",
                                 acting_user=alice.user, blockchain_address="bc1q")
     response = alice.get("/api/v1/balances/")
