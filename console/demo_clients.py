@@ -96,18 +96,18 @@ def _completed_deposit(account, asset: str, amount: Decimal, *, requester, ops) 
     deposit = services.deposit_request(account=account, asset=asset, amount=amount, acting_user=requester,
                                        idempotency_key=f"demo-funding-{asset}", **reference)
     if deposit.status == FundingStatus.REQUESTED:
-        deposit = services.deposit_approve(deposit=deposit, acting_user=ops)
+        deposit = services.deposit_approve(deposit=deposit, acting_user=ops or _demo_staff("demo-operations"))
     if deposit.status == FundingStatus.APPROVED:
-        services.deposit_complete(deposit=deposit, acting_user=_second_person())
+        services.deposit_complete(deposit=deposit, acting_user=_demo_staff("demo-treasury"))
 
 
-def _second_person():
-    """Dual control: a deposit is completed by someone other than its approver. In the demo, a staff user who
-    cannot log in (no password) plays the second person of operations."""
+def _demo_staff(username: str):
+    """Dual control: a deposit is approved by a named person and completed by another. In the demo, staff users
+    who cannot log in (no password) play those people when needed."""
     from django.contrib.auth import get_user_model
 
-    user, _ = get_user_model().objects.get_or_create(username="demo-treasury", defaults={"is_staff": True})
-    if user.has_usable_password():
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+    if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user

@@ -99,7 +99,8 @@ def fund(account, asset: str, amount):
 
 def deposit_reference(asset: str) -> dict:
     """The reference a deposit of ``asset`` names: a bank reference for fiat, a transaction hash for crypto."""
-    return {"bank_reference": f"BANK-{next(_deposit_seq)}"} if asset in FIAT else {"tx_hash": f"0x{next(_deposit_seq):064x}"}
+    n = next(_deposit_seq)
+    return {"bank_reference": f"BANK-{n}"} if asset in FIAT else {"tx_hash": f"0x{n:064x}"}
 
 
 def allow_destination(account, asset: str, address: str, *, cooled_off: bool = True) -> WithdrawalDestination:

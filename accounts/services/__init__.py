@@ -4,8 +4,8 @@ Every state change locks the row it changes, validates the transition (``invalid
 and records an audit row in the same transaction. Repeating a transition that already happened (completing
 a completed deposit, revoking a revoked key) is a replay: it returns the object and writes nothing.
 
-The functions live in ``lifecycle``, ``api_keys``, ``funding`` and ``withdrawal_controls``; this package re-exports them, so callers
-keep writing ``from accounts import services`` and ``services.withdrawal_request(...)``.
+The functions live in ``lifecycle``, ``api_keys``, ``funding`` and ``withdrawal_controls``; this package
+re-exports them, so callers keep writing ``from accounts import services`` and ``services.withdrawal_request(...)``.
 """
 
 from accounts.errors import AccountsError
@@ -24,12 +24,6 @@ from accounts.services.funding import (
     withdrawal_reject,
     withdrawal_request,
 )
-from accounts.services.withdrawal_controls import (
-    withdrawal_destination_add,
-    withdrawal_destination_remove,
-    withdrawal_four_eyes_due,
-    withdrawal_needs_four_eyes,
-)
 from accounts.services.lifecycle import (
     ACCOUNT_AUDIT_FIELDS,
     account_activate,
@@ -43,6 +37,12 @@ from accounts.services.lifecycle import (
     client_user_add,
     client_user_role_set,
     kyc_status_set,
+)
+from accounts.services.withdrawal_controls import (
+    withdrawal_destination_add,
+    withdrawal_destination_remove,
+    withdrawal_four_eyes_due,
+    withdrawal_needs_four_eyes,
 )
 
 __all__ = [

@@ -30,12 +30,12 @@ from accounts.services._common import (
     _require_status,
     _save_audited,
 )
+from accounts.services.lifecycle import account_require_active
 from accounts.services.withdrawal_controls import (
     destination_of,
     withdrawal_destination_require,
     withdrawal_four_eyes_due,
 )
-from accounts.services.lifecycle import account_require_active
 from audit.services import audit_record, audit_values, user_or_none
 from core.db import row_locked
 from ledger import services as ledger

@@ -18,8 +18,8 @@ from accounts import services
 from accounts.errors import FourEyesViolation
 from accounts.models import Deposit, FundingStatus, Role, Withdrawal, WithdrawalDestination
 from audit.models import AuditLog
-from core.exceptions import Forbidden
 from console.roles import OPERATIONS, SUPERVISORS
+from core.exceptions import Forbidden
 from ledger.errors import InvalidAmount
 from ledger.money import to_decimal
 from tests.api import api_client_for
