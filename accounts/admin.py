@@ -64,7 +64,8 @@ class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ApiKey
-    fields = ["prefix", "name", "user", "scopes", "allowed_ips", "created_at", "last_used_at", "revoked_at"]
+    fields = ["prefix", "name", "user", "scopes", "allowed_ips", "created_at", "last_used_at", "expires_at",
+              "revoked_at", "created_by_key", "signing_required"]
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -199,7 +200,8 @@ class RevokedFilter(admin.SimpleListFilter):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["prefix", "name", "account", "user", "scopes", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["prefix", "name", "account", "user", "scopes", "created_at", "last_used_at", "expires_at",
+                    "revoked_at", "signing_required"]
     list_filter = [RevokedFilter]
     search_fields = ["prefix", "name", "account__legal_name", "user__username"]
     list_select_related = ["account", "user"]

@@ -26,26 +26,49 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from accounts.errors import Code
 from accounts.models import ApiKey
 from audit.context import client_ip
 
-# KEYS[1]: the window; ARGV: now, duration, num_requests, a unique member. Returns {1} if the request is
-# accepted (and counted), else {0, requests in the window, the oldest one's time}.
+# KEYS: one sorted set per window; ARGV: now, a unique member, then (duration, num_requests) per window. The request
+# is accepted (and counted in every window) only if every window has room: returns {1}; else {0, the first full
+# window's position (1-based), requests in it, its oldest one's time}.
 SLIDING_WINDOW_SCRIPT = """
-local now, duration, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now - duration)
-local count = redis.call("ZCARD", KEYS[1])
-if count >= limit then
-  local oldest = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
-  return {0, count, oldest[2] or false}
+local now = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local duration, limit = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+  redis.call("ZREMRANGEBYSCORE", key, "-inf", now - duration)
+  local count = redis.call("ZCARD", key)
+  if count >= limit then
+    local oldest = redis.call("ZRANGE", key, 0, 0, "WITHSCORES")
+    return {0, i, count, oldest[2] or false}
+  end
 end
-redis.call("ZADD", KEYS[1], now, ARGV[4])
-redis.call("EXPIRE", KEYS[1], math.ceil(duration))
+for i, key in ipairs(KEYS) do
+  redis.call("ZADD", key, now, ARGV[2])
+  redis.call("EXPIRE", key, math.ceil(tonumber(ARGV[2 * i + 1])))
+end
 return {1}
 """
+
+
+def _redis_windows(backend: RedisCache, throttles: list[SlidingWindowThrottle], now: float):
+    """Run the sliding-window script over the throttles' windows (each with its ``key`` set): None if the
+    request is accepted, else the throttle whose window is full, its ``window`` set for ``wait()``."""
+    keys = [backend.make_and_validate_key(f"{t.key}:window") for t in throttles]  # not DRF's keys: another type
+    args = [now, secrets.token_hex(8)]
+    for throttle in throttles:
+        throttle.now = now
+        args += [throttle.duration, throttle.num_requests]
+    client = backend._cache.get_client(keys[0], write=True)  # the cache's own connection pool
+    result = client.register_script(SLIDING_WINDOW_SCRIPT)(keys=keys, args=args)
+    if result[0] == 1:
+        return None
+    refused = throttles[int(result[1]) - 1]
+    refused.window = (int(result[2]), float(result[3]) if result[3] else None)
+    return refused
 
 
 class SlidingWindowThrottle(SimpleRateThrottle):
@@ -78,16 +101,7 @@ class SlidingWindowThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        self.now = self.timer()
-        key = backend.make_and_validate_key(f"{self.key}:window")  # not DRF's key: another value type
-        client = backend._cache.get_client(key, write=True)  # the cache's own connection pool
-        result = client.register_script(SLIDING_WINDOW_SCRIPT)(
-            keys=[key], args=[self.now, self.duration, self.num_requests, secrets.token_hex(8)]
-        )
-        if result[0] == 1:
-            return True
-        self.window = (int(result[1]), float(result[2]) if result[2] else None)
-        return self.throttle_failure()
+        return _redis_windows(backend, [self], self.timer()) is None
 
     def wait(self):
         if self.window is None:  # DRF's window (other caches)
@@ -135,6 +149,36 @@ class IpRateThrottle(SlidingWindowThrottle):
 
     def ident(self, request) -> str:
         return f"ip:{self.get_ident(request)}"
+
+
+class ClientRateThrottle(BaseThrottle):
+    """The client API's throttle: the credential's, the account's and the IP's windows together. On Redis one
+    script checks and counts all three (one round trip; a request is counted only when all three accept it);
+    on other caches each is DRF's own window."""
+
+    windows = (ApiKeyRateThrottle, AccountRateThrottle, IpRateThrottle)
+
+    def __init__(self):
+        self.refused: list[SlidingWindowThrottle] = []
+
+    def allow_request(self, request, view):
+        throttles = [window() for window in self.windows]
+        backend = caches[DEFAULT_CACHE_ALIAS]
+        if not isinstance(backend, RedisCache):
+            self.refused = [t for t in throttles if not t.allow_request(request, view)]
+            return not self.refused
+        counted = []
+        for throttle in throttles:
+            throttle.key = throttle.get_cache_key(request, view) if throttle.rate is not None else None
+            if throttle.key is not None:
+                counted.append(throttle)
+        refused = _redis_windows(backend, counted, throttles[0].timer()) if counted else None
+        self.refused = [refused] if refused is not None else []
+        return refused is None
+
+    def wait(self):
+        waits = [t.wait() for t in self.refused]
+        return max((w for w in waits if w is not None), default=None)
 
 
 class AuthFailureGuard:

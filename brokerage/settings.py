@@ -129,11 +129,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     # Every request counts against its credential, its client account and its IP address (README "Security").
-    "DEFAULT_THROTTLE_CLASSES": [
-        "accounts.throttling.ApiKeyRateThrottle",
-        "accounts.throttling.AccountRateThrottle",
-        "accounts.throttling.IpRateThrottle",
-    ],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env_str("API_KEY_THROTTLE_RATE", "6000/min"),
         "account": env_str("API_ACCOUNT_THROTTLE_RATE", "12000/min"),
