@@ -13,7 +13,17 @@ from django.utils.html import format_html, format_html_join
 
 from accounts import services
 from accounts.admin_onboarding import issue_key_url  # also registers the client-user and key-request pages
-from accounts.models import AccountKind, ApiKey, AssetLimit, ClientAccount, Deposit, Membership, Tier, Withdrawal
+from accounts.models import (
+    AccountKind,
+    ApiKey,
+    AssetLimit,
+    ClientAccount,
+    Deposit,
+    Membership,
+    Tier,
+    Withdrawal,
+    WithdrawalDestination,
+)
 from core.admin_kit import (
     DomainErrorsAsMessagesMixin,
     NoDeleteMixin,
@@ -34,6 +44,7 @@ REVOKE_KEYS = "accounts.change_apikey"
 APPROVE_WITHDRAWAL = "accounts.approve_withdrawal"
 HANDLE_DEPOSIT = "accounts.change_deposit"
 HANDLE_WITHDRAWAL = "accounts.change_withdrawal"
+MANAGE_DESTINATIONS = "accounts.change_withdrawaldestination"
 
 
 # --- client accounts ----------------------------------------------------------------------------------------
@@ -65,7 +76,8 @@ class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ApiKey
-    fields = ["prefix", "name", "user", "scopes", "allowed_ips", "created_at", "last_used_at", "revoked_at"]
+    fields = ["prefix", "name", "user", "scopes", "allowed_ips", "created_at", "last_used_at", "expires_at",
+              "revoked_at", "created_by_key", "signing_required"]
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -209,7 +221,8 @@ class RevokedFilter(admin.SimpleListFilter):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["prefix", "name", "account", "user", "scopes", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["prefix", "name", "account", "user", "scopes", "created_at", "last_used_at", "expires_at",
+                    "revoked_at", "signing_required"]
     list_filter = [RevokedFilter]
     search_fields = ["prefix", "name", "account__legal_name", "user__username"]
     list_select_related = ["account", "user"]
@@ -272,8 +285,16 @@ class DepositForm(forms.Form):
 
 @admin.register(Deposit)
 class DepositAdmin(ServiceAddMixin, FundingAdmin):
+    """Dual control (``services.deposit_approve``/``deposit_complete`` and database checks): approved by someone
+    other than the requester, completed by someone other than the approver."""
+
+    list_display = ["id", "account", "asset", "amount", "status", "requested_by", "approved_by", "completed_by",
+                    "created_at"]
+    list_select_related = ["account", "requested_by", "approved_by", "completed_by"]
     add_form = DepositForm
-    add_intro = "Records an incoming transfer; the client is credited when the deposit is completed."
+    add_intro = ("Records an incoming transfer with its bank reference or transaction hash. Another person "
+                 "approves it, and a person other than the approver completes it: only then is the client "
+                 "credited.")
     actions = [
         service_action(name="approve", description="Approve selected deposits", permission="handle",
                        call=lambda d, user: services.deposit_approve(deposit=d, acting_user=user), done="Approved"),
@@ -321,3 +342,35 @@ class WithdrawalAdmin(FundingAdmin):
         names = [str(u) for u in (obj.approved_by, obj.second_approved_by) if u is not None]
         needed = 2 if obj.requires_four_eyes else 1
         return f"{len(names)}/{needed}" + (f" ({', '.join(names)})" if names else "")
+
+
+# --- withdrawal address book --------------------------------------------------------------------------------
+
+
+class WithdrawalDestinationForm(forms.Form):
+    account = forms.ModelChoiceField(queryset=ClientAccount.objects.all())
+    asset = forms.ModelChoiceField(queryset=Asset.objects.all())
+    address = forms.CharField(max_length=128, help_text="Blockchain address, or bank reference for fiat.")
+    label = forms.CharField(max_length=100, required=False)
+
+
+@admin.register(WithdrawalDestination)
+class WithdrawalDestinationAdmin(ServiceAddMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "account", "asset", "address", "label", "usable_from", "added_by", "removed_at"]
+    list_filter = ["asset"]
+    search_fields = ["address", "label", "account__legal_name", "account__id__exact"]
+    list_select_related = ["account", "added_by"]
+    add_form = WithdrawalDestinationForm
+    add_intro = "Withdrawals to a new destination are refused until its cool-off has passed."
+    actions = [
+        service_action(name="remove", description="Remove selected destinations from the address book",
+                       permission="manage", done="Removed",
+                       call=lambda d, user: services.withdrawal_destination_remove(destination=d, acting_user=user)),
+    ]
+    has_manage_permission = perm_checker(MANAGE_DESTINATIONS)
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm("accounts.add_withdrawaldestination")
+
+    def create_through_service(self, request, data):
+        return services.withdrawal_destination_add(acting_user=request.user, **data)

@@ -11,7 +11,16 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.idempotency import HEADER, idempotent_response
-from accounts.models import ApiKey, AssetLimit, ClientAccount, Deposit, FundingStatus, Scope, Withdrawal
+from accounts.models import (
+    ApiKey,
+    AssetLimit,
+    ClientAccount,
+    Deposit,
+    FundingStatus,
+    Scope,
+    Withdrawal,
+    WithdrawalDestination,
+)
 from accounts.permissions import AccountScopedMixin, client_account_of, granted_scopes
 from accounts.representations import FUNDING_FIELDS, account_data, api_key_data, funding_data
 from audit.models import AuditLog
@@ -103,7 +112,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = ["id", "name", "prefix", "username", "scopes", "allowed_ips", "is_active", "created_at",
-                  "last_used_at", "revoked_at"]
+                  "last_used_at", "revoked_at", "expires_at", "signing_required"]
         read_only_fields = fields
 
     def to_representation(self, instance) -> dict:
@@ -125,6 +134,28 @@ class ApiKeyCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, required=False, default="")
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), allow_empty=False)
     allowed_ips = serializers.ListField(child=serializers.IPAddressField(), required=False, default=list)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None,
+                                           help_text="Refused from this time on; omitted: never (or when the key "
+                                                     "this request is made with expires).")
+    signing_required = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Every request of the new key must be signed (README: request signing).",
+    )
+
+
+class WithdrawalDestinationSerializer(serializers.ModelSerializer):
+    asset = AssetField(read_only=True)
+
+    class Meta:
+        model = WithdrawalDestination
+        fields = ["id", "asset", "address", "label", "usable_from", "created_at"]
+        read_only_fields = fields
+
+
+class WithdrawalDestinationCreateSerializer(StrictSerializer):
+    asset = AssetField()
+    address = serializers.CharField(max_length=128, help_text="Blockchain address, or bank reference for fiat.")
+    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
@@ -227,8 +258,10 @@ class DepositDetailView(AccountScopedMixin, generics.RetrieveAPIView):
 @extend_schema_view(post=extend_schema(request=FundingCreateSerializer, responses={201: WithdrawalSerializer},
                                        parameters=[idempotency_header(required=True)]))
 class WithdrawalListView(FundingListView):
-    """Your withdrawals, newest first. POST requests one: the amount is held from your available balance at
-    once, and sent after operations approve it (two approvers above the four-eyes threshold). The
+    """Your withdrawals, newest first. POST requests one to a destination of your withdrawal address book
+    (usable once its cool-off has passed): the amount is held from your available balance at once, and sent
+    after operations approve it (two approvers when your withdrawals of the asset, or everything sent to that
+    destination, in the last 24 hours exceed the four-eyes threshold). The
     Idempotency-Key header is required: the same key and body replays the first response; the same key with
     another body is a 409 `idempotency_conflict`."""
 
@@ -281,11 +314,12 @@ class ApiKeyScopedMixin(AccountScopedMixin):
 
 
 class ApiKeyListView(ApiKeyScopedMixin, generics.ListAPIView):
-    """Your API keys (an account admin sees every key of the account). POST creates a key for yourself:
-    the secret is in that response only. A key can be given only scopes your role has and, when created with
-    an API key, only scopes (and IPs) that key has."""
+    """Your API keys (an account admin sees every key of the account). POST (scope `manage_keys`) creates a
+    key for yourself: the secret is in that response only. A key can be given only scopes your role has and,
+    when created with an API key, only scopes (and IPs) that key has; it expires no later than that key and is
+    revoked with it. A user holds at most a configured number of active keys (`api_key_limit_reached`)."""
 
-    required_scopes = {"GET": Scope.READ, "POST": Scope.READ}
+    required_scopes = {"GET": Scope.READ, "POST": Scope.MANAGE_KEYS}
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request):
@@ -304,16 +338,53 @@ class ApiKeyDetailView(ApiKeyScopedMixin, generics.RetrieveAPIView):
 
 
 class ApiKeyRevokeView(ApiKeyScopedMixin, generics.GenericAPIView):
-    """Revoke a key at once (your own, or any key of the account for an account admin). POST only: a GET here
-    is a 405, and the schema has no such operation."""
+    """Revoke a key at once (your own, or any key of the account for an account admin), with every key
+    created through it. Needs the `manage_keys` scope. POST only: a GET here is a 405."""
 
-    required_scopes = {"POST": Scope.READ}
+    required_scopes = {"POST": Scope.MANAGE_KEYS}
 
     @extend_schema(request=None, responses={200: ApiKeySerializer})
     def post(self, request, pk):
         validated(StrictSerializer, request)
         key = services.api_key_revoke(key=self.get_object(), acting_user=request.user)
         return Response(ApiKeySerializer(key).data)
+
+
+class WithdrawalDestinationListView(AccountScopedMixin, generics.ListAPIView):
+    """Your withdrawal address book: where each asset may be withdrawn to. POST (an account admin, scope
+    `transfer`) adds a destination, usable for withdrawals only after the cool-off (`usable_from`); adding a
+    listed one again returns it unchanged."""
+
+    model = WithdrawalDestination
+    serializer_class = WithdrawalDestinationSerializer
+    required_scopes = {"GET": Scope.READ, "POST": Scope.TRANSFER}
+
+    def account_queryset(self, account):
+        return selectors.withdrawal_destinations_of(account=account)
+
+    @extend_schema(request=WithdrawalDestinationCreateSerializer, responses={201: WithdrawalDestinationSerializer})
+    def post(self, request):
+        data = validated(WithdrawalDestinationCreateSerializer, request)
+        destination = services.withdrawal_destination_add(account=client_account_of(request),
+                                                          acting_user=request.user, **data)
+        return Response(WithdrawalDestinationSerializer(destination).data, status=status.HTTP_201_CREATED)
+
+
+class WithdrawalDestinationRemoveView(AccountScopedMixin, generics.GenericAPIView):
+    """Take a destination off your address book at once (an account admin, scope `transfer`)."""
+
+    model = WithdrawalDestination
+    serializer_class = WithdrawalDestinationSerializer
+    required_scopes = {"POST": Scope.TRANSFER}
+
+    def account_queryset(self, account):
+        return selectors.withdrawal_destinations_of(account=account)
+
+    @extend_schema(request=None, responses={200: WithdrawalDestinationSerializer})
+    def post(self, request, pk):
+        validated(StrictSerializer, request)
+        destination = services.withdrawal_destination_remove(destination=self.get_object(), acting_user=request.user)
+        return Response(WithdrawalDestinationSerializer(destination).data)
 
 
 class AuditLogFilter(filters.FilterSet):

@@ -25,10 +25,13 @@ class Code(StrEnum):
     SCOPE_REQUIRED = "scope_required"
     INVALID_IP = "invalid_ip"
     IP_ALLOW_LIST_REQUIRED = "ip_allow_list_required"
+    # Every failed API-key credential (unknown key, wrong secret, revoked, expired, inactive user, refused IP,
+    # missing, stale or wrong signature) answers this one code, so a response tells an attacker nothing.
     INVALID_API_KEY = "invalid_api_key"
-    API_KEY_REVOKED = "api_key_revoked"
-    USER_INACTIVE = "user_inactive"
-    IP_NOT_ALLOWED = "ip_not_allowed"
+    INVALID_TOKEN = "invalid_token"
+    AUTHENTICATION_THROTTLED = "authentication_throttled"
+    API_KEY_LIMIT_REACHED = "api_key_limit_reached"
+    INVALID_EXPIRY = "invalid_expiry"
     # Funding.
     UNKNOWN_ASSET = "unknown_asset"
     NOT_POSITIVE = "not_positive"
@@ -39,6 +42,13 @@ class Code(StrEnum):
     APPROVER_REQUIRED = "approver_required"
     SECOND_APPROVER_REQUIRED = "second_approver_required"
     SELF_APPROVAL = "self_approval"
+    SECOND_PERSON_REQUIRED = "second_person_required"
+    REFERENCE_REQUIRED = "reference_required"
+    DEPOSIT_NOTICE_TOO_LARGE = "deposit_notice_too_large"
+    # The withdrawal address book.
+    DESTINATION_NOT_ALLOWED = "destination_not_allowed"
+    DESTINATION_COOLING_OFF = "destination_cooling_off"
+    ACCOUNT_ADMIN_REQUIRED = "account_admin_required"
     # Idempotent requests (the header of the API, the key of a funding request).
     IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
@@ -46,6 +56,7 @@ class Code(StrEnum):
     EMAIL_REQUIRED = "email_required"
     INVALID_EMAIL = "invalid_email"
     NOT_A_MEMBER = "not_a_member"
+    USER_INACTIVE = "user_inactive"
     DUAL_CONTROL_REQUIRED = "dual_control_required"
     ALREADY_DECIDED = "already_decided"
     REASON_REQUIRED = "reason_required"

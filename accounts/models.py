@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from core.models import AMOUNT
 
@@ -93,12 +94,14 @@ class Scope(models.TextChoices):
     READ = "read", "Read"
     TRADE = "trade", "Trade"
     TRANSFER = "transfer", "Transfer"
+    # Creating and revoking API keys. Never implied by another scope: a read-only key cannot mint keys.
+    MANAGE_KEYS = "manage_keys", "Manage API keys"
 
 
 ROLE_SCOPES = {
-    Role.VIEWER: {Scope.READ},
-    Role.TRADER: {Scope.READ, Scope.TRADE},
-    Role.ADMIN: {Scope.READ, Scope.TRADE, Scope.TRANSFER},
+    Role.VIEWER: {Scope.READ, Scope.MANAGE_KEYS},
+    Role.TRADER: {Scope.READ, Scope.TRADE, Scope.MANAGE_KEYS},
+    Role.ADMIN: {Scope.READ, Scope.TRADE, Scope.TRANSFER, Scope.MANAGE_KEYS},
 }
 
 
@@ -115,6 +118,14 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from this time on; empty: never.")
+    created_by_key = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="created_keys",
+        help_text="The key this key was created with: revoking it revokes this one too.",
+    )
+    signing_required = models.BooleanField(
+        default=False, help_text="Every request must carry an HMAC-SHA256 signature (README: request signing)."
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -126,7 +137,11 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
 
 class ApiKeyRequestStatus(models.TextChoices):
@@ -216,10 +231,31 @@ OPEN_FUNDING_STATUSES = (FundingStatus.REQUESTED, FundingStatus.APPROVED)
 
 
 class Deposit(FundingBase):
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
     class Meta(FundingBase.Meta):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_positive"),
             models.CheckConstraint(condition=COMPLETED_HAS_ENTRY, name="deposit_completed_has_entry"),
+            # Dual control, guaranteed by the database: a deposit is approved by someone other than its
+            # requester and completed (the client credited) by someone other than its approver, so no one
+            # person alone ever credits a client, whoever filed the notice.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("requested_by")),
+                name="deposit_approver_not_requester",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[FundingStatus.APPROVED, FundingStatus.COMPLETED])
+                | Q(approved_by__isnull=False),
+                name="deposit_approved_has_approver",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=FundingStatus.COMPLETED)
+                | (Q(completed_by__isnull=False) & ~Q(completed_by=F("approved_by"))),
+                name="deposit_completer_not_approver",
+            ),
             models.UniqueConstraint(
                 fields=["account", "idempotency_key"], name="deposit_idempotency_unique_per_account"
             ),
@@ -252,6 +288,34 @@ class Withdrawal(FundingBase):
                 fields=["account", "idempotency_key"], name="withdrawal_idempotency_unique_per_account"
             ),
         ]
+
+
+class WithdrawalDestination(models.Model):
+    """An entry of an account's withdrawal address book: a blockchain address (crypto) or bank reference (fiat)
+    the account may withdraw an asset to, from ``usable_from`` (the cool-off after it was added) until it is
+    removed. Withdrawals to anything else are refused."""
+
+    account = models.ForeignKey(ClientAccount, on_delete=models.PROTECT, related_name="withdrawal_destinations")
+    asset = models.ForeignKey("ledger.Asset", on_delete=models.PROTECT, related_name="+")
+    address = models.CharField(max_length=128, help_text="Blockchain address, or bank reference for fiat.")
+    label = models.CharField(max_length=100, blank=True)
+    usable_from = models.DateTimeField(help_text="End of the cool-off: withdrawals to it are refused before.")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="+")
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "asset", "address"], condition=Q(removed_at__isnull=True),
+                                    name="withdrawal_destination_unique_while_listed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} {self.address}" + (f" ({self.label})" if self.label else "")
 
 
 class IdempotencyRecord(models.Model):

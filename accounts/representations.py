@@ -39,6 +39,8 @@ def api_key_data(key) -> dict:
         "created_at": iso(key.created_at),
         "last_used_at": iso(key.last_used_at),
         "revoked_at": iso(key.revoked_at),
+        "expires_at": iso(key.expires_at),
+        "signing_required": key.signing_required,
     }
 
 

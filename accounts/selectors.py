@@ -7,7 +7,16 @@ from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 
-from accounts.models import ApiKey, ClientAccount, Deposit, FundingStatus, Membership, Role, Withdrawal
+from accounts.models import (
+    ApiKey,
+    ClientAccount,
+    Deposit,
+    FundingStatus,
+    Membership,
+    Role,
+    Withdrawal,
+    WithdrawalDestination,
+)
 from ledger.models import Asset
 
 ZERO = Decimal(0)
@@ -21,6 +30,22 @@ def withdrawn_since(*, account: ClientAccount, asset: Asset, since: datetime) ->
         .aggregate(total=Sum("amount"))["total"]
     )
     return total or ZERO
+
+
+def withdrawn_to_since(*, asset: Asset, destination: str, since: datetime) -> Decimal:
+    """What every account requested to send to ``destination`` since ``since`` and was not given back."""
+    field = "bank_reference" if asset.is_fiat else "blockchain_address"
+    total = (
+        Withdrawal.objects.filter(asset=asset, created_at__gte=since, **{field: destination})
+        .exclude(status__in=[FundingStatus.REJECTED, FundingStatus.CANCELLED])
+        .aggregate(total=Sum("amount"))["total"]
+    )
+    return total or ZERO
+
+
+def withdrawal_destinations_of(*, account: ClientAccount) -> QuerySet[WithdrawalDestination]:
+    """The account's address book: entries still listed, newest first."""
+    return WithdrawalDestination.objects.filter(account=account, removed_at__isnull=True).select_related("asset")
 
 
 def deposits_of(*, account: ClientAccount) -> QuerySet[Deposit]:

@@ -12,5 +12,8 @@ urlpatterns = [
     path("api-keys/", api.ApiKeyListView.as_view(), name="api-key-list"),
     path("api-keys/<int:pk>/", api.ApiKeyDetailView.as_view(), name="api-key-detail"),
     path("api-keys/<int:pk>/revoke/", api.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
+    path("withdrawal-destinations/", api.WithdrawalDestinationListView.as_view(), name="withdrawal-destination-list"),
+    path("withdrawal-destinations/<int:pk>/remove/", api.WithdrawalDestinationRemoveView.as_view(),
+         name="withdrawal-destination-remove"),
     path("audit-log/", api.AuditLogView.as_view(), name="audit-log"),
 ]

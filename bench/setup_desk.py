@@ -16,6 +16,7 @@ def desk_create(*, accounts: int) -> tuple[int, list[int]]:
     from trading.models import Market
 
     ops = get_user_model().objects.create_user("bench-ops", is_staff=True)
+    approver = get_user_model().objects.create_user("bench-approver", is_staff=True)  # deposits: dual control
     market = Market.objects.create(
         symbol="BTC-USD", base_id="BTC", quote_id="USD", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"),
         min_size=Decimal("0.0001"), max_size=Decimal("100"),
@@ -30,7 +31,7 @@ def desk_create(*, accounts: int) -> tuple[int, list[int]]:
                 account=account, asset=asset, amount=amount, acting_user=ops, idempotency_key=f"bench-{asset}",
                 **({"bank_reference": "BENCH"} if asset == "USD" else {"tx_hash": "bench"}),
             )
-            deposit = accounts_services.deposit_approve(deposit=deposit, acting_user=ops)
+            deposit = accounts_services.deposit_approve(deposit=deposit, acting_user=approver)
             accounts_services.deposit_complete(deposit=deposit, acting_user=ops)
         account_ids.append(account.pk)
     return market.pk, account_ids

@@ -5,6 +5,7 @@ eagerly in-process. ``DATABASE_URL`` switches to PostgreSQL (psycopg 3); ``CELER
 switches Celery to a real broker and real workers.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -124,7 +125,7 @@ CACHES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "core.api.authentication.CsrfCodedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.ClientScopePermission"],
@@ -134,8 +135,16 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
-    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": env_str("API_KEY_THROTTLE_RATE", "6000/min")},
+    # Every request counts against its credential, its client account and its IP address (README "Security").
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env_str("API_KEY_THROTTLE_RATE", "6000/min"),
+        "account": env_str("API_ACCOUNT_THROTTLE_RATE", "12000/min"),
+        "ip": env_str("API_IP_THROTTLE_RATE", "12000/min"),
+        # Failed authentications: past these, every attempt is a 429 until the window moves on.
+        "auth_failure_ip": env_str("AUTH_FAILURE_IP_RATE", "30/min"),
+        "auth_failure_key": env_str("AUTH_FAILURE_KEY_RATE", "10/min"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -211,6 +220,28 @@ WITHDRAWAL_FOUR_EYES_THRESHOLDS = {
     "USDP": WITHDRAWAL_FOUR_EYES_THRESHOLD_USD,
     **env_decimal_map("WITHDRAWAL_FOUR_EYES_THRESHOLDS"),
 }
+# The rolling window over which withdrawals to one destination (and of one account) add up for four-eyes.
+WITHDRAWAL_FOUR_EYES_WINDOW = timedelta(hours=24)
+# A destination newly added to an account's withdrawal address book can be used only after this cool-off.
+WITHDRAWAL_DESTINATION_COOL_OFF = timedelta(seconds=env_int("WITHDRAWAL_DESTINATION_COOL_OFF_SECONDS", 24 * 3600))
+# The largest deposit a client may notify us of, per asset in its own units (DEPOSIT_NOTICE_MAX_AMOUNTS="BTC=100"
+# overrides or adds assets). A client cannot notify a deposit of an asset without a maximum (fail safe).
+DEPOSIT_NOTICE_MAX_AMOUNTS = {
+    "USD": Decimal("10000000"),
+    "USDP": Decimal("10000000"),
+    "PAXG": Decimal("5000"),
+    "BTC": Decimal("500"),
+    "ETH": Decimal("10000"),
+    **env_decimal_map("DEPOSIT_NOTICE_MAX_AMOUNTS"),
+}
+# API keys: at most this many active keys per user; DRF tokens (staff) expire this long after they were created.
+API_KEYS_MAX_ACTIVE_PER_USER = env_int("API_KEYS_MAX_ACTIVE_PER_USER", 10)
+API_TOKEN_TTL = timedelta(seconds=env_int("API_TOKEN_TTL_SECONDS", 8 * 3600))
+# Signed requests (keys created with signing required): how far the timestamp may be from the server's clock, and
+# the key the per-key signing secrets are derived from (default: derived from SECRET_KEY).
+API_SIGNATURE_WINDOW_SECONDS = env_int("API_SIGNATURE_WINDOW_SECONDS", 30)
+API_KEY_SIGNING_MASTER_KEY = env_str("API_KEY_SIGNING_MASTER_KEY", "")
+
 # Compliance "large transactions" report: money in or out of client funds at or above these amounts, in each
 # asset's own units. LARGE_TRANSACTION_THRESHOLDS="BTC=0.5,ETH=10" overrides or adds assets.
 LARGE_TRANSACTION_THRESHOLDS = {

@@ -96,6 +96,18 @@ def _completed_deposit(account, asset: str, amount: Decimal, *, requester, ops) 
     deposit = services.deposit_request(account=account, asset=asset, amount=amount, acting_user=requester,
                                        idempotency_key=f"demo-funding-{asset}", **reference)
     if deposit.status == FundingStatus.REQUESTED:
-        deposit = services.deposit_approve(deposit=deposit, acting_user=ops)
+        deposit = services.deposit_approve(deposit=deposit, acting_user=ops or _demo_staff("demo-operations"))
     if deposit.status == FundingStatus.APPROVED:
-        services.deposit_complete(deposit=deposit, acting_user=ops)
+        services.deposit_complete(deposit=deposit, acting_user=_demo_staff("demo-treasury"))
+
+
+def _demo_staff(username: str):
+    """Dual control: a deposit is approved by a named person and completed by another. In the demo, staff users
+    who cannot log in (no password) play those people when needed."""
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

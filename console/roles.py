@@ -32,6 +32,8 @@ OPERATIONS_PERMISSIONS = [
     "accounts.issue_apikey",
     "accounts.add_assetlimit",
     "accounts.change_assetlimit",
+    "accounts.add_withdrawaldestination",
+    "accounts.change_withdrawaldestination",
     "trading.change_order",
     "trading.add_spreadchange",
     "ledger.add_adjustment",

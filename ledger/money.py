@@ -11,6 +11,9 @@ def to_decimal(value, *, field: str | None = None) -> Decimal:
     """Parse a client-supplied amount. Floats are refused: they cannot say what they mean exactly."""
     if isinstance(value, float) or isinstance(value, bool):
         raise InvalidAmount("Amounts must be decimal strings, not floating-point numbers.", field=field)
+    if isinstance(value, str) and value != value.strip():
+        # Decimal() forgives surrounding whitespace ("1\n"): an amount is exactly its digits.
+        raise InvalidAmount(f"{value!r} is not a decimal number.", field=field)
     try:
         result = Decimal(value)
     except (InvalidOperation, TypeError, ValueError) as exc:

@@ -4,7 +4,7 @@ Every API that takes or shows an amount uses these fields (accounts funding, tra
 
 - ``DecimalStringField``: input must be a JSON *string* in plain notation (``"1.50"``); JSON numbers are
   refused with ``decimal_string_required`` because a float cannot say exactly what it means. Malformed text
-  (``"1e3"``, ``" 1"``, ``"1,5"``) is ``malformed_decimal``; zero/negatives are ``not_positive`` (unless
+  (``"1e3"``, ``" 1"``, ``"1\\n"``, ``"1,5"``) is ``malformed_decimal``; zero/negatives are ``not_positive`` (unless
   allowed); more places than ``max_decimal_places`` is ``too_precise``; more than 20 integer digits is
   ``too_large`` (the database holds 38 digits, 18 of them decimals).
 - ``AssetField``: an asset code; anything else is ``unknown_asset``.
@@ -27,7 +27,7 @@ from ledger.errors import Code
 from ledger.models import Asset
 from ledger.money import is_exact
 
-PLAIN_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")
+PLAIN_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 MAX_INTEGER_DIGITS = 20
 MAX_DECIMAL_PLACES = 18
 
@@ -60,7 +60,7 @@ class DecimalStringField(serializers.Field):
     def to_internal_value(self, data) -> Decimal:
         if isinstance(data, (int, float)) and not isinstance(data, bool):
             self.fail(Code.DECIMAL_STRING_REQUIRED)
-        if not isinstance(data, str) or not PLAIN_DECIMAL.match(data):
+        if not isinstance(data, str) or not PLAIN_DECIMAL.fullmatch(data):  # (match: "$" lets "1\n" through)
             self.fail(Code.MALFORMED_DECIMAL)
         value = Decimal(data)
         whole, _, fraction = data.lstrip("-").partition(".")

@@ -1,5 +1,6 @@
 import pytest
 
+from accounts.throttling import AuthFailureGuard
 from ledger.services import reference_data_ensure
 from trading.books import books_clear
 
@@ -38,3 +39,11 @@ def fresh_books():
     books_clear()
     yield
     books_clear()
+
+
+@pytest.fixture(autouse=True)
+def forget_failed_authentications():
+    """Every test client calls from 127.0.0.1, and many tests send bad credentials on purpose: each test starts
+    with a clean failed-authentication count for that address (the counters live in Redis between tests)."""
+    AuthFailureGuard.forget(ip="127.0.0.1")
+    yield

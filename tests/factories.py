@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 
-from accounts.models import AccountStatus, ClientAccount, KycStatus, Membership, Role
+from accounts.models import AccountStatus, ClientAccount, KycStatus, Membership, Role, WithdrawalDestination
 from ledger import services as ledger
 from ledger.models import Balance, LedgerAccount, Purpose
 from trading.models import Market
 
 _deposit_seq = itertools.count(1)
+FIAT = {"USD"}
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -93,6 +96,22 @@ def fund(account, asset: str, amount):
             ledger.credit(ledger_account_of(account), asset, amount),
         ],
     )
+
+
+def deposit_reference(asset: str) -> dict:
+    """The reference a deposit of ``asset`` names: a bank reference for fiat, a transaction hash for crypto."""
+    n = next(_deposit_seq)
+    return {"bank_reference": f"BANK-{n}"} if asset in FIAT else {"tx_hash": f"0x{n:064x}"}
+
+
+def allow_destination(account, asset: str, address: str, *, cooled_off: bool = True) -> WithdrawalDestination:
+    """Put ``address`` on the account's withdrawal address book for ``asset``, its cool-off already over (or
+    not: ``cooled_off=False``). Setting up state, as ``fund`` does; the service is tested on its own."""
+    now = timezone.now()
+    return WithdrawalDestination.objects.get_or_create(
+        account=account, asset_id=asset, address=address, removed_at=None,
+        defaults={"usable_from": now - timedelta(seconds=1) if cooled_off else now + timedelta(days=1)},
+    )[0]
 
 
 def assert_balance(account, asset: str, total, held=None) -> None:

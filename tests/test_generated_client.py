@@ -22,7 +22,7 @@ import pytest
 
 from accounts import services
 from accounts.models import Role
-from tests.factories import MarketFactory, MembershipFactory, fund
+from tests.factories import MarketFactory, MembershipFactory, allow_destination, fund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +48,9 @@ EXPECTED_MODULES = {
     "webhooks.v1_webhooks_attempts_list", "webhooks.v1_webhooks_enable_create", "webhooks.v1_webhooks_ping_create",
     "conversions.v1_conversions_list", "conversions.v1_conversions_create", "conversions.v1_conversions_retrieve",
     "prices.v1_prices_list", "quotes.v1_quotes_list", "quotes.v1_quotes_create", "quotes.v1_quotes_retrieve",
-    "quotes.v1_quotes_execute_create",
+    "quotes.v1_quotes_execute_create", "withdrawal_destinations.v1_withdrawal_destinations_list",
+    "withdrawal_destinations.v1_withdrawal_destinations_create",
+    "withdrawal_destinations.v1_withdrawal_destinations_remove_create",
 }
 
 
@@ -87,6 +89,7 @@ def desk(live_server):
     MarketFactory(symbol="BTC-USD")
     membership = MembershipFactory(role=Role.ADMIN)
     fund(membership.account, "USD", "50000.00")
+    allow_destination(membership.account, "USD", "GB33BUKB20201555555555")
     _, secret = services.api_key_create(user=membership.user, name="generated-client",
                                         scopes=["read", "trade", "transfer"])
     return membership.account, secret

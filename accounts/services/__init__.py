@@ -4,12 +4,13 @@ Every state change locks the row it changes, validates the transition (``invalid
 and records an audit row in the same transaction. Repeating a transition that already happened (completing
 a completed deposit, revoking a revoked key) is a replay: it returns the object and writes nothing.
 
-The functions live in ``lifecycle``, ``api_keys``, ``funding`` and ``onboarding``; this package re-exports them, so callers
-keep writing ``from accounts import services`` and ``services.withdrawal_request(...)``.
+The functions live in ``lifecycle``, ``api_keys``, ``funding``, ``withdrawal_controls`` and ``onboarding``; this
+package re-exports them, so callers keep writing ``from accounts import services`` and
+``services.withdrawal_request(...)``.
 """
 
 from accounts.errors import AccountsError
-from accounts.services.api_keys import api_key_create, api_key_matches, api_key_revoke
+from accounts.services.api_keys import api_key_create, api_key_matches, api_key_revoke, api_key_signing_secret
 from accounts.services.funding import (
     DAILY_WINDOW,
     FUNDING_AUDIT_FIELDS,
@@ -21,7 +22,6 @@ from accounts.services.funding import (
     withdrawal_approve,
     withdrawal_cancel,
     withdrawal_complete,
-    withdrawal_needs_four_eyes,
     withdrawal_reject,
     withdrawal_request,
 )
@@ -53,6 +53,12 @@ from accounts.services.onboarding import (
     key_needs_dual_control,
     password_link_send,
 )
+from accounts.services.withdrawal_controls import (
+    withdrawal_destination_add,
+    withdrawal_destination_remove,
+    withdrawal_four_eyes_due,
+    withdrawal_needs_four_eyes,
+)
 
 __all__ = [
     "MONEY_SCOPES",
@@ -81,6 +87,7 @@ __all__ = [
     "api_key_create",
     "api_key_matches",
     "api_key_revoke",
+    "api_key_signing_secret",
     "asset_limit_set",
     "client_account_create",
     "client_user_add",
@@ -93,6 +100,9 @@ __all__ = [
     "withdrawal_approve",
     "withdrawal_cancel",
     "withdrawal_complete",
+    "withdrawal_destination_add",
+    "withdrawal_destination_remove",
+    "withdrawal_four_eyes_due",
     "withdrawal_needs_four_eyes",
     "withdrawal_reject",
     "withdrawal_request",

@@ -31,6 +31,11 @@ from accounts.services._common import (
     _save_audited,
 )
 from accounts.services.lifecycle import account_require_active
+from accounts.services.withdrawal_controls import (
+    destination_of,
+    withdrawal_destination_require,
+    withdrawal_four_eyes_due,
+)
 from audit.services import audit_record, audit_values, user_or_none
 from core.db import row_locked
 from ledger import services as ledger
@@ -47,6 +52,7 @@ FUNDING_AUDIT_FIELDS = [
     "requested_by", "approved_by", "entry",
 ]
 WITHDRAWAL_AUDIT_FIELDS = [*FUNDING_AUDIT_FIELDS, "hold", "requires_four_eyes", "second_approved_by"]
+DEPOSIT_AUDIT_FIELDS = [*FUNDING_AUDIT_FIELDS, "completed_by"]
 
 
 def _funding_replay(model, *, account: ClientAccount, idempotency_key: str | None, **content):
@@ -76,11 +82,37 @@ def _idempotency_key(value: str | None, *, required: bool) -> str | None:
     return value
 
 
+def _require_deposit_reference(asset: Asset, *, blockchain_address: str, tx_hash: str, bank_reference: str) -> None:
+    """A deposit names the transfer it stands for, so operations can match it to the bank or the chain."""
+    if asset.is_fiat and not bank_reference:
+        raise AccountsError(f"A {asset.code} deposit needs the bank reference of the transfer.",
+                            code=Code.REFERENCE_REQUIRED, field="bank_reference")
+    if not asset.is_fiat and not (tx_hash or blockchain_address):
+        raise AccountsError(f"A {asset.code} deposit needs a transaction hash or the address it was sent to.",
+                            code=Code.REFERENCE_REQUIRED, field="tx_hash")
+
+
+def _is_member(user, account: ClientAccount) -> bool:
+    return user is not None and Membership.objects.filter(user=user, account=account).exists()
+
+
+def _require_notice_within_bounds(asset: Asset, amount: Decimal) -> None:
+    """A client's deposit notice is at most ``settings.DEPOSIT_NOTICE_MAX_AMOUNTS`` of its asset."""
+    maximum = settings.DEPOSIT_NOTICE_MAX_AMOUNTS.get(asset.code)
+    if maximum is None or amount > maximum:
+        limit = "not accepted" if maximum is None else f"at most {maximum.normalize():f} {asset.code}"
+        raise AccountsError(f"A deposit notice of {asset.code} is {limit}; contact operations.",
+                            code=Code.DEPOSIT_NOTICE_TOO_LARGE, field="amount")
+
+
 @transaction.atomic
 def deposit_request(*, account: ClientAccount, asset: str | Asset, amount, acting_user,
                     idempotency_key: str | None = None, blockchain_address: str = "", tx_hash: str = "",
                     bank_reference: str = "") -> Deposit:
-    """Record that a client is sending funds. Nothing is credited until operations complete it."""
+    """Record that a client is sending funds. Nothing is credited until operations complete it.
+
+    The deposit names its transfer (bank reference; transaction hash or address). A notice filed by a user of
+    the client account is bounded per asset (``settings.DEPOSIT_NOTICE_MAX_AMOUNTS``)."""
     account = row_locked(account)
     asset = _asset(asset)
     amount = _positive_amount(amount, asset)
@@ -92,32 +124,57 @@ def deposit_request(*, account: ClientAccount, asset: str | Asset, amount, actin
         return existing
     if account.status not in (AccountStatus.ACTIVE, AccountStatus.FROZEN):
         account_require_active(account=account)
-    deposit = Deposit.objects.create(account=account, idempotency_key=idempotency_key, requested_by=user_or_none(acting_user),
+    _require_deposit_reference(asset, blockchain_address=blockchain_address, tx_hash=tx_hash,
+                               bank_reference=bank_reference)
+    requester = user_or_none(acting_user)
+    if _is_member(requester, account):
+        _require_notice_within_bounds(asset, amount)
+    deposit = Deposit.objects.create(account=account, idempotency_key=idempotency_key, requested_by=requester,
                                      **content)
     audit_record(acting_user=acting_user, action="deposit.request", obj=deposit, account=account,
-                 after=audit_values(deposit, FUNDING_AUDIT_FIELDS))
+                 after=audit_values(deposit, DEPOSIT_AUDIT_FIELDS))
     outbox.state_changed(deposit, before_status=None)
     return deposit
 
 
+def _firm_user(acting_user, deposit: Deposit, action: str):
+    """The named user of the firm deciding on ``deposit``: never nobody, never a user of the client account."""
+    user = user_or_none(acting_user)
+    if user is None:
+        raise FourEyesViolation(f"To {action} a deposit needs a named user.", code=Code.APPROVER_REQUIRED)
+    if _is_member(user, deposit.account):
+        raise FourEyesViolation(f"Users of the client account cannot {action} its deposits.",
+                                code=Code.SELF_APPROVAL)
+    return user
+
+
 @transaction.atomic
 def deposit_approve(*, deposit: Deposit, acting_user) -> Deposit:
+    """Approve as operations: never by the requester (``self_approval``) nor a user of the client account."""
     deposit = row_locked(deposit)
     if deposit.status == FundingStatus.APPROVED:
         return deposit
     _require_status(deposit, {FundingStatus.REQUESTED}, "approve")
+    approver = _firm_user(acting_user, deposit, "approve")
+    if approver.pk == deposit.requested_by_id:
+        raise FourEyesViolation("The requester of a deposit cannot approve it.", code=Code.SELF_APPROVAL)
     return _save_audited(deposit, account=deposit.account, acting_user=acting_user, action="deposit.approve",
-                         audit_fields=FUNDING_AUDIT_FIELDS, status=FundingStatus.APPROVED,
-                         approved_by=user_or_none(acting_user))
+                         audit_fields=DEPOSIT_AUDIT_FIELDS, status=FundingStatus.APPROVED, approved_by=approver)
 
 
 @transaction.atomic
 def deposit_complete(*, deposit: Deposit, acting_user, tx_hash: str | None = None) -> Deposit:
-    """The funds have arrived: debit custody, credit the client (entry ``deposit:<id>``)."""
+    """The funds have arrived: debit custody, credit the client (entry ``deposit:<id>``). By someone other than
+    the approver (``second_person_required``): with the approver never the requester, two people of the firm
+    always stand behind a credit."""
     deposit = row_locked(deposit)
     if deposit.status == FundingStatus.COMPLETED:
         return deposit
     _require_status(deposit, {FundingStatus.APPROVED}, "complete")
+    completer = _firm_user(acting_user, deposit, "complete")
+    if completer.pk == deposit.approved_by_id:
+        raise FourEyesViolation("A deposit is completed by someone other than its approver.",
+                                code=Code.SECOND_PERSON_REQUIRED)
     entry = ledger.entry_post(
         key=f"deposit:{deposit.pk}",
         kind="deposit",
@@ -126,13 +183,13 @@ def deposit_complete(*, deposit: Deposit, acting_user, tx_hash: str | None = Non
             ledger.credit(_ledger_account(deposit.account), deposit.asset_id, deposit.amount),
         ],
         memo=f"Deposit #{deposit.pk}",
-        acting_user=user_or_none(acting_user),
+        acting_user=completer,
     )
-    changes = {"status": FundingStatus.COMPLETED, "entry": entry}
+    changes = {"status": FundingStatus.COMPLETED, "entry": entry, "completed_by": completer}
     if tx_hash:
         changes["tx_hash"] = tx_hash
     return _save_audited(deposit, account=deposit.account, acting_user=acting_user, action="deposit.complete",
-                         audit_fields=FUNDING_AUDIT_FIELDS, **changes)
+                         audit_fields=DEPOSIT_AUDIT_FIELDS, **changes)
 
 
 @transaction.atomic
@@ -142,17 +199,10 @@ def deposit_reject(*, deposit: Deposit, acting_user, reason: str = "") -> Deposi
         return deposit
     _require_status(deposit, OPEN_FUNDING_STATUSES, "reject")
     return _save_audited(deposit, account=deposit.account, acting_user=acting_user, action="deposit.reject",
-                         audit_fields=FUNDING_AUDIT_FIELDS, status=FundingStatus.REJECTED, reason=reason)
+                         audit_fields=DEPOSIT_AUDIT_FIELDS, status=FundingStatus.REJECTED, reason=reason)
 
 
 # --- funding: withdrawals -----------------------------------------------------------------------------------
-
-
-def withdrawal_needs_four_eyes(*, asset: str, amount: Decimal) -> bool:
-    """Above the asset's threshold (settings.WITHDRAWAL_FOUR_EYES_THRESHOLDS, in the asset's own units) two
-    approvers are needed; an asset without a threshold always needs two."""
-    threshold = settings.WITHDRAWAL_FOUR_EYES_THRESHOLDS.get(asset)
-    return threshold is None or amount > threshold
 
 
 def _require_can_withdraw(account: ClientAccount) -> None:
@@ -209,10 +259,14 @@ def withdrawal_request(*, account: ClientAccount, asset: str | Asset, amount, id
         return existing
     _require_can_withdraw(account)
     _require_destination(asset, blockchain_address=blockchain_address, bank_reference=bank_reference)
+    destination = destination_of(asset, blockchain_address=blockchain_address, bank_reference=bank_reference)
+    withdrawal_destination_require(account=account, asset=asset, destination=destination)
     _require_within_daily_limit(account, asset, amount)
     withdrawal = Withdrawal.objects.create(
         account=account, idempotency_key=idempotency_key, requested_by=user_or_none(acting_user),
-        requires_four_eyes=withdrawal_needs_four_eyes(asset=asset.code, amount=amount), **content,
+        requires_four_eyes=withdrawal_four_eyes_due(account=account, asset=asset, destination=destination,
+                                                    amount=amount),
+        **content,
     )
     withdrawal.hold = ledger.hold_place(key=f"withdrawal:{withdrawal.pk}", account=_ledger_account(account),
                                         asset=asset, amount=amount, reason=f"Withdrawal #{withdrawal.pk}")

@@ -4,7 +4,13 @@ import pytest
 
 from accounts import services
 from accounts.models import Scope
-from tests.factories import ClientAccountFactory, MembershipFactory, StaffFactory
+from tests.factories import (
+    ClientAccountFactory,
+    MembershipFactory,
+    StaffFactory,
+    allow_destination,
+    deposit_reference,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -35,13 +41,21 @@ def ops2():
 
 
 @pytest.fixture
-def funded(account, ops):
-    """``account`` with completed deposits of 100,000 USD and 10 BTC."""
+def funded(account, ops, ops2):
+    """``account`` with completed deposits of 100,000 USD and 10 BTC (approved by ops, completed by ops2), and
+    the destinations these tests withdraw to on its address book, past their cool-off."""
     for asset, amount in (("USD", "100000"), ("BTC", "10")):
-        deposit = services.deposit_request(account=account, asset=asset, amount=amount, acting_user=None)
+        deposit = services.deposit_request(account=account, asset=asset, amount=amount, acting_user=None,
+                                           **deposit_reference(asset))
         services.deposit_approve(deposit=deposit, acting_user=ops)
-        services.deposit_complete(deposit=deposit, acting_user=ops)
+        services.deposit_complete(deposit=deposit, acting_user=ops2)
+    for asset, address in LISTED_DESTINATIONS:
+        allow_destination(account, asset, address)
     return account
+
+
+LISTED_DESTINATIONS = [("BTC", "bc1qexample"), ("BTC", "bc1q"), ("BTC", "bc1"), ("USD", "DE89"),
+                       ("USD", "DE89 3704"), ("USD", "IBAN X")]
 
 
 ALL_SCOPES = list(Scope.values)

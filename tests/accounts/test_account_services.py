@@ -107,7 +107,8 @@ def test_close_is_refused_while_an_order_is_open(account, ops):
 
 
 def test_close_is_refused_while_funding_is_pending(account, ops):
-    deposit = services.deposit_request(account=account, asset="USD", amount=D("5"), acting_user=None)
+    deposit = services.deposit_request(account=account, asset="USD", amount=D("5"), acting_user=None,
+                                       bank_reference="B-1")
     with pytest.raises(AccountNotEmpty):
         services.account_close(account=account, acting_user=ops)
     services.deposit_reject(deposit=deposit, acting_user=ops)
@@ -159,6 +160,10 @@ def test_api_key_scopes_are_bounded_by_role_and_issuing_key(account, ops):
         services.api_key_create(user=trader, scopes=["read", "transfer"])
     assert exc.value.code == "scope_not_allowed"
     read_key, _ = services.api_key_create(user=trader, scopes=["read"], allowed_ips=["10.0.0.1"])
+    with pytest.raises(DomainError) as exc:
+        services.api_key_create(user=trader, scopes=["read"], issuing_key=read_key, allowed_ips=["10.0.0.1"])
+    assert exc.value.code == "scope_required"  # a key without manage_keys mints nothing
+    read_key, _ = services.api_key_create(user=trader, scopes=["manage_keys", "read"], allowed_ips=["10.0.0.1"])
     with pytest.raises(DomainError):
         services.api_key_create(user=trader, scopes=["trade"], issuing_key=read_key, allowed_ips=["10.0.0.1"])
     with pytest.raises(DomainError) as exc:

@@ -11,7 +11,7 @@ from accounts import services
 from accounts.models import ApiKey, Deposit, Role, Withdrawal
 from audit.models import AuditLog
 from tests.api import api_client_for
-from tests.factories import StaffFactory, assert_balance, fund
+from tests.factories import StaffFactory, allow_destination, assert_balance, fund
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -24,13 +24,20 @@ def alice():
     client = api_client_for(role=Role.ADMIN)
     fund(client.account, "BTC", "10")
     fund(client.account, "USD", "5000")
-    return client
+    return with_address_book(client)
 
 
 @pytest.fixture
 def mallory():
     """An admin of another account."""
-    return api_client_for(role=Role.ADMIN)
+    return with_address_book(api_client_for(role=Role.ADMIN))
+
+
+def with_address_book(client):
+    """The destinations these tests withdraw to, on the client's address book past their cool-off."""
+    for asset, address in (("BTC", "bc1qdest"), ("BTC", "bc1"), ("BTC", "bc1q"), ("USD", "DE89")):
+        allow_destination(client.account, asset, address)
+    return client
 
 
 def withdraw(client, key="w-1", **body):
@@ -39,7 +46,8 @@ def withdraw(client, key="w-1", **body):
 
 
 def alice_objects(alice):
-    deposit = services.deposit_request(account=alice.account, asset="USD", amount=D("1"), acting_user=alice.user)
+    deposit = services.deposit_request(account=alice.account, asset="USD", amount=D("1"), acting_user=alice.user,
+                                       bank_reference="B-1")
     withdrawal = Withdrawal.objects.get(pk=withdraw(alice).json()["id"])
     return {"deposit": deposit.pk, "withdrawal": withdrawal.pk, "key": alice.api_key.pk}
 
@@ -77,7 +85,7 @@ def test_every_endpoint_refuses_a_revoked_key(alice, method, path):
     url = V1 + path.format(**alice_objects(alice))
     services.api_key_revoke(key=alice.api_key, acting_user=alice.user)
     response = getattr(alice, method)(url, {}, format="json")
-    assert (response.status_code, response.json()["code"]) == (401, "api_key_revoked")
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_api_key")
 
 
 @pytest.mark.parametrize("method, path", [e for e in ENDPOINTS if "{" in e[1]])
@@ -119,7 +127,7 @@ def test_account_profile_shows_status_limits_and_my_role(alice):
     body = alice.get(f"{V1}/account/").json()
     assert body["id"] == alice.account.pk
     assert (body["status"], body["kyc_status"], body["role"]) == ("active", "approved", "admin")
-    assert body["scopes"] == ["read", "trade", "transfer"]
+    assert body["scopes"] == ["manage_keys", "read", "trade", "transfer"]
     assert body["limits"] == [{"asset": "BTC", "max_order_size": None, "daily_withdrawal_limit": "2.00000000"}]
 
 
@@ -157,7 +165,7 @@ def test_client_notifies_a_deposit_which_credits_nothing_yet(alice):
 
 
 def test_deposit_with_idempotency_key_replays(alice):
-    body = {"asset": "USD", "amount": "100"}
+    body = {"asset": "USD", "amount": "100", "bank_reference": "WIRE-7"}
     first = alice.post(f"{V1}/deposits/", body, format="json", HTTP_IDEMPOTENCY_KEY="d-1")
     again = alice.post(f"{V1}/deposits/", body, format="json", HTTP_IDEMPOTENCY_KEY="d-1")
     assert (again.status_code, again.json()) == (first.status_code, first.json())
@@ -168,8 +176,8 @@ def test_deposit_with_idempotency_key_replays(alice):
 
 
 def test_deposit_list_filters_by_status_and_asset(alice):
-    services.deposit_request(account=alice.account, asset="USD", amount=D("1"), acting_user=None)
-    services.deposit_request(account=alice.account, asset="BTC", amount=D("1"), acting_user=None)
+    services.deposit_request(account=alice.account, asset="USD", amount=D("1"), acting_user=None, bank_reference="B")
+    services.deposit_request(account=alice.account, asset="BTC", amount=D("1"), acting_user=None, tx_hash="0x1")
     assert [d["asset"] for d in alice.get(f"{V1}/deposits/?asset=BTC").json()["results"]] == ["BTC"]
     assert alice.get(f"{V1}/deposits/?status=completed").json()["results"] == []
     response = alice.get(f"{V1}/deposits/?asset=DOGE")
@@ -349,7 +357,7 @@ def test_api_key_secret_is_shown_once_and_works(alice):
 
 
 def test_a_key_cannot_create_a_wider_key(alice):
-    narrow = api_client_for(account=alice.account, role=Role.ADMIN, scopes=["read"])
+    narrow = api_client_for(account=alice.account, role=Role.ADMIN, scopes=["manage_keys", "read"])
     response = narrow.post(f"{V1}/api-keys/", {"scopes": ["read", "transfer"]}, format="json")
     assert (response.status_code, response.json()["code"]) == (403, "scope_not_allowed")
 
@@ -372,7 +380,7 @@ def test_revoke_via_api_is_immediate(alice):
     other = api_client_for(account=alice.account, role=Role.TRADER)
     response = alice.post(f"{V1}/api-keys/{other.api_key.pk}/revoke/", {}, format="json")
     assert (response.status_code, response.json()["is_active"]) == (200, False)
-    assert other.get(f"{V1}/account/").json()["code"] == "api_key_revoked"
+    assert other.get(f"{V1}/account/").json()["code"] == "invalid_api_key"
 
 
 def test_a_non_admin_sees_and_revokes_only_own_keys(alice):

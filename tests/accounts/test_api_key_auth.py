@@ -60,13 +60,13 @@ def test_revoked_key_is_refused():
     ApiKey.objects.filter(pk=client.api_key.pk).update(revoked_at=timezone.now() - timedelta(seconds=1))
     response = client.get("/whoami")
     assert response.status_code == 401
-    assert response.json()["code"] == "api_key_revoked"
+    assert response.json()["code"] == "invalid_api_key"
 
 
 def test_ip_allow_list_is_enforced():
     client = api_client_for()
     ApiKey.objects.filter(pk=client.api_key.pk).update(allowed_ips=["10.1.2.3"])
-    assert client.get("/whoami").json()["code"] == "ip_not_allowed"
+    assert client.get("/whoami").json()["code"] == "invalid_api_key"
     ApiKey.objects.filter(pk=client.api_key.pk).update(allowed_ips=["127.0.0.1"])
     assert client.get("/whoami").status_code == 200
 

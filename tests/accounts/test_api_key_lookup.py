@@ -44,4 +44,4 @@ def test_unknown_prefix_and_revocation_are_read_fresh():
     assert api_key_by_prefix(client.api_key.prefix).revoked_at is None
     ApiKey.objects.filter(pk=client.api_key.pk).update(revoked_at=timezone.now())
     assert api_key_by_prefix(client.api_key.prefix).revoked_at is not None
-    assert client.get("/api/v1/balances/").json()["code"] == "api_key_revoked"
+    assert client.get("/api/v1/balances/").json()["code"] == "invalid_api_key"

@@ -9,7 +9,7 @@ from accounts import services
 from accounts.errors import LimitExceeded
 from accounts.models import IdempotencyRecord, Withdrawal
 from tests.api import api_client_for
-from tests.factories import assert_balance, fund
+from tests.factories import allow_destination, assert_balance, fund
 from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,6 +20,7 @@ THREADS = 6
 def test_concurrent_replays_of_one_idempotency_key_create_one_withdrawal():
     alice = api_client_for()
     fund(alice.account, "BTC", "10")
+    allow_destination(alice.account, "BTC", "bc1")
 
     def post(_):
         client = APIClient()
@@ -39,6 +40,7 @@ def test_concurrent_replays_of_one_idempotency_key_create_one_withdrawal():
 def test_concurrent_requests_cannot_together_exceed_the_daily_limit():
     alice = api_client_for()
     fund(alice.account, "BTC", "10")
+    allow_destination(alice.account, "BTC", "bc1")
     services.asset_limit_set(account=alice.account, asset="BTC", daily_withdrawal_limit=Decimal("2"),
                              acting_user=None)
 

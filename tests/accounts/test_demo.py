@@ -37,4 +37,4 @@ def test_running_the_demo_twice_changes_no_money_and_rotates_the_key(ops):
     assert ApiKey.objects.filter(revoked_at__isnull=True).count() == len(DEMO_CLIENTS)
     old = APIClient()
     old.credentials(HTTP_AUTHORIZATION=f"ApiKey {first[0].api_key}")
-    assert old.get("/api/v1/account/").json()["code"] == "api_key_revoked"
+    assert old.get("/api/v1/account/").json()["code"] == "invalid_api_key"

@@ -36,16 +36,16 @@ def actions(obj):
 # --- deposits -------------------------------------------------------------------------------------------
 
 
-def test_deposit_credits_the_client_only_on_completion(account, client_admin, ops):
+def test_deposit_credits_the_client_only_on_completion(account, client_admin, ops, ops2):
     deposit = services.deposit_request(account=account, asset="BTC", amount=D("2.5"), acting_user=client_admin,
                                        tx_hash="0xabc")
     assert_balance(account, "BTC", "0", held="0")
     services.deposit_approve(deposit=deposit, acting_user=ops)
     assert_balance(account, "BTC", "0")
 
-    deposit = services.deposit_complete(deposit=deposit, acting_user=ops)
+    deposit = services.deposit_complete(deposit=deposit, acting_user=ops2)
 
-    assert deposit.status == FundingStatus.COMPLETED
+    assert (deposit.status, deposit.approved_by, deposit.completed_by) == (FundingStatus.COMPLETED, ops, ops2)
     assert deposit.entry.key == f"deposit:{deposit.pk}"
     assert_balance(account, "BTC", "2.5", held="0")
     assert_balance(custody(), "BTC", "2.5")
@@ -53,27 +53,30 @@ def test_deposit_credits_the_client_only_on_completion(account, client_admin, op
     assert actions(deposit) == ["deposit.request", "deposit.approve", "deposit.complete"]
     completed = AuditLog.objects.get(action="deposit.complete", object_id=str(deposit.pk))
     assert (completed.before["status"], completed.after["status"]) == ("approved", "completed")
-    assert completed.actor == ops and completed.account == account
+    assert completed.actor == ops2 and completed.account == account
 
 
-def test_completing_twice_posts_once(account, ops):
-    deposit = services.deposit_request(account=account, asset="USD", amount=D("10"), acting_user=None)
+def test_completing_twice_posts_once(account, ops, ops2):
+    deposit = services.deposit_request(account=account, asset="USD", amount=D("10"), acting_user=None,
+                                       bank_reference="B-1")
     services.deposit_approve(deposit=deposit, acting_user=ops)
-    services.deposit_complete(deposit=deposit, acting_user=ops)
-    services.deposit_complete(deposit=deposit, acting_user=ops)
+    services.deposit_complete(deposit=deposit, acting_user=ops2)
+    services.deposit_complete(deposit=deposit, acting_user=ops2)
     assert_balance(account, "USD", "10")
     assert JournalEntry.objects.filter(kind="deposit").count() == 1
     assert actions(deposit).count("deposit.complete") == 1
 
 
 def test_a_deposit_is_approved_before_it_is_completed(account, ops):
-    deposit = services.deposit_request(account=account, asset="USD", amount=D("10"), acting_user=None)
+    deposit = services.deposit_request(account=account, asset="USD", amount=D("10"), acting_user=None,
+                                       bank_reference="B-1")
     with pytest.raises(InvalidTransition):
         services.deposit_complete(deposit=deposit, acting_user=ops)
 
 
 def test_a_rejected_deposit_cannot_be_completed(account, ops):
-    deposit = services.deposit_request(account=account, asset="USD", amount=D("10"), acting_user=None)
+    deposit = services.deposit_request(account=account, asset="USD", amount=D("10"), acting_user=None,
+                                       bank_reference="B-1")
     services.deposit_reject(deposit=deposit, acting_user=ops, reason="no funds arrived")
     with pytest.raises(InvalidTransition) as exc:
         services.deposit_approve(deposit=deposit, acting_user=ops)
@@ -85,13 +88,13 @@ def test_a_rejected_deposit_cannot_be_completed(account, ops):
 
 def test_deposit_idempotency_key_replays_or_conflicts(account):
     first = services.deposit_request(account=account, asset="USD", amount=D("10"), acting_user=None,
-                                     idempotency_key="d-1")
+                                     idempotency_key="d-1", bank_reference="B-1")
     again = services.deposit_request(account=account, asset="USD", amount=D("10.00"), acting_user=None,
-                                     idempotency_key="d-1")
+                                     idempotency_key="d-1", bank_reference="B-1")
     assert again.pk == first.pk
     with pytest.raises(IdempotencyConflict):
         services.deposit_request(account=account, asset="USD", amount=D("11"), acting_user=None,
-                                 idempotency_key="d-1")
+                                 idempotency_key="d-1", bank_reference="B-1")
     assert Deposit.objects.count() == 1
 
 
@@ -99,14 +102,16 @@ def test_deposit_idempotency_key_replays_or_conflicts(account):
                                           (0.1, "invalid_amount"), ("abc", "invalid_amount")])
 def test_deposit_amount_is_validated(account, amount, code):
     with pytest.raises(InvalidAmount) as exc:
-        services.deposit_request(account=account, asset="USD", amount=amount, acting_user=None)
+        services.deposit_request(account=account, asset="USD", amount=amount, acting_user=None,
+                                 bank_reference="B-1")
     assert (exc.value.code, exc.value.field) == (code, "amount")
 
 
 def test_deposit_into_a_closed_account_is_refused(account, ops):
     services.account_close(account=account, acting_user=ops)
     with pytest.raises(AccountNotOperational) as exc:
-        services.deposit_request(account=account, asset="USD", amount=D("1"), acting_user=None)
+        services.deposit_request(account=account, asset="USD", amount=D("1"), acting_user=None,
+                                 bank_reference="B-1")
     assert exc.value.code == "account_closed"
 
 
@@ -301,8 +306,8 @@ def test_the_database_refuses_a_completed_withdrawal_without_an_entry(funded, cl
 
 
 def test_value_is_conserved_through_the_workflow(funded, client_admin, ops, ops2):
-    w1 = request_btc(funded, client_admin, "6", key="1")
     w2 = request_btc(funded, client_admin, "2", key="2")
+    w1 = request_btc(funded, client_admin, "6", key="1")
     assert w1.requires_four_eyes and not w2.requires_four_eyes
     for approver in (ops, ops2):
         services.withdrawal_approve(withdrawal=w1, acting_user=approver)

@@ -22,6 +22,7 @@ from tests.factories import (
     MarketFactory,
     MembershipFactory,
     UserFactory,
+    allow_destination,
     assert_balance,
     fund,
     ledger_account_of,
@@ -424,6 +425,7 @@ def test_large_withdrawal_needs_two_different_approvers(client, settings, superv
     settings.WITHDRAWAL_FOUR_EYES_THRESHOLDS = {"USD": Decimal("10000")}
     membership = MembershipFactory(role="admin")
     fund(membership.account, "USD", "20000")
+    allow_destination(membership.account, "USD", "IBAN X")
     withdrawal = accounts_services.withdrawal_request(
         account=membership.account, asset="USD", amount="15000", idempotency_key="w1", bank_reference="IBAN X",
         acting_user=membership.user,
@@ -464,22 +466,47 @@ def test_audit_log_is_read_only(client, superuser, operator):
 # --- funding and access ----------------------------------------------------------------------------------------
 
 
-def test_operations_record_and_complete_a_deposit(client, operator):
+def test_one_operations_user_alone_cannot_credit_a_client(client, operator, supervisor):
+    """Issue 18 #3: one operations user created, approved and completed a 1,000,000 USD deposit. Now the
+    requester cannot approve it, and the approver cannot complete it."""
     account = ClientAccountFactory()
     logged_in(client, operator)
 
-    response = client.post(reverse("admin:accounts_deposit_add"),
-                           {"account": account.pk, "asset": "USD", "amount": "500.00", "bank_reference": "WIRE-1"})
+    response = client.post(reverse("admin:accounts_deposit_add"), {"account": account.pk, "asset": "USD",
+                                                                   "amount": "1000000.00", "bank_reference": "WIRE-1"})
     deposit = Deposit.objects.get()
     assert response.status_code == 302 and deposit.requested_by == operator
     completed_early = run_action(client, "accounts_deposit", "complete", [deposit])
     assert any("Cannot complete" in m for m in messages_of(completed_early))
+    self_approved = run_action(client, "accounts_deposit", "approve", [deposit])
+    assert any("requester of a deposit cannot approve it" in m for m in messages_of(self_approved))
+    assert reloaded(deposit).status == FundingStatus.REQUESTED
+
+    logged_in(client, supervisor)
     run_action(client, "accounts_deposit", "approve", [deposit])
+    completed_by_approver = run_action(client, "accounts_deposit", "complete", [deposit])
+    assert any("someone other than its approver" in m for m in messages_of(completed_by_approver))
+    assert_balance(account, "USD", "0")
+
+    logged_in(client, operator)
     run_action(client, "accounts_deposit", "complete", [deposit])
 
-    assert_balance(account, "USD", "500.00")
-    assert set(AuditLog.objects.filter(object_type="accounts.deposit").values_list("action", flat=True)) == {
-        "deposit.request", "deposit.approve", "deposit.complete"}
+    deposit = reloaded(deposit)
+    assert (deposit.status, deposit.requested_by, deposit.approved_by, deposit.completed_by) == (
+        FundingStatus.COMPLETED, operator, supervisor, operator)
+    assert_balance(account, "USD", "1000000.00")
+    assert list(AuditLog.objects.filter(object_type="accounts.deposit").order_by("id")
+                .values_list("action", "actor__username")) == [
+        ("deposit.request", "operator"), ("deposit.approve", "supervisor"), ("deposit.complete", "operator")]
+
+
+def test_a_deposit_recorded_in_the_console_needs_its_reference(client, operator):
+    account = ClientAccountFactory()
+    logged_in(client, operator)
+    response = client.post(reverse("admin:accounts_deposit_add"),
+                           {"account": account.pk, "asset": "USD", "amount": "500.00"})
+    assert response.status_code == 200 and "bank reference" in response.content.decode()
+    assert not Deposit.objects.exists()
 
 
 def test_console_pages_need_staff_and_the_view_permission(client):

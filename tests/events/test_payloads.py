@@ -13,7 +13,7 @@ from events.services import sequence_all
 from ledger import services as ledger
 from ledger.models import Purpose
 from tests.api import api_client_for
-from tests.factories import StaffFactory, fund, ledger_account_of
+from tests.factories import StaffFactory, allow_destination, fund, ledger_account_of
 from trading import services as trading
 from trading.models import MarketStatus
 
@@ -118,7 +118,8 @@ def test_funding_account_keys_market_and_adjustment_events_equal_the_rest_resour
     deposit = alice.post("/api/v1/deposits/", {"asset": "USD", "amount": "100.00", "bank_reference": "r1"},
                          format="json").json()
     stored = accounts.deposit_approve(deposit=Deposit.objects.get(pk=deposit["id"]), acting_user=staff)
-    accounts.deposit_complete(deposit=stored, acting_user=staff)
+    accounts.deposit_complete(deposit=stored, acting_user=checker)  # dual control: another person completes
+    allow_destination(alice.account, "USD", "w1")
     withdrawal = alice.post("/api/v1/withdrawals/", {"asset": "USD", "amount": "10.00", "bank_reference": "w1"},
                             format="json", HTTP_IDEMPOTENCY_KEY="w-1").json()
     alice.post(f"/api/v1/withdrawals/{withdrawal['id']}/cancel/", {"reason": "changed my mind"}, format="json")

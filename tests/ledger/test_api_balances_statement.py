@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts import services
 from ledger.models import Posting
 from tests.api import api_client_for
-from tests.factories import StaffFactory, fund
+from tests.factories import StaffFactory, allow_destination, deposit_reference, fund
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -24,13 +24,15 @@ def alice():
 
 def completed_deposit(account, asset, amount):
     ops = StaffFactory()
-    deposit = services.deposit_request(account=account, asset=asset, amount=D(amount), acting_user=None)
+    deposit = services.deposit_request(account=account, asset=asset, amount=D(amount), acting_user=None,
+                                       **deposit_reference(asset))
     services.deposit_approve(deposit=deposit, acting_user=ops)
-    return services.deposit_complete(deposit=deposit, acting_user=ops)
+    return services.deposit_complete(deposit=deposit, acting_user=StaffFactory())
 
 
 def test_balances_list_every_asset_at_its_precision(alice):
     completed_deposit(alice.account, "BTC", "2")
+    allow_destination(alice.account, "BTC", "bc1q")
     services.withdrawal_request(account=alice.account, asset="BTC", amount=D("0.5"), idempotency_key="k",
                                 acting_user=alice.user, blockchain_address="bc1q")
     response = alice.get("/api/v1/balances/")
@@ -75,6 +77,7 @@ def test_authentication_is_required(path):
 
 def test_statement_lines_are_signed_from_my_point_of_view(alice):
     deposit = completed_deposit(alice.account, "USD", "1000")
+    allow_destination(alice.account, "USD", "DE89")
     withdrawal = services.withdrawal_request(account=alice.account, asset="USD", amount=D("250.5"),
                                              idempotency_key="k", acting_user=alice.user, bank_reference="DE89")
     ops = StaffFactory()

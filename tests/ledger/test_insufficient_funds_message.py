@@ -11,7 +11,7 @@ from ledger.errors import InsufficientFunds
 from ledger.models import Purpose
 from ledger.money import at_precision
 from tests.api import api_client_for
-from tests.factories import ClientAccountFactory, MarketFactory, fund, ledger_account_of
+from tests.factories import ClientAccountFactory, MarketFactory, allow_destination, fund, ledger_account_of
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +20,8 @@ def test_a_withdrawal_over_the_balance_names_the_available_amount_at_the_assets_
     client = api_client_for(role=Role.ADMIN)
     fund(client.account, "USD", "5000")
     fund(client.account, "BTC", "0.5")
+    allow_destination(client.account, "USD", "GB00X")
+    allow_destination(client.account, "BTC", "bc1q")
     usd = client.post("/api/v1/withdrawals/", {"asset": "USD", "amount": "6000.00", "bank_reference": "GB00X"},
                       format="json", HTTP_IDEMPOTENCY_KEY="w-usd").json()
     assert (usd["code"], usd["message"]) == ("insufficient_funds",

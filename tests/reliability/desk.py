@@ -12,7 +12,7 @@ from decimal import Decimal
 from accounts import services as accounts
 from accounts.models import FundingStatus, Withdrawal
 from core.exceptions import DomainError
-from tests.factories import ClientAccountFactory, MarketFactory, StaffFactory
+from tests.factories import ClientAccountFactory, MarketFactory, StaffFactory, allow_destination, deposit_reference
 from trading import services as trading
 from trading.models import Market, Order, OrderType, SelfTradePrevention, Side, TimeInForce
 
@@ -46,6 +46,8 @@ class Desk:
         for account in desk.accounts:
             for asset, amount in funding.items():
                 desk.deposit(account, asset, amount)
+            for asset, destination in DESTINATIONS.items():
+                allow_destination(account, asset, next(iter(destination.values())))
         return desk
 
     def copy(self) -> Desk:
@@ -53,9 +55,10 @@ class Desk:
 
     def deposit(self, account, asset: str, amount: Decimal) -> None:
         """Fund an account through the funding workflow: requested, approved, completed (entry ``deposit:<id>``)."""
-        deposit = accounts.deposit_request(account=account, asset=asset, amount=amount, acting_user=None)
+        deposit = accounts.deposit_request(account=account, asset=asset, amount=amount, acting_user=None,
+                                           **deposit_reference(asset))
         deposit = accounts.deposit_approve(deposit=deposit, acting_user=self.approvers[0])
-        accounts.deposit_complete(deposit=deposit, acting_user=self.approvers[0])
+        accounts.deposit_complete(deposit=deposit, acting_user=self.approvers[1])
         self.deposited[asset] += amount
 
     # --- what clients and operations do ----------------------------------------------------------------
