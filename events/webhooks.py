@@ -32,6 +32,7 @@ from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from core.exceptions import Code as CoreCode
 from events import http
 from events.errors import EventsError, TooManyWebhooks, WebhookDeleted
 from events.models import AttemptKind, Event, Sequenced, WebhookAttempt, WebhookEndpoint
@@ -80,7 +81,7 @@ def _types_checked(event_types) -> list[str]:
     known = {t.value for t in EventType}
     unknown = [t for t in event_types or [] if t not in known]
     if unknown:
-        raise EventsError(f"Unknown event types: {', '.join(sorted(map(str, unknown)))}.", code="invalid_choice",
+        raise EventsError(f"Unknown event types: {', '.join(sorted(map(str, unknown)))}.", code=CoreCode.INVALID_CHOICE,
                           field="event_types")
     return sorted(set(event_types or []))
 
@@ -154,7 +155,7 @@ def event_redeliver(*, endpoint: WebhookEndpoint, event: Event, acting_user) -> 
     The endpoint's position does not move: a client de-duplicates by ``Webhook-Id``."""
     sequenced = Sequenced.objects.select_related("event").get(event=event)
     if sequenced.account_id not in (None, endpoint.account_id):
-        raise EventsError("This event is not one of the endpoint's account.", code="invalid", field="event")
+        raise EventsError("This event is not one of the endpoint's account.", code=CoreCode.INVALID, field="event")
     body = orjson.dumps(envelope(sequenced))
     response = http.post(endpoint.url, body, signed_headers(endpoint.secret, event.pk, body))
     with transaction.atomic():

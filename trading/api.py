@@ -21,6 +21,7 @@ from accounts.permissions import AccountScopedMixin, client_account_of
 from core.api.errors import error_code
 from core.api.pagination import CreatedCursorPagination
 from core.api.serializers import SharedFieldsMixin, StrictSerializer, validated
+from core.exceptions import Code as CoreCode
 from core.representation import fixed
 from ledger.dates import UtcDateTimeFilter
 from ledger.serializers import DecimalStringField
@@ -207,7 +208,7 @@ def _bounded_int(request, name: str, *, default: int, maximum: int) -> int:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= maximum:
         raise serializers.ValidationError({name: [serializers.ErrorDetail(
-            f"Must be a whole number from 1 to {maximum}.", code="invalid")]})
+            f"Must be a whole number from 1 to {maximum}.", code=CoreCode.INVALID)]})
     return int(raw)
 
 

@@ -37,8 +37,6 @@ class Code(StrEnum):
     SIZE_ABOVE_MAXIMUM = "size_above_maximum"
     ORDER_SIZE_LIMIT_EXCEEDED = "order_size_limit_exceeded"
     # The account may not trade (raised as accounts' AccountNotOperational).
-    KYC_NOT_APPROVED = "kyc_not_approved"
-    TRADING_DISABLED = "trading_disabled"
 
 
 class TradingError(DomainError):

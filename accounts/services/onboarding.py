@@ -46,6 +46,7 @@ from accounts.models import (
 )
 from accounts.services import api_keys, lifecycle
 from audit.services import audit_record, audit_values
+from core.exceptions import Code as CoreCode
 from core.exceptions import Forbidden
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ __all__ = [
 
 def _require_staff_permission(acting_user, perm: str, doing: str) -> None:
     if acting_user is None or not getattr(acting_user, "is_active", False) or not acting_user.has_perm(perm):
-        raise Forbidden(f"You do not have permission to {doing}.", code="permission_denied")
+        raise Forbidden(f"You do not have permission to {doing}.", code=CoreCode.PERMISSION_DENIED)
 
 
 # --- set-password links ---------------------------------------------------------------------------------------

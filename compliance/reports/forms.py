@@ -8,8 +8,10 @@ from datetime import date, datetime
 from django import forms
 
 from accounts.models import ClientAccount
+from compliance.errors import Code
 from compliance.reports.definitions import REPORTS, Scope
 from compliance.reports.writer import FORMATS
+from core.exceptions import Code as CoreCode
 from ledger.dates import UtcDateTimeField, day_end, day_start
 
 
@@ -34,7 +36,7 @@ class DateOrDateTimeField(UtcDateTimeField):
         try:
             return date.fromisoformat(text)
         except ValueError:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+            raise forms.ValidationError(self.error_messages["invalid"], code=CoreCode.INVALID) from None
 
 
 class ReportForm(forms.Form):
@@ -63,10 +65,10 @@ class ReportForm(forms.Form):
         try:
             data["end"] = end if isinstance(end, datetime) else day_end(end)
         except OverflowError:  # the day after 9999-12-31 is not a date
-            self.add_error("to", forms.ValidationError("The last day can be 9999-12-30 at the latest.", code="out_of_range"))
+            self.add_error("to", forms.ValidationError("The last day can be 9999-12-30 at the latest.", code=Code.OUT_OF_RANGE))
             return data
         if data["start"] >= data["end"]:
-            self.add_error("to", forms.ValidationError("The range must end after it starts.", code="invalid_range"))
+            self.add_error("to", forms.ValidationError("The range must end after it starts.", code=Code.INVALID_RANGE))
         return data
 
     def params(self) -> ReportParams:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import FileResponse, StreamingHttpResponse
 
+from compliance.errors import Code
 from compliance.reports.forms import ReportParams
 from compliance.reports.services import report_job_path
 from compliance.reports.writer import FORMATS, report_filename, report_render
@@ -31,7 +32,7 @@ def streaming_report(params: ReportParams) -> StreamingHttpResponse:
 
 def report_job_file(job: ReportJob) -> FileResponse:
     if job.status != ReportJobStatus.DONE:
-        raise Conflict(f"Report job #{job.pk} is {job.status}; its file is not ready.", code="report_not_ready")
+        raise Conflict(f"Report job #{job.pk} is {job.status}; its file is not ready.", code=Code.REPORT_NOT_READY)
     response = FileResponse(open(report_job_path(job), "rb"), as_attachment=True,
                             filename=f"{job.report}-{job.pk}.{job.format}", content_type=FORMATS[job.format])
     response["X-Content-SHA256"] = job.sha256

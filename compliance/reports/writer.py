@@ -29,6 +29,7 @@ from typing import BinaryIO
 
 from django.utils import timezone
 
+from compliance.errors import Code
 from compliance.reports.definitions import REPORTS, Report, Scope
 from core.exceptions import DomainError
 from ledger.dates import iso_utc
@@ -99,13 +100,13 @@ def report_get(name: str) -> Report:
     try:
         return REPORTS[name]
     except KeyError:
-        raise DomainError(f"Unknown report {name!r}; one of {', '.join(REPORTS)}.", code="unknown_report",
+        raise DomainError(f"Unknown report {name!r}; one of {', '.join(REPORTS)}.", code=Code.UNKNOWN_REPORT,
                           field="report") from None
 
 
 def format_check(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise DomainError(f"Unknown format {fmt!r}; one of {', '.join(FORMATS)}.", code="unknown_format",
+        raise DomainError(f"Unknown format {fmt!r}; one of {', '.join(FORMATS)}.", code=Code.UNKNOWN_FORMAT,
                           field="format")
     return fmt
 
@@ -204,9 +205,9 @@ def report_stream(name: str, *, start: datetime, end: datetime, account=None, fm
 
 def scope_check(start: datetime, end: datetime) -> None:
     if timezone.is_naive(start) or timezone.is_naive(end):
-        raise DomainError("Report bounds must be timezone-aware.", code="invalid_range", field="from")
+        raise DomainError("Report bounds must be timezone-aware.", code=Code.INVALID_RANGE, field="from")
     if start >= end:
-        raise DomainError("The start of the range must be before its end.", code="invalid_range", field="to")
+        raise DomainError("The start of the range must be before its end.", code=Code.INVALID_RANGE, field="to")
 
 
 def report_filename(name: str, *, scope: Scope, fmt: str) -> str:

@@ -22,12 +22,13 @@ from accounts.models import ClientAccount
 from accounts.services import account_require_can_trade
 from audit.services import audit_record, audit_values, user_or_none
 from ledger import services as ledger
+from ledger.errors import Code as LedgerCode
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount
 from ledger.models import Asset
 from ledger.money import is_exact
 from ledger.selectors import balance_get
 from trading import clock
-from trading.errors import ConversionUnsupported, QuoteCode, TradingError
+from trading.errors import Code, ConversionUnsupported, QuoteCode, TradingError
 from trading.inventory import exposure_guarded, exposure_require, inventory_account
 from trading.models import Conversion, ConversionLimit
 
@@ -57,7 +58,7 @@ def _asset(code: str | Asset, *, field: str) -> Asset:
         return code
     found = Asset.objects.filter(code=code).first() if isinstance(code, str) else None
     if found is None:
-        raise TradingError(f"Unknown asset {code!r}.", code="unknown_asset", field=field)
+        raise TradingError(f"Unknown asset {code!r}.", code=LedgerCode.UNKNOWN_ASSET, field=field)
     return found
 
 
@@ -116,11 +117,11 @@ def conversion_create(*, account: ClientAccount, from_asset: str | Asset, to_ass
 def _amount(amount, source: Asset, target: Asset) -> Decimal:
     """Positive, and exact in both assets: 1:1 must hold to the last unit of each."""
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-        raise InvalidAmount("The amount must be a positive decimal.", code="not_positive", field="amount")
+        raise InvalidAmount("The amount must be a positive decimal.", code=Code.NOT_POSITIVE, field="amount")
     places = min(source.precision, target.precision)
     if not is_exact(amount, places):
         raise InvalidAmount(f"A {source.code}-{target.code} conversion has at most {places} decimal places.",
-                            code="too_precise", field="amount")
+                            code=Code.TOO_PRECISE, field="amount")
     return amount
 
 

@@ -29,16 +29,19 @@ from django.utils import timezone
 from accounts.models import ClientAccount, Tier
 from accounts.services import account_require_can_trade
 from audit.services import audit_record, audit_values, user_or_none
+from core.exceptions import Code as CoreCode
 from core.exceptions import Conflict, Forbidden, NotFound
 from core.validation import require_choice
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
+from ledger.errors import Code as LedgerCode
 from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount
 from ledger.models import Asset, LedgerAccount, Purpose
 from ledger.money import is_exact
 from ledger.reference import FIRM_ACCOUNTS
 from trading import clock, pricing, selectors
 from trading.errors import (
+    Code,
     ExposureLimitExceeded,
     InvalidOrder,
     MarketNotOpen,
@@ -258,18 +261,18 @@ def _request_check(market: Market, side: str, size: Decimal | None, funds: Decim
         raise InvalidOrder("A quote needs exactly one of size and funds.", code=QuoteCode.SIZE_OR_FUNDS, field="size")
     for name, value in (("size", size), ("funds", funds)):
         if value is not None and (not isinstance(value, Decimal) or not value.is_finite() or value <= 0):
-            raise InvalidOrder(f"{name} must be a positive decimal.", code="not_positive", field=name)
+            raise InvalidOrder(f"{name} must be a positive decimal.", code=Code.NOT_POSITIVE, field=name)
     if size is not None:
         if not is_exact(size, market.base.precision):
             raise InvalidOrder(f"{market.base_id} amounts have at most {market.base.precision} decimal places.",
-                               code="too_precise", field="size")
+                               code=Code.TOO_PRECISE, field="size")
         if size % market.lot_size != 0:
             raise InvalidOrder(f"The size must be a multiple of the lot size {market.lot_size.normalize()}.",
-                               code="invalid_lot", field="size")
+                               code=Code.INVALID_LOT, field="size")
         _size_range_check(market, size, field="size")
     if funds is not None and not is_exact(funds, market.quote.precision):
         raise InvalidOrder(f"{market.quote_id} amounts have at most {market.quote.precision} decimal places.",
-                           code="too_precise", field="funds")
+                           code=Code.TOO_PRECISE, field="funds")
 
 
 def _size_range_check(market: Market, size: Decimal, *, field: str) -> None:
@@ -304,7 +307,7 @@ def _market_now(symbol: str) -> Market:
     its status, even its id, may differ)."""
     market = Market.objects.select_related("base", "quote", "pricing").filter(symbol=symbol).first()
     if market is None:
-        raise InvalidOrder(f"There is no market {symbol!r}.", code="does_not_exist", field="market")
+        raise InvalidOrder(f"There is no market {symbol!r}.", code=CoreCode.DOES_NOT_EXIST, field="market")
     return market
 
 
@@ -477,15 +480,15 @@ def _legs(quote: Quote, client: LedgerAccount) -> list:
 
 def _require_perm(acting_user, perm: str, doing: str) -> None:
     if acting_user is None or not acting_user.has_perm(perm):
-        raise Forbidden(f"You do not have permission to {doing}.", code="permission_denied")
+        raise Forbidden(f"You do not have permission to {doing}.", code=CoreCode.PERMISSION_DENIED)
 
 
 def _bps(value, *, field: str, upper: Decimal = MAX_BPS) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite() or not ZERO <= value < upper:
-        raise InvalidAmount(f"{field} must be a number of basis points from 0 to below {upper}.", code="invalid",
+        raise InvalidAmount(f"{field} must be a number of basis points from 0 to below {upper}.", code=CoreCode.INVALID,
                             field=field)
     if value != value.quantize(Decimal("0.0001")):
-        raise InvalidAmount("Basis points have at most 4 decimal places.", code="too_precise", field=field)
+        raise InvalidAmount("Basis points have at most 4 decimal places.", code=Code.TOO_PRECISE, field=field)
     return value
 
 
@@ -578,11 +581,11 @@ def market_pricing_set(*, market: Market, acting_user, fallback_price=UNCHANGED,
     if fallback_price is not UNCHANGED:
         if fallback_price is not None:
             if not isinstance(fallback_price, Decimal) or not fallback_price.is_finite() or fallback_price <= 0:
-                raise InvalidAmount("A fallback price must be a positive decimal.", code="not_positive",
+                raise InvalidAmount("A fallback price must be a positive decimal.", code=Code.NOT_POSITIVE,
                                     field="fallback_price")
             if fallback_price % market.tick_size != 0:
                 raise InvalidAmount(f"The fallback price must be a multiple of the tick size "
-                                    f"{market.tick_size.normalize()}.", code="invalid_tick", field="fallback_price")
+                                    f"{market.tick_size.normalize()}.", code=Code.INVALID_TICK, field="fallback_price")
         row.fallback_price, row.fallback_set_at = fallback_price, clock.now() if fallback_price is not None else None
     if skew_bps is not None:
         row.skew_bps = _bps(skew_bps, field="skew_bps")
@@ -605,11 +608,11 @@ def inventory_fund(*, asset: str | Asset, amount: Decimal, reference: str, reaso
     code = asset.code if isinstance(asset, Asset) else asset
     precision = ledger_selectors.asset_precisions([code]).get(code)
     if precision is None:
-        raise TradingError(f"Unknown asset {code!r}.", code="unknown_asset", field="asset")
+        raise TradingError(f"Unknown asset {code!r}.", code=LedgerCode.UNKNOWN_ASSET, field="asset")
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
         raise InvalidAmount("The amount must be a non-zero decimal.", field="amount")
     if not is_exact(amount, precision):
-        raise InvalidAmount(f"{code} amounts have at most {precision} decimal places.", code="too_precise",
+        raise InvalidAmount(f"{code} amounts have at most {precision} decimal places.", code=Code.TOO_PRECISE,
                             field="amount")
     reference = (reference or "").strip()
     if not reference or len(reference) > 128:
