@@ -19,6 +19,7 @@ from accounts.models import (
     AssetLimit,
     ClientAccount,
     Deposit,
+    KycStatus,
     Membership,
     Tier,
     Withdrawal,
@@ -42,6 +43,7 @@ FREEZE = "accounts.freeze_clientaccount"
 CANCEL_ORDERS = "trading.change_order"
 REVOKE_KEYS = "accounts.change_apikey"
 APPROVE_WITHDRAWAL = "accounts.approve_withdrawal"
+APPROVE_KYC = "accounts.approve_kyc"
 HANDLE_DEPOSIT = "accounts.change_deposit"
 HANDLE_WITHDRAWAL = "accounts.change_withdrawal"
 MANAGE_DESTINATIONS = "accounts.change_withdrawaldestination"
@@ -124,14 +126,19 @@ class ClientAccountAdmin(ServiceAddMixin, DomainErrorsAsMessagesMixin, NoDeleteM
     list_filter = ["status", "kyc_status", "tier", "kind", "can_trade", "can_withdraw"]
     search_fields = ["legal_name", "id__exact", "memberships__user__username", "memberships__user__email",
                      "api_keys__prefix"]
-    fields = ["legal_name", "kind", "status", "kyc_status", "tier", "can_trade", "can_withdraw", "balances",
-              "ledger_links", "onboarding_links", "created_at", "updated_at"]
-    readonly_fields = ["kind", "status", "balances", "ledger_links", "onboarding_links", "created_at", "updated_at"]
+    fields = ["legal_name", "kind", "status", "kyc_status", "kyc_approved_by", "kyc_approved_at", "tier", "can_trade",
+              "can_withdraw", "balances", "ledger_links", "onboarding_links", "created_by", "created_at", "updated_at"]
+    readonly_fields = ["kind", "status", "kyc_approved_by", "kyc_approved_at", "balances", "ledger_links",
+                       "onboarding_links", "created_by", "created_at", "updated_at"]
     inlines = [MembershipInline, ApiKeyInline, AssetLimitInline]
     add_form = ClientAccountCreateForm
     add_intro = ("The account opens as pending with its ledger account; approve KYC and activate it next, then add "
                  "its users and issue their API keys (links on the account's page).")
     actions = [
+        service_action(name="approve_kyc", description="Approve KYC of selected accounts (not ones you opened)",
+                       permission="approve_kyc", done="KYC approved",
+                       call=lambda account, user: services.kyc_status_set(
+                           account=account, kyc_status=KycStatus.APPROVED, acting_user=user, reason="approved")),
         service_action(name="activate", description="Activate selected accounts (KYC approved)",
                        permission="freeze", call=_call(services.account_activate), done="Activated"),
         reason_action(name="freeze", description="Freeze selected accounts", permission="freeze",
@@ -146,6 +153,7 @@ class ClientAccountAdmin(ServiceAddMixin, DomainErrorsAsMessagesMixin, NoDeleteM
                        permission="cancel_orders", call=_cancel_all_orders, done="Orders cancelled"),
     ]
     has_freeze_permission = perm_checker(FREEZE)
+    has_approve_kyc_permission = perm_checker(APPROVE_KYC)
     has_revoke_keys_permission = perm_checker(REVOKE_KEYS)
     has_cancel_orders_permission = perm_checker(CANCEL_ORDERS)
 

@@ -5,11 +5,12 @@ are simply not found (404)."""
 from __future__ import annotations
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from accounts import selectors, services
+from accounts.activity import client_activity_of, client_view
 from accounts.idempotency import HEADER, idempotent_response
 from accounts.models import (
     ApiKey,
@@ -24,7 +25,6 @@ from accounts.models import (
 from accounts.permissions import AccountScopedMixin, client_account_of, granted_scopes
 from accounts.representations import FUNDING_FIELDS, account_data, api_key_data, funding_data
 from audit.models import AuditLog
-from audit.selectors import audit_log_of
 from core.api.serializers import StrictSerializer, validated
 from ledger.serializers import AssetAmountField, AssetAmountValidationMixin, AssetField, DecimalStringField
 
@@ -159,19 +159,34 @@ class WithdrawalDestinationCreateSerializer(StrictSerializer):
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
+    """An entry of your account's activity (``accounts.activity``): what changed, as you may see it."""
+
     actor = serializers.SerializerMethodField(
         help_text="Your user (and API key) who acted, 'operations' for brokerage staff, or 'system'."
     )
+    before = serializers.SerializerMethodField(help_text="The fields that changed, as they were.")
+    after = serializers.SerializerMethodField(help_text="The fields that changed, as they became.")
 
     class Meta:
         model = AuditLog
         fields = ["id", "at", "actor", "action", "object_type", "object_id", "before", "after"]
         read_only_fields = fields
 
+    def _by_member(self, entry) -> bool:
+        return entry.actor_id is not None and entry.actor_id in self.context["member_ids"]
+
     def get_actor(self, entry) -> str:
         if entry.actor_id is None:
             return "system"
-        return entry.actor_label if entry.actor_id in self.context["member_ids"] else "operations"
+        return entry.actor_label if self._by_member(entry) else "operations"
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_before(self, entry) -> dict | None:
+        return client_view(entry, entry.before, by_member=self._by_member(entry))
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_after(self, entry) -> dict | None:
+        return client_view(entry, entry.after, by_member=self._by_member(entry))
 
 
 # --- views ------------------------------------------------------------------------------------------------
@@ -394,7 +409,8 @@ class AuditLogFilter(filters.FilterSet):
 
 
 class AuditLogView(AccountScopedMixin, generics.ListAPIView):
-    """Every change to your account, newest first: who, when, what, before and after."""
+    """Your account's activity, newest first: your own actions and their outcomes (who, when, what, before and
+    after). Internal notes, compliance activity and staff identities are not part of it."""
 
     model = AuditLog
     serializer_class = AuditLogSerializer
@@ -402,7 +418,7 @@ class AuditLogView(AccountScopedMixin, generics.ListAPIView):
     required_scopes = {"GET": Scope.READ}
 
     def account_queryset(self, account):
-        return audit_log_of(account=account)
+        return client_activity_of(account=account)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

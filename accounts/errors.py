@@ -17,6 +17,7 @@ class Code(StrEnum):
     ACCOUNT_CLOSED = "account_closed"
     KYC_NOT_APPROVED = "kyc_not_approved"
     TRADING_DISABLED = "trading_disabled"
+    KYC_APPROVER_REQUIRED = "kyc_approver_required"
     USERNAME_TAKEN = "username_taken"
     NO_CLIENT_ACCOUNT = "no_client_account"
     # API keys: creating them, authenticating with them, and the scopes they grant.

@@ -43,6 +43,14 @@ class ClientAccount(models.Model):
     tier = models.CharField(max_length=12, choices=Tier.choices, default=Tier.STANDARD)
     can_trade = models.BooleanField(default=True)
     can_withdraw = models.BooleanField(default=True)
+    # KYC is approved by compliance or a second person: never by whoever opened the account (README "Security").
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    kyc_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    kyc_approved_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -51,6 +59,14 @@ class ClientAccount(models.Model):
         permissions = [
             ("freeze_clientaccount", "Can freeze, unfreeze and close client accounts"),
             ("export_reports", "Can export compliance reports"),
+            ("approve_kyc", "Can approve a client's KYC (never of an account they opened)"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kyc_approved_by__isnull=True) | Q(created_by__isnull=True)
+                | ~Q(kyc_approved_by=F("created_by")),
+                name="client_account_kyc_four_eyes",
+            ),
         ]
 
     def __str__(self) -> str:

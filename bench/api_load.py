@@ -30,7 +30,9 @@ WARM_UP_SECONDS = 3
 
 
 def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int) -> list[subprocess.Popen]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING", ALLOWED_HOSTS="127.0.0.1")
+    # Production settings, but plain HTTP on loopback (no TLS proxy in front): no redirect to https.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING", ALLOWED_HOSTS="127.0.0.1",
+               SECURE_SSL_REDIRECT="0")
     log = open("/tmp/bench-api.log", "w")
     gunicorn = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-c", "python:brokerage.gunicorn_conf", "brokerage.wsgi",

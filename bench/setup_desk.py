@@ -17,6 +17,11 @@ def desk_create(*, accounts: int) -> tuple[int, list[int]]:
 
     ops = get_user_model().objects.create_user("bench-ops", is_staff=True)
     approver = get_user_model().objects.create_user("bench-approver", is_staff=True)  # deposits: dual control
+    # KYC is approved by a second person with the permission (README "Security").
+    from django.contrib.auth.models import Permission
+
+    kyc_officer = get_user_model().objects.create_user("bench-compliance", is_staff=True)
+    kyc_officer.user_permissions.add(Permission.objects.get(codename="approve_kyc"))
     market = Market.objects.create(
         symbol="BTC-USD", base_id="BTC", quote_id="USD", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"),
         min_size=Decimal("0.0001"), max_size=Decimal("100"),
@@ -24,7 +29,7 @@ def desk_create(*, accounts: int) -> tuple[int, list[int]]:
     account_ids = []
     for i in range(accounts):
         account = accounts_services.client_account_create(legal_name=f"Bench client {i}", acting_user=ops)
-        accounts_services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=ops)
+        accounts_services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=kyc_officer)
         account = accounts_services.account_activate(account=account, acting_user=ops)
         for asset, amount in FUNDING.items():
             deposit = accounts_services.deposit_request(

@@ -17,6 +17,8 @@ from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Off unless DEBUG=1 is set: a deployment that forgets it gets production settings (README "Security"). ./run sets
+# it for a local run and says so.
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -38,6 +40,10 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc files served from here (pinned), never from a CDN
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "core",
     "audit",
     "ledger",
@@ -57,9 +63,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.security_middleware.SessionOtpMiddleware",  # request.user.is_verified(): signed in with a second factor
+    "core.security_middleware.StaffSessionMiddleware",  # short idle and absolute lifetimes of staff sessions
     "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.security_middleware.ContentSecurityPolicyMiddleware",  # django-csp's, the header built once
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "brokerage.urls"
@@ -109,9 +119,69 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var")))
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+# Demo data (console.demo_clients, `manage.py seed_demo`): only on explicit opt-in, and never with DEBUG off.
+DEMO_DATA = env_bool("DEMO_DATA", False)
+
+# --- Security (README "Security"): HTTPS, cookies, CSP, staff sign-in -------------------------------------
+# Each one from the environment, on by default when DEBUG is off; `manage.py check --deploy` is clean with them.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Probes and scrapes inside the cluster speak plain HTTP to the pod (README "Operations").
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# The header the TLS-terminating proxy sets, "X-Forwarded-Proto=https"; "" when nothing terminates TLS in front.
+# The proxy must overwrite the header a client sends (deploy/nginx.conf does).
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto=https").strip()
+if _proxy_ssl_header:
+    _name, _, _value = _proxy_ssl_header.partition("=")
+    if not _name.strip() or not _value.strip():
+        raise RuntimeError(
+            f"SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto=https', got {_proxy_ssl_header!r}")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Sessions: 12 hours at most for anyone; staff sessions end after STAFF_SESSION_IDLE_SECONDS without a request and
+# STAFF_SESSION_MAX_SECONDS after sign-in, whatever happens (core.security_middleware.StaffSessionMiddleware).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
+STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
+STAFF_SESSION_MAX_SECONDS = env_int("STAFF_SESSION_MAX_SECONDS", 10 * 3600)
+
+# Staff sign-in: django-axes locks a username (from anywhere) and an address (whatever the username) after
+# AXES_FAILURE_LIMIT failed sign-ins (a wrong password or a wrong authenticator code) until AXES_COOLOFF_MINUTES
+# pass without one; a success resets the count. Addresses are the connection's (REMOTE_ADDR), never a header.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
+# Staff who can move money or change risk sign in with a TOTP code as well (core.staff_auth names the permissions).
+# A code is accepted once; repeated wrong codes slow a device down (django-otp) and count as failed sign-ins.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Brokerage back office")
+
+# Content-Security-Policy on every page (the console, the API docs, the browsable API): scripts from this origin
+# only, never inline or eval'd; images, fonts and requests to this origin only, so an injected style cannot send
+# anything elsewhere either. Inline styles are allowed (the admin's attributes, the console pages' <style>).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Throttle counters must be shared by every web process: Redis when configured, else this process's memory.
 CACHE_URL = env_str("CACHE_URL", "") or env_str("REDIS_URL", "")
@@ -152,6 +222,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Client API of the digital-asset brokerage: accounts, funding, orders, market data.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's files on this origin (its pinned version), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "AccountStatusEnum": "accounts.models.AccountStatus",

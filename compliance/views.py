@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -11,10 +10,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from compliance.reconciliation import reconciliation_schedule
+from core.staff_auth import console_staff_required
 
 
 @require_POST
-@staff_member_required
+@console_staff_required
 @permission_required("ledger.add_reconciliationrun", raise_exception=True)
 def reconciliation_run_now(request):
     """Queue a reconciliation run for a worker (in-process when no broker is configured)."""

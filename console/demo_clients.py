@@ -1,13 +1,16 @@
-"""Demo client accounts for the embedded default, called by the ``seed_demo`` command. Safe to run again:
-accounts, users and deposits are found by name and idempotency key; only the demo API key is rotated, because
-a secret is shown only when its key is created."""
+"""Demo client accounts for a local run, called by the ``seed_demo`` command: only on explicit opt-in
+(``DEMO_DATA=1``; the command also needs DEBUG on). Safe to run again: accounts, users and deposits are found by
+name and idempotency key; the demo API keys and the users' passwords are new on every run (generated, shown once
+by the command, stored only as hashes), because a secret is shown only when it is made."""
 
 from __future__ import annotations
 
-import os
+import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from accounts import services
@@ -57,12 +60,20 @@ class DemoClient:
 
 
 def demo_password() -> str:
-    return os.environ.get("DEMO_CLIENT_PASSWORD", "demo-client-password")
+    """A new random password (about 96 bits), never a fixed one."""
+    return secrets.token_urlsafe(12)
+
+
+def demo_data_require() -> None:
+    if not settings.DEMO_DATA:
+        raise ImproperlyConfigured("Demo data is opt-in: set DEMO_DATA=1 (and DEBUG=1) for a local demo.")
 
 
 @transaction.atomic
 def demo_clients_create(*, acting_user=None, stdout=None) -> list[DemoClient]:
-    """Onboard, fund and key the demo clients; ``acting_user`` (the ops user, else "system") approves."""
+    """Onboard, fund and key the demo clients; ``acting_user`` (the ops user, else "system") opens and activates
+    them, a demo compliance officer approves their KYC (a second person, README "Security")."""
+    demo_data_require()
     clients = [_demo_client(spec, acting_user) for spec in DEMO_CLIENTS]
     for client in clients:
         if stdout is not None:
@@ -74,21 +85,49 @@ def _demo_client(spec: DemoClientSpec, ops) -> DemoClient:
     account = ClientAccount.objects.filter(legal_name=spec.legal_name).first() or services.client_account_create(
         legal_name=spec.legal_name, kind=AccountKind.INSTITUTION, tier=spec.tier, acting_user=ops
     )
-    services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=ops, reason="demo")
+    services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=demo_compliance_officer(),
+                            reason="demo")
     if account.status == AccountStatus.PENDING:
         account = services.account_activate(account=account, acting_user=ops, reason="demo")
+    password = demo_password()
     membership = Membership.objects.filter(user__username=spec.username).select_related("user").first()
     if membership is None:
         membership = services.client_user_add(account=account, username=spec.username,
                                               email=f"{spec.username}@example.com", role=Role.ADMIN,
-                                              password=demo_password(), acting_user=ops)
+                                              password=password, acting_user=ops)
+    else:
+        membership.user.set_password(password)
+        membership.user.save(update_fields=["password"])
     for asset, amount in spec.funding.items():
         _completed_deposit(account, asset, Decimal(amount), requester=membership.user, ops=ops)
     for old in ApiKey.objects.filter(user=membership.user, name=DEMO_KEY_NAME, revoked_at__isnull=True):
         services.api_key_revoke(key=old, acting_user=ops)
     _, secret = services.api_key_create(user=membership.user, name=DEMO_KEY_NAME,
                                         scopes=sorted(ROLE_SCOPES[Role.ADMIN]), acting_user=ops)
-    return DemoClient(account.pk, account.legal_name, spec.username, demo_password(), secret)
+    return DemoClient(account.pk, account.legal_name, spec.username, password, secret)
+
+
+def _demo_staff(username: str):
+    """Dual control needs second people (README "Security"). In the demo, staff users who cannot log in (no
+    password) play them when needed."""
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def demo_compliance_officer():
+    """The demo's compliance officer, who approves the demo clients' KYC (a staff user who cannot log in)."""
+    from django.contrib.auth.models import Group
+
+    from console.roles import COMPLIANCE
+
+    officer = _demo_staff("demo-compliance")
+    officer.groups.add(Group.objects.get(name=COMPLIANCE))
+    return officer
 
 
 def _completed_deposit(account, asset: str, amount: Decimal, *, requester, ops) -> None:

@@ -40,11 +40,13 @@ OPERATIONS_PERMISSIONS = [
     "ledger.add_reconciliationrun",
     "events.redeliver_webhookendpoint",
 ]
-# Four-eyes decisions and market control on top of what operations may do.
+# Four-eyes decisions and market control on top of what operations may do. Fee-rate and market-parameter
+# changes are proposed (change_market, change_feeschedule) and approved by another supervisor.
 SUPERVISOR_PERMISSIONS = [
     "ledger.approve_adjustment",
     "accounts.approve_withdrawal",
     "accounts.approve_apikeyrequest",
+    "accounts.approve_kyc",
     "trading.halt_market",
     "trading.add_market",
     "trading.change_market",
@@ -59,8 +61,11 @@ SUPERVISOR_PERMISSIONS = [
     "trading.add_inventoryfunding",
     "trading.add_conversionlimit",
     "trading.change_conversionlimit",
+    "trading.add_parameterchange",
+    "trading.approve_parameterchange",
 ]
-COMPLIANCE_PERMISSIONS = ["accounts.export_reports"]
+# Compliance changes nothing but approves KYC (a second person to whoever opened the account).
+COMPLIANCE_PERMISSIONS = ["accounts.export_reports", "accounts.approve_kyc"]
 
 
 def _view_permissions() -> list[Permission]:

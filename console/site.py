@@ -16,6 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 
+from console.staff_login import StaffAuthenticationForm
+from core.staff_auth import second_factor_missing
 from ledger.dates import day_end, day_start, utc_date
 
 VIEW_LEDGER = "ledger.view_journalentry"
@@ -31,6 +33,14 @@ class ConsoleAdminSite(admin.AdminSite):
     site_title = "Operations console"
     index_title = "Dashboard"
     index_template = "admin/console_index.html"
+    # One-step sign-in: password, and the authenticator code for staff who move money or change risk.
+    login_form = StaffAuthenticationForm
+    login_template = "admin/console_login.html"
+
+    def has_permission(self, request):
+        """Active staff, signed in with a second factor in this session where their permissions need one
+        (README "Security"); anyone else is sent to the sign-in page."""
+        return super().has_permission(request) and not second_factor_missing(request.user)
 
     def get_urls(self):
         console = [

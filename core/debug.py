@@ -26,12 +26,12 @@ def mask_url_passwords(text: str, substitute: str) -> str:
 class UrlMaskingExceptionReporterFilter(SafeExceptionReporterFilter):
     def cleanse_setting(self, key, value):
         cleansed = super().cleanse_setting(key, value)
-        if isinstance(cleansed, str):
-            return mask_url_passwords(cleansed, self.cleansed_substitute)
+        if isinstance(cleansed, str):  # str() too: a lazy string (a lazy setting) passes isinstance but not re
+            return mask_url_passwords(str(cleansed), self.cleansed_substitute)
         return cleansed
 
     def get_traceback_frame_variables(self, request, tb_frame):
         return [
-            (name, mask_url_passwords(value, self.cleansed_substitute) if isinstance(value, str) else value)
+            (name, mask_url_passwords(str(value), self.cleansed_substitute) if isinstance(value, str) else value)
             for name, value in super().get_traceback_frame_variables(request, tb_frame)
         ]

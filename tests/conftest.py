@@ -47,3 +47,22 @@ def forget_failed_authentications():
     with a clean failed-authentication count for that address (the counters live in Redis between tests)."""
     AuthFailureGuard.forget(ip="127.0.0.1")
     yield
+
+
+@pytest.fixture(autouse=True)
+def staff_sessions_verified_with_otp(monkeypatch):
+    """``client.force_login(staff)`` stands for a complete sign-in, the second factor included: staff who need one
+    (core.staff_auth) get a confirmed authenticator and a session verified with it, as the sign-in form would
+    leave it. Only the test client's ``force_login`` is changed; ``login()`` and the sign-in form are untouched,
+    and the tests of the second factor use them (tests/admin/test_staff_sign_in.py)."""
+    from django.test import Client
+
+    from tests.staff import otp_verify_session
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        otp_verify_session(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)

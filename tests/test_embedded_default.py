@@ -52,7 +52,7 @@ def manage(*args: str, env: dict) -> str:
 def test_migrate_seed_and_a_trade_on_sqlite_with_in_process_tasks(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", DEBUG="1", LOG_LEVEL="WARNING")
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", DEBUG="1", DEMO_DATA="1", LOG_LEVEL="WARNING")
     manage("migrate", "--noinput", env=env)
     manage("seed_demo", env=env)
     assert "traded" in manage("shell", "-c", TRADE, env=env)

@@ -1,11 +1,15 @@
 """Markets, orders and fills in the operations console. Cancelling orders and halting markets go through
-``trading.services``, the same code as the API, which releases holds and writes the audit log."""
+``trading.services``, the same code as the API, which releases holds and writes the audit log. Fee rates and
+market parameters change only through four-eyes proposals (``ParameterChange``): proposed by one supervisor,
+applied when another approves."""
 
 from __future__ import annotations
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import Tier
 from audit.admin_kit import AuditedModelAdmin
@@ -33,14 +37,17 @@ from trading.models import (
     MarketPricing,
     MarketStatus,
     Order,
+    ParameterChange,
     Quote,
     QuoteSpread,
     SpreadChange,
+    fee_rate_validate,
 )
 from trading.services import quotes
 
 HALT_MARKET = "trading.halt_market"
 CANCEL_ORDERS = "trading.change_order"
+APPROVE_PARAMETER_CHANGE = "trading.approve_parameterchange"
 
 
 def _set_status(status: str):
@@ -72,16 +79,88 @@ class MarketAdmin(AuditedModelAdmin):
     has_halt_permission = perm_checker(HALT_MARKET)
 
     def get_readonly_fields(self, request, obj=None):
-        # A market's assets and sizes are fixed once orders may rest on it; fees remain adjustable.
+        # Once it exists, a market's assets, tick and lot are fixed, and its fees and sizes change only through
+        # a four-eyes proposal ("propose a change" below): nothing is edited here.
         if obj is None:
             return self.readonly_fields
-        return [*self.readonly_fields, "symbol", "base", "quote", "tick_size", "lot_size"]
+        return [*self.readonly_fields, "symbol", "base", "quote", "tick_size", "lot_size", "min_size", "max_size",
+                "maker_fee_rate", "taker_fee_rate", "propose_change"]
+
+    @admin.display(description="fees and sizes")
+    def propose_change(self, obj):
+        url = reverse("admin:trading_parameterchange_add") + f"?market={obj.pk}"
+        return format_html('<a href="{}" id="propose-market-change">Propose a change</a> (another supervisor '
+                           "approves it before it applies)", url)
 
 
 @admin.register(FeeSchedule)
-class FeeScheduleAdmin(AuditedModelAdmin):
+class FeeScheduleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Fee schedules change only through four-eyes proposals (``ParameterChange``)."""
+
     list_display = ["tier", "market", "maker_fee_rate", "taker_fee_rate"]
     list_filter = ["tier", "market"]
+
+
+class ParameterChangeForm(forms.Form):
+    market = forms.ModelChoiceField(queryset=Market.objects.all(), required=False,
+                                    help_text="Empty with a tier: that tier's fees on every market.")
+    tier = forms.ChoiceField(choices=[("", "- the market's own parameters -"), *Tier.choices], required=False,
+                             help_text="Set: change that tier's fee schedule instead of the market.")
+    maker_fee_rate = forms.DecimalField(max_digits=10, decimal_places=8, required=False,
+                                        validators=[fee_rate_validate], help_text="0 to 0.05 (5%).")
+    taker_fee_rate = forms.DecimalField(max_digits=10, decimal_places=8, required=False,
+                                        validators=[fee_rate_validate], help_text="0 to 0.05 (5%).")
+    min_size = forms.DecimalField(max_digits=38, decimal_places=18, required=False,
+                                  help_text="Market parameters only.")
+    max_size = forms.DecimalField(max_digits=38, decimal_places=18, required=False,
+                                  help_text="Market parameters only.")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+def _approve_change(change, acting_user):
+    return services.parameter_change_approve(change=change, acting_user=acting_user)
+
+
+def _reject_change(change, acting_user, reason):
+    return services.parameter_change_reject(change=change, acting_user=acting_user, reason=reason)
+
+
+@admin.register(ParameterChange)
+class ParameterChangeAdmin(ServiceAddMixin, NoDeleteMixin, admin.ModelAdmin):
+    """Proposed by one supervisor, approved or rejected by another (``trading.services.parameters``)."""
+
+    add_form = ParameterChangeForm
+    add_intro = ("Fee rates and market sizes change only when another supervisor approves. Fill in the values "
+                 "that change; fee rates are at most 0.05 (5%).")
+    list_display = ["id", "target", "values", "before", "status", "proposed_by", "proposed_at", "decided_by"]
+    list_filter = ["status", "tier", "market"]
+    list_select_related = ["market", "proposed_by", "decided_by"]
+    fields = ["target", "values", "before", "reason", "status", "proposed_by", "proposed_at", "decided_by",
+              "decided_at", "decision_reason"]
+    readonly_fields = fields
+    actions = [
+        service_action(name="approve_selected", description="Approve selected changes (applies them)",
+                       permission="approve", call=_approve_change, done="Approved and applied"),
+        reason_action(name="reject_selected", description="Reject selected changes", permission="approve",
+                      call=_reject_change, done="Rejected"),
+    ]
+    has_approve_permission = perm_checker(APPROVE_PARAMETER_CHANGE)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decided through the approve and reject actions only
+
+    @admin.display(description="change of")
+    def target(self, obj):
+        return f"{obj.tier} fees on {obj.market or 'all markets'}" if obj.tier else str(obj.market)
+
+    def create_through_service(self, request, data):
+        values = {name: data[name] for name in ("maker_fee_rate", "taker_fee_rate", "min_size", "max_size")
+                  if data.get(name) is not None}
+        return services.parameter_change_propose(market=data["market"], tier=data["tier"], values=values,
+                                                 reason=data["reason"], acting_user=request.user)
+
+    def created_message(self, obj):
+        return f"Change #{obj.pk} proposed; another supervisor must approve it before it applies."
 
 
 @admin.register(Order)

@@ -37,6 +37,13 @@ class Code(StrEnum):
     SIZE_ABOVE_MAXIMUM = "size_above_maximum"
     ORDER_SIZE_LIMIT_EXCEEDED = "order_size_limit_exceeded"
     # The account may not trade (raised as accounts' AccountNotOperational).
+    # Fee-rate and market-parameter changes (four eyes) and the matcher's isolation of an order it cannot settle.
+    FEE_RATE_OUT_OF_RANGE = "fee_rate_out_of_range"
+    INVALID_PARAMETER = "invalid_parameter"
+    FOUR_EYES = "four_eyes"
+    ALREADY_DECIDED = "already_decided"
+    REASON_REQUIRED = "reason_required"
+    SETTLEMENT_FAILED = "settlement_failed"
 
 
 class TradingError(DomainError):
@@ -63,6 +70,12 @@ class OrderConflict(Conflict):
     """The client order id was used before for an order with other parameters."""
 
     code = Code.CLIENT_ORDER_ID_CONFLICT
+
+
+class ParameterError(TradingError):
+    """A proposed fee-rate or market-parameter change is out of bounds or malformed; the code says how."""
+
+    code = Code.INVALID_PARAMETER
 
 
 class MarketMisconfigured(TradingError):

@@ -5,10 +5,25 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from core.models import AMOUNT
+
+# The highest maker or taker fee rate (5%): refused above by validation (``fee_rate_out_of_range``) and by the
+# database. A seller's rate above 1 would make a fill pay the seller a negative amount (issue 18).
+MAX_FEE_RATE = Decimal("0.05")
+
+
+def fee_rate_validate(value) -> None:
+    if value is not None and not (0 <= value <= MAX_FEE_RATE):
+        raise ValidationError(f"A fee rate must be between 0 and {MAX_FEE_RATE} (5%).", code="fee_rate_out_of_range")
+
+
+def _fee_rates_bounded() -> Q:
+    return Q(maker_fee_rate__gte=0, maker_fee_rate__lte=MAX_FEE_RATE, taker_fee_rate__gte=0,
+             taker_fee_rate__lte=MAX_FEE_RATE)
 
 
 class MarketStatus(models.TextChoices):
@@ -26,8 +41,10 @@ class Market(models.Model):
     min_size = models.DecimalField(**AMOUNT)
     max_size = models.DecimalField(**AMOUNT)
     status = models.CharField(max_length=12, choices=MarketStatus.choices, default=MarketStatus.OPEN)
-    maker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal("0.001"))
-    taker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal("0.002"))
+    maker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal("0.001"),
+                                         validators=[fee_rate_validate])
+    taker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal("0.002"),
+                                         validators=[fee_rate_validate])
     match_seq = models.BigIntegerField(
         default=0, editable=False, help_text="Matcher batches committed; a worker's in-memory book is this old."
     )
@@ -46,9 +63,7 @@ class Market(models.Model):
                 condition=Q(tick_size__gt=0) & Q(lot_size__gt=0) & Q(min_size__gt=0) & Q(max_size__gte=F("min_size")),
                 name="market_sizes_positive",
             ),
-            models.CheckConstraint(
-                condition=Q(maker_fee_rate__gte=0) & Q(taker_fee_rate__gte=0), name="market_fees_non_negative"
-            ),
+            models.CheckConstraint(condition=_fee_rates_bounded(), name="market_fee_rates_bounded"),
         ]
 
     def __str__(self) -> str:
@@ -60,16 +75,64 @@ class FeeSchedule(models.Model):
 
     tier = models.CharField(max_length=12)
     market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.CASCADE, related_name="fee_schedules")
-    maker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8)
-    taker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8)
+    maker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, validators=[fee_rate_validate])
+    taker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, validators=[fee_rate_validate])
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tier", "market"], name="fee_schedule_unique_tier_market"),
-            models.CheckConstraint(
-                condition=Q(maker_fee_rate__gte=0) & Q(taker_fee_rate__gte=0), name="fee_schedule_non_negative"
-            ),
+            models.CheckConstraint(condition=_fee_rates_bounded(), name="fee_schedule_rates_bounded"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.tier} fees on {self.market or 'all markets'}"
+
+
+class ParameterChangeStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved and applied"
+    REJECTED = "rejected", "Rejected"
+
+
+class ParameterChange(models.Model):
+    """A change of a market's fee rates or sizes, or of a tier's fee schedule, under four eyes: one staff user
+    proposes it, another approves it and only then does it apply (``trading.services.parameters``).
+
+    With a ``tier`` it sets that tier's fee schedule on ``market`` (on every market when ``market`` is empty);
+    without one, the market's own parameters. ``values`` holds the new values as decimal strings, ``before``
+    what they were when it was proposed."""
+
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    tier = models.CharField(max_length=12, blank=True)
+    values = models.JSONField()
+    before = models.JSONField(null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    status = models.CharField(max_length=10, choices=ParameterChangeStatus.choices,
+                              default=ParameterChangeStatus.PROPOSED)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [
+            ("approve_parameterchange", "Can approve a fee-rate or market-parameter change proposed by someone else")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("proposed_by")),
+                name="parameter_change_four_eyes",
+            ),
+            models.CheckConstraint(condition=~Q(tier="") | Q(market__isnull=False), name="parameter_change_target"),
+        ]
+
+    def __str__(self) -> str:
+        target = f"{self.tier} fees on {self.market or 'all markets'}" if self.tier else str(self.market)
+        return f"change #{self.pk} of {target} ({self.status})"
 
 
 class Side(models.TextChoices):

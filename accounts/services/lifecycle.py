@@ -6,8 +6,9 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
-from accounts.errors import AccountNotEmpty, AccountNotOperational, AccountsError, Code
+from accounts.errors import AccountNotEmpty, AccountNotOperational, AccountsError, Code, FourEyesViolation
 from accounts.models import (
     OPEN_FUNDING_STATUSES,
     AccountKind,
@@ -31,14 +32,16 @@ from accounts.services._common import (
     _save_audited,
 )
 from accounts.services.api_keys import api_key_revoke
-from audit.services import audit_record, audit_values
+from audit.services import audit_record, audit_values, user_or_none
 from core.db import row_locked
 from core.exceptions import Code as CoreCode
+from core.exceptions import Forbidden
 from core.validation import require_choice
 from ledger import selectors as ledger_selectors
 from ledger.models import Asset
 
 ACCOUNT_AUDIT_FIELDS = ["legal_name", "kind", "status", "kyc_status", "tier", "can_trade", "can_withdraw"]
+APPROVE_KYC = "accounts.approve_kyc"
 
 
 @transaction.atomic
@@ -50,7 +53,8 @@ def client_account_create(*, legal_name: str, kind: str = AccountKind.INSTITUTIO
         raise AccountsError("A legal name is required.", code=CoreCode.REQUIRED, field="legal_name")
     require_choice(kind, AccountKind, field="kind", error=AccountsError)
     require_choice(tier, Tier, field="tier", error=AccountsError)
-    account = ClientAccount.objects.create(legal_name=legal_name, kind=kind, tier=tier)
+    account = ClientAccount.objects.create(legal_name=legal_name, kind=kind, tier=tier,
+                                           created_by=user_or_none(acting_user))
     _ledger_account(account)
     audit_record(acting_user=acting_user, action="account.create", obj=account, account=account,
                  after=audit_values(account, ACCOUNT_AUDIT_FIELDS))
@@ -80,12 +84,34 @@ def account_update(*, account: ClientAccount, acting_user, legal_name: str | Non
 
 @transaction.atomic
 def kyc_status_set(*, account: ClientAccount, kyc_status: str, acting_user, reason: str = "") -> ClientAccount:
+    """Record the KYC outcome. Approving it is dual control (README "Security"): a named person with
+    ``accounts.approve_kyc`` (compliance, supervisors), never the one who opened the account nor a user of it;
+    the database refuses an approver equal to the opener too."""
     require_choice(kyc_status, KycStatus, field="kyc_status", error=AccountsError)
     account = row_locked(account)
     if account.kyc_status == kyc_status:
         return account
+    approval = {"kyc_approved_by": None, "kyc_approved_at": None}
+    if kyc_status == KycStatus.APPROVED:
+        _require_kyc_approver(account, acting_user)
+        approval = {"kyc_approved_by": user_or_none(acting_user), "kyc_approved_at": timezone.now()}
     return _save_audited(account, account=account, acting_user=acting_user, action="account.kyc_status_set",
-                         audit_fields=ACCOUNT_AUDIT_FIELDS, note={"reason": reason}, kyc_status=kyc_status)
+                         audit_fields=ACCOUNT_AUDIT_FIELDS, note={"reason": reason}, kyc_status=kyc_status,
+                         **approval)
+
+
+def _require_kyc_approver(account: ClientAccount, acting_user) -> None:
+    approver = user_or_none(acting_user)
+    if approver is None:
+        raise FourEyesViolation("Approving KYC needs a named person.", code=Code.KYC_APPROVER_REQUIRED)
+    if not approver.has_perm(APPROVE_KYC):
+        raise Forbidden("Approving KYC needs the approve_kyc permission (compliance, supervisors).",
+                        code=CoreCode.PERMISSION_DENIED)
+    if account.created_by_id == approver.pk:
+        raise FourEyesViolation("Whoever opened an account cannot approve its KYC: a second person must.",
+                                code=Code.SELF_APPROVAL)
+    if Membership.objects.filter(account=account, user=approver).exists():
+        raise FourEyesViolation("Users of the client account cannot approve its KYC.", code=Code.SELF_APPROVAL)
 
 
 def _account_transition(*, account: ClientAccount, to: str, allowed_from, action: str, acting_user,

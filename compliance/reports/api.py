@@ -20,16 +20,20 @@ from compliance.reports.http import may_export_reports, report_job_file, streami
 from compliance.reports.services import report_export_record, report_job_request
 from compliance.reports.writer import FORMATS
 from core.api.serializers import ErrorSerializer
+from core.staff_auth import second_factor_missing
 from ledger.models import ReportJob, ReportJobStatus
 
 
 class CanExportReports(BasePermission):
-    """Staff with the export permission, signed in by session or token; a client API key never qualifies."""
+    """Staff with the export permission, signed in by session (with the second factor their role needs) or
+    token; a client API key never qualifies."""
 
     message = "Reports are for compliance staff with the export_reports permission."
 
     def has_permission(self, request, view) -> bool:
-        return not isinstance(request.auth, ApiKey) and may_export_reports(request.user)
+        if isinstance(request.auth, ApiKey) or not may_export_reports(request.user):
+            return False
+        return request.auth is not None or not second_factor_missing(request.user)  # auth None: a session
 
 
 class ReportApiView(APIView):

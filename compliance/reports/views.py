@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -12,13 +11,14 @@ from compliance.reports.definitions import REPORTS
 from compliance.reports.forms import ReportForm
 from compliance.reports.http import EXPORT_PERMISSION, report_job_file, streaming_report
 from compliance.reports.services import report_export_record, report_job_request
+from core.staff_auth import console_staff_required
 from ledger.models import ReconciliationRun, ReportJob
 
 RECENT = 20
 
 
 def compliance_required(view):
-    return staff_member_required(permission_required(EXPORT_PERMISSION, raise_exception=True)(view))
+    return console_staff_required(permission_required(EXPORT_PERMISSION, raise_exception=True)(view))
 
 
 def _page(request, template: str, context: dict, status: int = 200) -> TemplateResponse:

@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,8 +39,10 @@ FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json; charset=
 SPOOL_IN_MEMORY = 4 * 1024 * 1024
 BLOCK = 64 * 1024
 PROGRESS_EVERY = 5000
-# Text that a spreadsheet would run as a formula gets a leading quote (amounts are formatted by us, never text).
-FORMULA_STARTS = ("=", "+", "@", "\t", "\r")
+# A text cell that a spreadsheet would run as a formula (OWASP's list: = + - @ tab CR) gets a leading quote. A
+# plain decimal number ("-12.50", as amounts are written) is left as it is: it is a value, not a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -67,7 +70,9 @@ class CsvEncoder:
         if value is None:
             return ""
         text = str(value)
-        return "'" + text if text.startswith(FORMULA_STARTS) else text
+        if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text):
+            return "'" + text
+        return text
 
     def _line(self, values) -> str:
         self._buffer.seek(0)

@@ -41,6 +41,18 @@ def ops2():
 
 
 @pytest.fixture
+def kyc_officer():
+    """A compliance officer: approves KYC (a second person to whoever opened the account)."""
+    from django.contrib.auth.models import Group
+
+    from console.roles import COMPLIANCE
+
+    officer = StaffFactory(username="compliance-carol")
+    officer.groups.add(Group.objects.get(name=COMPLIANCE))
+    return officer
+
+
+@pytest.fixture
 def funded(account, ops, ops2):
     """``account`` with completed deposits of 100,000 USD and 10 BTC (approved by ops, completed by ops2), and
     the destinations these tests withdraw to on its address book, past their cool-off."""

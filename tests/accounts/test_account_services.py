@@ -22,13 +22,17 @@ def audit_actions(account):
     return list(AuditLog.objects.filter(account=account).order_by("id").values_list("action", flat=True))
 
 
-def onboard(ops) -> ClientAccount:
-    account = services.client_account_create(legal_name="Acme Capital LLC", kind="institution", acting_user=ops)
-    services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=ops)
-    return services.account_activate(account=account, acting_user=ops)
+@pytest.fixture
+def onboard(kyc_officer):
+    def onboard(ops) -> ClientAccount:
+        account = services.client_account_create(legal_name="Acme Capital LLC", kind="institution", acting_user=ops)
+        services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=kyc_officer)
+        return services.account_activate(account=account, acting_user=ops)
+
+    return onboard
 
 
-def test_onboarding_creates_the_ledger_account_and_audits_every_step(ops):
+def test_onboarding_creates_the_ledger_account_and_audits_every_step(ops, kyc_officer):
     account = services.client_account_create(legal_name=" Acme Capital LLC ", kind="institution", tier="vip",
                                               acting_user=ops)
     assert (account.legal_name, account.status, account.tier) == ("Acme Capital LLC", "pending", "vip")
@@ -37,7 +41,8 @@ def test_onboarding_creates_the_ledger_account_and_audits_every_step(ops):
         services.account_activate(account=account, acting_user=ops)
     assert exc.value.code == "kyc_not_approved"
 
-    services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=ops, reason="docs ok")
+    services.kyc_status_set(account=account, kyc_status=KycStatus.APPROVED, acting_user=kyc_officer,
+                            reason="docs ok")
     account = services.account_activate(account=account, acting_user=ops)
     membership = services.client_user_add(account=account, username="acme-admin", email="a@acme.test",
                                           role=Role.ADMIN, password="s3cret-demo", acting_user=ops)
@@ -48,7 +53,8 @@ def test_onboarding_creates_the_ledger_account_and_audits_every_step(ops):
                                       "client_user.add"]
     kyc = AuditLog.objects.get(action="account.kyc_status_set")
     assert (kyc.before["kyc_status"], kyc.after["kyc_status"], kyc.after["reason"]) == ("none", "approved", "docs ok")
-    assert kyc.actor == ops and kyc.actor_label == ops.username
+    assert kyc.actor == kyc_officer and kyc.actor_label == kyc_officer.username
+    assert (account.created_by, account.kyc_approved_by) == (ops, kyc_officer)
 
 
 @pytest.mark.parametrize("kwargs, field", [({"legal_name": "  "}, "legal_name"), ({"kind": "llc"}, "kind"),
@@ -60,7 +66,7 @@ def test_account_creation_validates_its_input(ops, kwargs, field):
     assert not ClientAccount.objects.exists()
 
 
-def test_freeze_and_unfreeze_and_replays_write_nothing(ops):
+def test_freeze_and_unfreeze_and_replays_write_nothing(ops, onboard):
     account = onboard(ops)
     services.account_freeze(account=account, acting_user=ops, reason="court order")
     services.account_freeze(account=account, acting_user=ops)

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.http import HttpRequest
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -144,7 +145,9 @@ def test_session_and_token_logins_work_for_client_users(alice):
     by_token.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert by_token.get(f"{V1}/account/").json()["id"] == alice.account.pk
     by_session = APIClient()
-    assert by_session.login(username=alice.user.username, password="correct horse battery staple")
+    # (django-axes checks every password sign-in against its lockouts, so it needs the request.)
+    assert by_session.login(request=HttpRequest(), username=alice.user.username,
+                            password="correct horse battery staple")
     assert by_session.get(f"{V1}/balances/").status_code == 200
 
 

@@ -1,4 +1,5 @@
 import pytest
+from django.http import HttpRequest
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, ClientAccount, Deposit
@@ -7,6 +8,11 @@ from ledger.models import JournalEntry
 from tests.factories import assert_balance
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def demo_opt_in(settings):
+    settings.DEMO_DATA = True
 
 
 def test_demo_clients_are_onboarded_funded_and_usable_over_the_api(ops):
@@ -22,7 +28,7 @@ def test_demo_clients_are_onboarded_funded_and_usable_over_the_api(ops):
         api.credentials(HTTP_AUTHORIZATION=f"ApiKey {client.api_key}")
         balances = {b["asset"]: b["available"] for b in api.get("/api/v1/balances/").json()}
         assert balances["BTC"] == f"{spec.funding['BTC']}.00000000"
-        assert APIClient().login(username=client.username, password=client.password)
+        assert APIClient().login(request=HttpRequest(), username=client.username, password=client.password)
 
 
 def test_running_the_demo_twice_changes_no_money_and_rotates_the_key(ops):

@@ -10,9 +10,11 @@ from django.urls import reverse
 from accounts.models import AccountStatus, ClientAccount
 from audit.models import AuditLog
 from console.roles import SUPERVISORS
+from core.staff_auth import second_factor_required
 from ledger.models import Adjustment, AdjustmentStatus
 from tests.admin.conftest import staff_in
 from tests.factories import ClientAccountFactory, MarketFactory, assert_balance, ledger_account_of
+from tests.staff import authenticator, current_code
 from trading.models import Market, MarketStatus
 
 CHROMIUM = "/usr/bin/chromium"
@@ -63,7 +65,7 @@ def open_page(browser, live_server):
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
-        log_in(page, user.username, PASSWORD)
+        log_in(page, user.username, PASSWORD, code_of(user))
         page.wait_for_selector("#console-dashboard")
         return page
 
@@ -72,10 +74,16 @@ def open_page(browser, live_server):
         context.close()
 
 
-def log_in(page, username: str, password: str) -> None:
+def code_of(user) -> str:
+    """What the user's authenticator app shows now (staff who need a second factor), else nothing."""
+    return current_code(authenticator(user)) if second_factor_required(user) else ""
+
+
+def log_in(page, username: str, password: str, code: str = "") -> None:
     page.goto(reverse("admin:login"))
     page.fill("#id_username", username)
     page.fill("#id_password", password)
+    page.fill("#id_otp_token", code)
     page.click("input[type=submit]")
 
 
@@ -94,10 +102,12 @@ def test_logging_in(browser, live_server, operator):
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
 
-    log_in(page, operator.username, "wrong password")
+    log_in(page, operator.username, "wrong password", code_of(operator))
+    assert "enter the correct username and password" in page.inner_text(".errornote")
+    log_in(page, operator.username, PASSWORD)  # operations staff need their authenticator's code too
     assert "enter the correct username and password" in page.inner_text(".errornote")
 
-    log_in(page, operator.username, PASSWORD)
+    log_in(page, operator.username, PASSWORD, code_of(operator))
     page.wait_for_selector("#console-dashboard")
     assert "Brokerage operations console" in page.inner_text("#site-name")
     assert "Markets today" in page.inner_text("#markets-panel")
@@ -210,3 +220,28 @@ def test_onboarding_a_client_user_and_a_trading_key(open_page, browser, live_ser
     key = ApiKey.objects.get(user__username="acme-trader")
     assert secret.startswith(key.prefix + ".") and key.scopes == ["read", "trade"]
     client_user.context.close()
+
+
+def test_the_console_and_the_api_docs_run_under_the_content_security_policy(browser, live_server, operator):
+    """The policy forbids inline scripts and other origins (README "Security"): the console's scripts (the
+    changelist's select-all) and Swagger UI still run, nothing is blocked and nothing is fetched elsewhere."""
+    ClientAccountFactory(legal_name="Policy Test Ltd")
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    blocked, requested = [], []
+    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    page.on("request", lambda request: requested.append(request.url))
+
+    log_in(page, operator.username, PASSWORD, code_of(operator))
+    page.wait_for_selector("#console-dashboard")
+    page.goto(reverse("admin:accounts_clientaccount_changelist"))
+    page.click("#action-toggle")  # admin/js/actions.js
+    assert page.is_checked('input[name="_selected_action"]')
+    page.goto("/api/docs/")
+    page.wait_for_selector(".swagger-ui .opblock-tag", timeout=30_000)  # Swagger UI rendered the schema
+
+    assert "Brokerage back office API" in page.inner_text(".swagger-ui .info")
+    assert blocked == []
+    assert [url for url in requested if not url.startswith((live_server.url, "data:"))] == []
+    context.close()

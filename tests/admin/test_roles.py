@@ -29,10 +29,12 @@ def test_ensure_restores_a_tampered_group():
     assert "accounts.export_reports" in perms_of(COMPLIANCE)
 
 
-def test_compliance_can_view_and_export_but_change_nothing():
+def test_compliance_can_view_export_and_approve_kyc_but_change_nothing_else():
     perms = perms_of(COMPLIANCE)
-    assert {"accounts.export_reports", "audit.view_auditlog", "ledger.view_journalentry", "trading.view_order"} <= perms
-    assert all(p == "accounts.export_reports" or p.split(".")[1].startswith("view_") for p in perms)
+    assert {"accounts.export_reports", "accounts.approve_kyc", "audit.view_auditlog", "ledger.view_journalentry",
+            "trading.view_order"} <= perms
+    assert all(p in ("accounts.export_reports", "accounts.approve_kyc") or p.split(".")[1].startswith("view_")
+               for p in perms)
 
 
 def test_only_supervisors_decide_and_halt():

@@ -9,6 +9,11 @@ from trading.models import Fill, Order, OrderStatus
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def demo_opt_in(settings):
+    settings.DEMO_DATA = True
+
+
 def test_demo_orders_rest_on_both_sides_and_a_second_run_places_nothing_new():
     btc = MarketFactory(symbol="BTC-USD")
     eth = MarketFactory(symbol="ETH-USD", base_id="ETH", lot_size="0.0001", min_size="0.0001")

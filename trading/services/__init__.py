@@ -9,6 +9,7 @@ orders. Placing an order takes no market lock: it only inserts a ``new`` row and
 from trading.services.cancels import CANCELLED_BY_OPERATIONS, USER_REQUESTED, order_cancel, orders_cancel_all
 from trading.services.markets import market_status_set
 from trading.services.matcher import MatchSummary, market_match
+from trading.services.parameters import parameter_change_approve, parameter_change_propose, parameter_change_reject
 from trading.services.placement import OrderParams, order_place
 from trading.services.settlement import BatchSettlement
 from trading.sql import LOCK_NAMESPACE
@@ -25,4 +26,7 @@ __all__ = [
     "order_cancel",
     "order_place",
     "orders_cancel_all",
+    "parameter_change_approve",
+    "parameter_change_propose",
+    "parameter_change_reject",
 ]

@@ -13,6 +13,7 @@ from trading import sql
 from trading.books import book_for, book_forget
 from trading.engine import Incoming
 from trading.models import Market, MarketStatus, Order, OrderStatus, OrderType, Side
+from trading.services.isolation import SETTLEMENT_ERRORS, batch_isolate
 from trading.services.settlement import BatchSettlement
 from trading.wakeups import wake_flag_clear
 
@@ -37,14 +38,9 @@ def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
     """
     try:
         with transaction.atomic():
-            if not sql.market_lock(market_id, wait=wait):
-                return MatchSummary(market_id, locked=False)
-            wake_flag_clear(market_id)
-            market = Market.objects.select_related("base", "quote").filter(pk=market_id).first()
+            market, no_batch = batch_market(market_id, wait=wait)
             if market is None:
-                return MatchSummary(market_id, status="missing")
-            if market.status != MarketStatus.OPEN:
-                return MatchSummary(market_id, status=market.status)
+                return no_batch
             batch_size = settings.MATCHER_BATCH_SIZE
             orders = list(
                 Order.objects.filter(market=market, status=OrderStatus.NEW).select_related("hold")
@@ -54,9 +50,26 @@ def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
                 return MatchSummary(market_id)
             fills = _batch_match(market, orders)
             return MatchSummary(market_id, orders=len(orders), fills=fills, more=len(orders) == batch_size)
+    except SETTLEMENT_ERRORS as exc:
+        # An order whose settlement cannot be written: redo the batch without it (trading.services.isolation).
+        book_forget(market_id)
+        return batch_isolate(market_id=market_id, wait=wait, error=exc)
     except BaseException:
         book_forget(market_id)
         raise
+
+
+def batch_market(market_id: int, *, wait: bool) -> tuple[Market | None, MatchSummary | None]:
+    """Take the market's lock for this transaction and read it: the open market, or (None, why no batch runs)."""
+    if not sql.market_lock(market_id, wait=wait):
+        return None, MatchSummary(market_id, locked=False)
+    wake_flag_clear(market_id)
+    market = Market.objects.select_related("base", "quote").filter(pk=market_id).first()
+    if market is None:
+        return None, MatchSummary(market_id, status="missing")
+    if market.status != MarketStatus.OPEN:
+        return None, MatchSummary(market_id, status=market.status)
+    return market, None
 
 
 def _batch_match(market: Market, orders: list[Order]) -> int:
