@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.models import AMOUNT
+from trading.errors import Code
 
 # The highest maker or taker fee rate (5%): refused above by validation (``fee_rate_out_of_range``) and by the
 # database. A seller's rate above 1 would make a fill pay the seller a negative amount (issue 18).
@@ -18,7 +19,7 @@ MAX_FEE_RATE = Decimal("0.05")
 
 def fee_rate_validate(value) -> None:
     if value is not None and not (0 <= value <= MAX_FEE_RATE):
-        raise ValidationError(f"A fee rate must be between 0 and {MAX_FEE_RATE} (5%).", code="fee_rate_out_of_range")
+        raise ValidationError(f"A fee rate must be between 0 and {MAX_FEE_RATE} (5%).", code=Code.FEE_RATE_OUT_OF_RANGE)
 
 
 def _fee_rates_bounded() -> Q:

@@ -1,7 +1,7 @@
 """The events trading writes, in the transaction of the change (README "Events"): one INSERT per call.
 
 - placing: ``order.accepted`` and ``hold.placed``;
-- cancelling: ``order.cancelled`` and ``hold.released`` per order;
+- cancelling, or ending a poisoned order: ``order.cancelled`` / ``order.rejected`` and ``hold.released`` per order;
 - a matcher batch: ``fill.created`` for each side of each fill (with the balances after it), the new state of
   every order the batch changed (``order.open``, ``order.partially_filled``, ``order.filled``,
   ``order.cancelled``, ``order.rejected``) and ``hold.released`` for each order that ended with funds left,
@@ -41,14 +41,15 @@ def order_placed(order: Order, market: Market) -> None:
     ])
 
 
-def orders_cancelled(orders: list[Order]) -> None:
-    """Orders just cancelled (one market), their holds released by the caller."""
+def orders_ended(orders: list[Order]) -> None:
+    """Orders just cancelled or rejected outside a matcher batch (one market), their holds released by the
+    caller: their new state and what each hold gave back."""
     if not orders:
         return
     market = Market.objects.select_related("base", "quote").get(pk=orders[0].market_id)
     events = []
     for order in orders:
-        events.append(NewEvent(EventType.ORDER_CANCELLED, order.account_id, order_data(order, market=market),
+        events.append(NewEvent(ORDER_EVENT[order.status], order.account_id, order_data(order, market=market),
                                market.pk))
         events.extend(_released(order))
     events_record(events)

@@ -13,6 +13,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from accounts import services
 from accounts.models import AccountStatus, ApiKey, ApiKeyRequest, ClientAccount, KycStatus, Membership
 from audit.models import AuditLog
 from console.roles import OPERATIONS, SUPERVISORS
@@ -37,13 +38,25 @@ def run(command: str, *args) -> str:
     return out.getvalue()
 
 
-ONBOARD = ["--legal-name", "Acme Trading Ltd", "--kyc-approved", "--activate", "--username", "acme-ops",
-           "--email", "ops@acme.example", "--role", "trader", "--base-url", "https://backoffice.example.com"]
+NEW_USER = ["--username", "acme-ops", "--email", "ops@acme.example", "--role", "trader",
+            "--base-url", "https://backoffice.example.com"]
+ONBOARD = ["--legal-name", "Acme Trading Ltd", *NEW_USER]
 
 
-def test_onboarding_with_a_read_only_key_prints_the_secret_once_and_logs_it_nowhere(staff, caplog):
+@pytest.fixture
+def opened(staff):
+    """An account ops1 opened; approving its KYC is for a second person (dual control)."""
+    return services.client_account_create(legal_name="Acme Trading Ltd", kind="institution", tier="standard",
+                                          acting_user=staff["ops1"])
+
+
+def approving(account) -> list[str]:
+    return ["--account", str(account.pk), "--kyc-approved", "--activate", *NEW_USER]
+
+
+def test_onboarding_with_a_read_only_key_prints_the_secret_once_and_logs_it_nowhere(opened, caplog):
     caplog.set_level(logging.DEBUG)
-    out = run("onboard_client", "--acting-user", "ops1", *ONBOARD, "--key-scopes", "read")
+    out = run("onboard_client", "--acting-user", "sup1", *approving(opened), "--key-scopes", "read")
     account = ClientAccount.objects.get(legal_name="Acme Trading Ltd")
     assert (account.status, account.kyc_status) == (AccountStatus.ACTIVE, KycStatus.APPROVED)
     membership = Membership.objects.get(user__username="acme-ops")
@@ -57,11 +70,24 @@ def test_onboarding_with_a_read_only_key_prints_the_secret_once_and_logs_it_nowh
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"ApiKey {secret}")
     assert api.get("/api/v1/account/").json()["scopes"] == ["read"]
-    assert {row.actor.username for row in AuditLog.objects.filter(account=account)} == {"ops1"}
+    assert {row.actor.username for row in AuditLog.objects.filter(account=account)} == {"ops1", "sup1"}
 
 
-def test_a_trading_key_is_proposed_and_only_another_staff_user_gets_its_secret(staff):
-    out = run("onboard_client", "--acting-user", "sup1", *ONBOARD, "--key-scopes", "read,trade",
+def test_whoever_opened_the_account_cannot_approve_its_kyc_in_the_same_command(staff):
+    with pytest.raises(CommandError, match="self_approval"):
+        run("onboard_client", "--acting-user", "sup1", *ONBOARD, "--kyc-approved", "--activate")
+    assert not ClientAccount.objects.exists() and not Membership.objects.exists() and mail.outbox == []
+
+
+def test_opening_without_kyc_leaves_the_account_pending_for_a_second_person(staff):
+    out = run("onboard_client", "--acting-user", "ops1", *ONBOARD, "--key-scopes", "read")
+    account = ClientAccount.objects.get(legal_name="Acme Trading Ltd")
+    assert account.kyc_status != KycStatus.APPROVED and account.status != AccountStatus.ACTIVE
+    assert f"Client account #{account.pk}" in out and SECRET.search(out)
+
+
+def test_a_trading_key_is_proposed_and_only_another_staff_user_gets_its_secret(staff, opened):
+    out = run("onboard_client", "--acting-user", "sup1", *approving(opened), "--key-scopes", "read,trade",
               "--allowed-ip", "127.0.0.1")
     request = ApiKeyRequest.objects.get()
     assert f"manage.py approve_api_key {request.pk} --acting-user" in out and not SECRET.search(out)
@@ -78,8 +104,8 @@ def test_a_trading_key_is_proposed_and_only_another_staff_user_gets_its_secret(s
         run("approve_api_key", str(request.pk), "--acting-user", "sup2")
 
 
-def test_rejecting_from_the_command(staff):
-    run("onboard_client", "--acting-user", "sup1", *ONBOARD, "--key-scopes", "trade")
+def test_rejecting_from_the_command(staff, opened):
+    run("onboard_client", "--acting-user", "sup1", *approving(opened), "--key-scopes", "trade")
     request = ApiKeyRequest.objects.get()
     assert "rejected" in run("approve_api_key", str(request.pk), "--acting-user", "sup2", "--reject", "read only")
     request.refresh_from_db()
@@ -99,7 +125,7 @@ def test_a_refusal_leaves_nothing_behind(staff):
     (["--acting-user", "nobody", *ONBOARD], "not an active staff user"),
     (["--acting-user", "ops1", *ONBOARD[:-2]], "PUBLIC_BASE_URL"),
     (["--acting-user", "ops1", *ONBOARD, "--key-scopes", "read,admin"], "Unknown scopes"),
-    (["--acting-user", "ops1", "--account", "999999", *ONBOARD[4:]], "No client account"),
+    (["--acting-user", "ops1", "--account", "999999", *NEW_USER], "No client account"),
 ])
 def test_bad_arguments_are_command_errors(staff, args, message):
     with pytest.raises(CommandError, match=message):

@@ -17,6 +17,7 @@ from core.logs import JsonFormatter, RequestContextFilter, redact
 from tests.api import api_client_for
 from tests.factories import MarketFactory, StaffFactory, fund
 from tests.ops.servers import Gunicorn, base_env
+from tests.staff import authenticator, current_code
 from tests.trading.workers import broker_url, wait_for, worker_start, worker_stop  # noqa: F401 - fixture
 
 PASSWORD = "Tr0ub4dor&3-horse"
@@ -64,7 +65,8 @@ def test_real_requests_log_json_with_request_ids_and_no_secrets(broker_url, tmp_
         browser.get(f"{web.url}/admin/login/", timeout=10)
         csrf = browser.cookies["csrftoken"]
         login = browser.post(f"{web.url}/admin/login/?next=/admin/", timeout=10, allow_redirects=False,
-                             data={"username": staff.username, "password": PASSWORD, "csrfmiddlewaretoken": csrf},
+                             data={"username": staff.username, "password": PASSWORD, "csrfmiddlewaretoken": csrf,
+                                   "otp_token": current_code(authenticator(staff))},
                              headers={"Referer": f"{web.url}/admin/login/"})
         assert login.status_code == 302, login.text[:500]
         assert browser.get(f"{web.url}/admin/", timeout=10).status_code == 200

@@ -14,7 +14,7 @@ from accounts import services
 from accounts.models import Withdrawal
 from compliance.reports.writer import CsvEncoder
 from tests.api import api_client_for
-from tests.factories import fund
+from tests.factories import allow_destination, fund
 
 pytestmark = pytest.mark.django_db
 DDE = "-2+3+cmd|' /C calc'!A0"
@@ -40,6 +40,7 @@ def report_rows(client, name: str, **params) -> list[dict]:
 def test_a_client_supplied_reference_reaches_compliance_neutralised(compliance_officer, supervisor, operator):
     attacker = api_client_for()
     fund(attacker.account, "USD", "1000")
+    allow_destination(attacker.account, "USD", DDE)  # the client's own address-book entry carries the formula
     created = attacker.post("/api/v1/withdrawals/", {"asset": "USD", "amount": "100", "bank_reference": DDE},
                             format="json", HTTP_IDEMPOTENCY_KEY="dde-1")
     assert created.status_code == 201, created.content

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from audit.models import AuditLog
+from events.models import Event
 from ledger.models import Hold
 from tests.factories import ClientAccountFactory, MarketFactory, assert_balance, fund
 from tests.reliability.invariants import assert_books_consistent
@@ -45,6 +46,17 @@ def isolation_errors(caplog) -> list[str]:
             if r.name == "trading.services.isolation" and r.levelno == logging.ERROR]
 
 
+def assert_ended_event(order, event_type, released=None):
+    """The client learns of the isolated order the way it learns of any other end: its event and the hold's."""
+    ended = Event.objects.get(type=event_type, account_id=order.account_id)
+    assert (str(ended.payload["id"]), ended.payload["status"], ended.payload["reason"]) == \
+        (str(order.pk), event_type.split(".")[1], "settlement_failed")
+    hold_event = Event.objects.filter(type="hold.released", account_id=order.account_id).last()
+    assert hold_event is not None and hold_event.id > ended.id
+    if released is not None:
+        assert hold_event.payload["released"] == released
+
+
 def test_a_poisoned_taker_is_rejected_and_the_rest_of_its_batch_settles(desk, caplog):
     market, a = desk
     bid = place(a["buyer"], market, "buy", size="1", price="100", client_order_id="bid")
@@ -70,6 +82,7 @@ def test_a_poisoned_taker_is_rejected_and_the_rest_of_its_batch_settles(desk, ca
     assert (audit.object_id, audit.after["reason"], audit.actor_id) == (str(poisoned.pk), "settlement_failed", None)
     assert "InsufficientFunds" in audit.after["error"] and "1.50000000" in audit.after["error"]
     assert [m for m in isolation_errors(caplog) if f"order {poisoned.pk} " in m and "rejected" in m]
+    assert_ended_event(poisoned, "order.rejected", released="1.00000000")
     assert_books_consistent(matched=True)
 
 
@@ -109,6 +122,7 @@ def test_a_poisoned_resting_order_is_cancelled_and_the_taker_fills_against_the_n
     assert AuditLog.objects.get(action="order.cancel", object_id=str(poisoned.pk)).after["reason"] == \
         "settlement_failed"
     assert [m for m in isolation_errors(caplog) if f"order {poisoned.pk} " in m and "cancelled" in m]
+    assert_ended_event(poisoned, "order.cancelled")
     assert_books_consistent(matched=True)
 
 

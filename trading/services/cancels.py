@@ -62,4 +62,4 @@ def _cancelled(orders: list[Order], seq: int | None, reason: str, acting_user) -
         order.save(update_fields=["status", "reason", "cancel_seq", "updated_at"])
         audit_record(acting_user=acting_user, action="order.cancel", obj=order, account=order.account,
                      before=before, after=audit_values(order, ["status", "reason", "filled_size"]))
-    outbox.orders_cancelled(orders)
+    outbox.orders_ended(orders)

@@ -14,7 +14,8 @@ of the market would fail the same way while unrelated orders wait. ``market_matc
    cancelled, both with reason ``settlement_failed``, and the taker settles against the rest of the book;
 3. everything else of the batch settles as it would have, in the same order, and commits.
 
-Each isolated order gets its hold released, an audit row (``order.reject`` or ``order.cancel``, with the error)
+Each isolated order gets its hold released, its event (``order.rejected`` or ``order.cancelled`` with
+``hold.released``), an audit row (``order.reject`` or ``order.cancel``, with the error)
 and an ERROR log line naming it: the alert for operations. The hot path is unchanged: a batch that succeeds never
 comes here. A lost connection or a bug (any other exception) still rolls back and propagates as before.
 """
@@ -31,7 +32,7 @@ from django.db.models import F
 from audit.services import audit_record, audit_values
 from core.exceptions import DomainError
 from ledger import services as ledger
-from trading import sql
+from trading import outbox, sql
 from trading.books import book_for, book_forget
 from trading.errors import Code
 from trading.models import MAX_FEE_RATE, Market, Order, OrderStatus
@@ -209,4 +210,5 @@ class _Isolation:
         audit_record(acting_user=None, action="order.cancel" if resting else "order.reject", obj=order,
                      account=order.account, before=before,
                      after={**audit_values(order, ["status", "reason", "filled_size"]), "error": detail[:500]})
+        outbox.orders_ended([order])
         return order

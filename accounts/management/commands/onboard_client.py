@@ -5,8 +5,14 @@ A read-only key is issued at once and its secret printed once, to this terminal 
 with the trade or transfer scope is a proposal under dual control: a different staff user approves it with
 ``manage.py approve_api_key <id> --acting-user <them>``, which prints the secret.
 
-    manage.py onboard_client --acting-user ops1 --legal-name "Acme Trading Ltd" --kyc-approved --activate \\
-        --username acme-ops --email ops@acme.example --role trader --key-scopes read,trade
+KYC is under dual control: whoever opened the account cannot approve its KYC. Open the account (ops), then a
+second person with the approve_kyc permission (compliance, supervisors) approves and activates it, in the console
+or by onboarding the user onto the existing account:
+
+    manage.py onboard_client --acting-user ops1 --legal-name "Acme Trading Ltd" \\
+        --username acme-ops --email ops@acme.example --role trader --key-scopes read
+    manage.py onboard_client --acting-user sup1 --account <id> --kyc-approved --activate \\
+        --username acme-trader --email trader@acme.example --role trader --key-scopes read,trade
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ class Command(BaseCommand):
         where.add_argument("--legal-name", help="Open a new client account with this legal name.")
         parser.add_argument("--kind", choices=AccountKind.values, default=AccountKind.INSTITUTION)
         parser.add_argument("--tier", choices=Tier.values, default=Tier.STANDARD)
-        parser.add_argument("--kyc-approved", action="store_true", help="Record KYC as approved.")
+        parser.add_argument("--kyc-approved", action="store_true", help="Approve KYC (needs approve_kyc; not by whoever opened the account).")
         parser.add_argument("--activate", action="store_true", help="Activate the account (needs KYC approved).")
         parser.add_argument("--username", required=True)
         parser.add_argument("--email", required=True, help="Where the one-time set-password link goes.")
