@@ -63,6 +63,8 @@ class PublicReadPermission(ClientScopePermission):
     """Anyone may read (GET, HEAD, OPTIONS) without a credential, as with market data; a request that comes with
     a credential is checked as on every other endpoint (a wrong one is still a 401, a key without ``read`` a 403)."""
 
+    allows_anonymous_reads = True  # the OpenAPI schema says so (core.api.schema)
+
     def has_permission(self, request, view) -> bool:
         if request.user and request.user.is_authenticated:
             return super().has_permission(request, view)
