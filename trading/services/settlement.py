@@ -125,10 +125,14 @@ class BatchSettlement:
                                     returning=["entry", "id"]))
         ids = [fill_ids[entry.pk] for entry in entries]
         _orders_save(list(self.changed.values()), self.now)
-        sql.candles_upsert(self.market.pk, candles_of(
-            FillTrade(fill_id, *(row[TRADE_AT[name]] for name in TRADE_FIELDS)) for fill_id, row in zip(ids, self.fills)
-        ))
+        self._candles_roll_up(ids)
         outbox.batch_settled(self, ids)
+
+    def _candles_roll_up(self, fill_ids: list[int]) -> None:
+        """Merge the batch's fills into the market's candles, in this transaction (README "Candles")."""
+        trades = (FillTrade(fill_id, *(row[TRADE_AT[name]] for name in TRADE_FIELDS))
+                  for fill_id, row in zip(fill_ids, self.fills))
+        sql.candles_upsert(self.market.pk, candles_of(trades))
 
 
 def _orders_save(orders: list[Order], now) -> None:
