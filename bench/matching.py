@@ -11,7 +11,8 @@ Phase 3 (candles, ``--phases candles``): the cost of the candle rollup in the ma
 A/B in this process. One database with the desk and ``--candle-orders`` placed orders is the template; each run
 copies it (``CREATE DATABASE ... TEMPLATE``), so every run matches the very same orders from the very same state,
 and times ``market_match`` until no order is left ``new``, with the rollup on or off (off:
-``BatchSettlement._candles_roll_up`` does nothing), alternating on/off/off/on..., at each ``--batch-sizes``.
+``BatchSettlement._candles_roll_up`` does nothing), alternating on/off/off/on... after a warm-up pair that is not
+counted, at each ``--batch-sizes``.
 
 Run: .venv/bin/python bench/matching.py [--orders 50000] [--accounts 200] [--rate 1000] [--seconds 15]
      [--phases throughput,latency,candles] [--candle-orders 5000] [--candle-runs 3] [--batch-sizes 1000,20]
@@ -226,7 +227,7 @@ def phase_candles(market_id, account_ids, orders, processes, runs, batch_sizes) 
     figures, results = {}, {}
     for batch_size in batch_sizes:
         settings.MATCHER_BATCH_SIZE = batch_size
-        for run in range(runs):
+        for run in range(-1, runs):  # run -1: a warm-up pair, not counted
             for rollup in ((True, False) if run % 2 == 0 else (False, True)):
                 _database_use(template)  # no session may stay on the template while it is copied
                 _admin_execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
@@ -240,8 +241,10 @@ def phase_candles(market_id, account_ids, orders, processes, runs, batch_sizes) 
                     BatchSettlement._candles_roll_up = rolled_up
                 assert not Order.objects.filter(status="new").exists()
                 assert Candle.objects.exists() == (rollup and fills > 0)
-                results.setdefault((batch_size, rollup), []).append((wall * 1000 / orders, cpu * 1000 / orders))
-                print(f"   batch {batch_size:>4}, rollup {'on ' if rollup else 'off'}: {wall:.2f} s wall, "
+                if run >= 0:
+                    results.setdefault((batch_size, rollup), []).append((wall * 1000 / orders, cpu * 1000 / orders))
+                print(f"   {'warm-up ' if run < 0 else ''}batch {batch_size:>4}, rollup {'on ' if rollup else 'off'}: "
+                      f"{wall:.2f} s wall, "
                       f"{cpu:.2f} s CPU, {batches} batches, {fills} fills", flush=True)
     _database_use(template)
     _admin_execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
