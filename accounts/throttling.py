@@ -3,8 +3,8 @@ the user for session and token logins; the IP for anonymous requests), its clien
 keys do not multiply the limit) and its IP address. The rates are ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``
 ``api_key``, ``account`` and ``ip`` (env ``API_KEY_THROTTLE_RATE``, ``API_ACCOUNT_THROTTLE_RATE``,
 ``API_IP_THROTTLE_RATE``), read at request time; requests without a credential to the public market data count
-against one more, ``public_ip`` (env ``API_PUBLIC_IP_THROTTLE_RATE``, ``PublicReadRateThrottle``); counters live in the default cache (Redis when configured, so
-every web process shares them).
+against one more, ``public_ip`` (env ``API_PUBLIC_IP_THROTTLE_RATE``, ``PublicReadRateThrottle``). Counters live
+in the default cache (Redis when configured, so every web process shares them).
 
 Failed authentications are counted per IP and per API-key prefix (``AuthFailureGuard``, rates
 ``auth_failure_ip`` and ``auth_failure_key``): past either limit every attempt is a 429

@@ -224,7 +224,7 @@ def phase_candles(market_id, account_ids, orders, processes, runs, batch_sizes) 
     template = settings.DATABASES["default"]["NAME"]
     copy = f"{template}_run"
     rolled_up = BatchSettlement._candles_roll_up
-    figures, results = {}, {}
+    figures, results, inside = {}, {}, {}
     for batch_size in batch_sizes:
         settings.MATCHER_BATCH_SIZE = batch_size
         for run in range(-1, runs):  # run -1: a warm-up pair, not counted
@@ -234,7 +234,14 @@ def phase_candles(market_id, account_ids, orders, processes, runs, batch_sizes) 
                 _admin_execute(f'CREATE DATABASE "{copy}" TEMPLATE "{template}"')
                 _database_use(copy)
                 books_clear()
-                BatchSettlement._candles_roll_up = rolled_up if rollup else (lambda self, fill_ids: None)
+                spent = [0.0]  # wall seconds inside the rollup itself (its Python and its statement)
+
+                def timed(self, fill_ids):
+                    started = time.perf_counter()
+                    rolled_up(self, fill_ids)
+                    spent[0] += time.perf_counter() - started
+
+                BatchSettlement._candles_roll_up = timed if rollup else (lambda self, fill_ids: None)
                 try:
                     wall, cpu, batches, fills = _match_all(market_id)
                 finally:
@@ -243,6 +250,8 @@ def phase_candles(market_id, account_ids, orders, processes, runs, batch_sizes) 
                 assert Candle.objects.exists() == (rollup and fills > 0)
                 if run >= 0:
                     results.setdefault((batch_size, rollup), []).append((wall * 1000 / orders, cpu * 1000 / orders))
+                    if rollup:
+                        inside.setdefault(batch_size, []).append((spent[0] * 1000 / orders, spent[0] / wall))
                 print(f"   {'warm-up ' if run < 0 else ''}batch {batch_size:>4}, rollup {'on ' if rollup else 'off'}: "
                       f"{wall:.2f} s wall, "
                       f"{cpu:.2f} s CPU, {batches} batches, {fills} fills", flush=True)
@@ -256,7 +265,12 @@ def phase_candles(market_id, account_ids, orders, processes, runs, batch_sizes) 
                 f"{statistics.median(walls):.3f} ms wall/order ({min(walls):.3f}-{max(walls):.3f}), "
                 f"{statistics.median(cpus):.3f} ms CPU/order ({min(cpus):.3f}-{max(cpus):.3f})")
         on, off = (statistics.median(w for w, _ in results[(batch_size, r)]) for r in (True, False))
-        figures[f"batches of {batch_size}, rollup cost"] = f"{(on - off) * 1000:+.1f} us/order ({(on / off - 1):+.1%})"
+        figures[f"batches of {batch_size}, on - off"] = f"{(on - off) * 1000:+.1f} us/order ({(on / off - 1):+.1%})"
+        per_order, shares = [p for p, _ in inside[batch_size]], [s for _, s in inside[batch_size]]
+        figures[f"batches of {batch_size}, inside the rollup"] = (
+            f"{statistics.median(per_order) * 1000:.1f} us/order ({min(per_order) * 1000:.1f}-"
+            f"{max(per_order) * 1000:.1f}), {statistics.median(shares):.2%} of matching wall time "
+            f"({min(shares):.2%}-{max(shares):.2%})")
     return figures
 
 

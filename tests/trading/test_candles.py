@@ -85,7 +85,10 @@ def worked_example(traders, clock):
 def test_worked_example_to_the_last_unit(worked_example):
     m = worked_example
     assert Fill.objects.filter(market=m).count() == 6
-    one = lambda start, price, size, quote: (start, D(price), D(price), D(price), D(price), D(size), D(quote), 1)  # noqa: E731
+
+    def one(start, price, size, quote):  # a candle of one fill
+        return start, D(price), D(price), D(price), D(price), D(size), D(quote), 1
+
     assert candles(m, 60) == [
         one(at(11, 59), "20000", "0.1", "2000"),
         (at(12, 0), D("20010"), D("20020"), D("20010"), D("20020"), D("0.6"), D("12007"), 2),  # 10005 + 2002
