@@ -9,9 +9,9 @@ it made them); volume is the base traded, quote volume the exact notional, price
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 GRANULARITIES = (60, 300, 900, 3600, 21600, 86400)  # seconds; each divides a day, so a day holds whole buckets
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -24,8 +24,7 @@ def bucket_start(at: datetime, granularity: int) -> datetime:
     return EPOCH + (at - EPOCH) // step * step
 
 
-@dataclass(frozen=True)
-class FillTrade:
+class FillTrade(NamedTuple):
     """What a candle needs of a fill."""
 
     id: int
@@ -35,9 +34,9 @@ class FillTrade:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class CandleRow:
-    """One candle's values, or one batch's contribution to a candle (merged with ``candle_merge``)."""
+class CandleRow(NamedTuple):
+    """One candle's values, or one batch's contribution to a candle (merged with ``candle_merge``). A tuple: the
+    rollup sends its rows' columns as arrays, on the matcher's hot path."""
 
     granularity: int
     start: datetime

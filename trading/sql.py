@@ -8,7 +8,7 @@ SQLite default; they also run on PostgreSQL, which is how the parity tests cover
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -137,8 +137,7 @@ def cancel_seq_next_portable(market_id: int) -> int:
 
 # --- candles ------------------------------------------------------------------------------------------------
 
-CANDLE_COLUMNS = ("granularity", "start", "open", "high", "low", "close", "volume", "quote_volume", "trade_count",
-                  "first_fill_id", "last_fill_id")  # CandleRow's fields, in order
+CANDLE_COLUMNS = CandleRow._fields  # granularity, start, open, high, low, close, volume, ..., last_fill_id
 
 
 def candles_upsert(market_id: int, rows: list[CandleRow]) -> None:
@@ -166,7 +165,7 @@ def candles_upsert_postgresql(market_id: int, rows: list[CandleRow]) -> None:
             " trade_count = c.trade_count + excluded.trade_count,"
             " first_fill_id = least(c.first_fill_id, excluded.first_fill_id),"
             " last_fill_id = greatest(c.last_fill_id, excluded.last_fill_id)",
-            [market_id, *(list(column) for column in zip(*(astuple(row) for row in rows)))],
+            [market_id, *(list(column) for column in zip(*rows))],
         )
 
 
@@ -184,7 +183,7 @@ def candles_upsert_portable(market_id: int, rows: list[CandleRow]) -> None:
 
 
 def _candle_values(row: CandleRow) -> dict:
-    return dict(zip(CANDLE_COLUMNS, astuple(row)))
+    return row._asdict()
 
 
 def candles_rebuild(market_id: int, start: datetime, end: datetime) -> int:
