@@ -150,23 +150,26 @@ def candles_upsert(market_id: int, rows: list[CandleRow]) -> None:
     return candles_upsert_portable(market_id, rows)
 
 
+CANDLE_ARRAY_TYPES = ("integer", "timestamptz", *["numeric"] * 6, "integer", "bigint", "bigint")
+CANDLES_UPSERT = (
+    f"INSERT INTO trading_candle AS c (market_id, {', '.join(CANDLE_COLUMNS)})"
+    f" SELECT %s, * FROM unnest({', '.join(f'%s::{t}[]' for t in CANDLE_ARRAY_TYPES)})"
+    " ON CONFLICT (market_id, granularity, start) DO UPDATE SET"
+    " open = CASE WHEN excluded.first_fill_id < c.first_fill_id THEN excluded.open ELSE c.open END,"
+    " close = CASE WHEN excluded.last_fill_id > c.last_fill_id THEN excluded.close ELSE c.close END,"
+    " high = greatest(c.high, excluded.high), low = least(c.low, excluded.low),"
+    " volume = c.volume + excluded.volume, quote_volume = c.quote_volume + excluded.quote_volume,"
+    " trade_count = c.trade_count + excluded.trade_count,"
+    " first_fill_id = least(c.first_fill_id, excluded.first_fill_id),"
+    " last_fill_id = greatest(c.last_fill_id, excluded.last_fill_id)"
+)
+
+
 def candles_upsert_postgresql(market_id: int, rows: list[CandleRow]) -> None:
-    types = ("integer", "timestamptz", *["numeric"] * 6, "integer", "bigint", "bigint")
-    columns = ", ".join(CANDLE_COLUMNS)
+    """One statement: the rows' columns as arrays (``unnest``), merged into stored candles as ``candle_merge``
+    does."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO trading_candle AS c (market_id, {columns})"
-            f" SELECT %s, * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})"
-            " ON CONFLICT (market_id, granularity, start) DO UPDATE SET"
-            " open = CASE WHEN excluded.first_fill_id < c.first_fill_id THEN excluded.open ELSE c.open END,"
-            " close = CASE WHEN excluded.last_fill_id > c.last_fill_id THEN excluded.close ELSE c.close END,"
-            " high = greatest(c.high, excluded.high), low = least(c.low, excluded.low),"
-            " volume = c.volume + excluded.volume, quote_volume = c.quote_volume + excluded.quote_volume,"
-            " trade_count = c.trade_count + excluded.trade_count,"
-            " first_fill_id = least(c.first_fill_id, excluded.first_fill_id),"
-            " last_fill_id = greatest(c.last_fill_id, excluded.last_fill_id)",
-            [market_id, *(list(column) for column in zip(*rows))],
-        )
+        cursor.execute(CANDLES_UPSERT, [market_id, *(list(column) for column in zip(*rows))])
 
 
 def candles_upsert_portable(market_id: int, rows: list[CandleRow]) -> None:
@@ -174,16 +177,12 @@ def candles_upsert_portable(market_id: int, rows: list[CandleRow]) -> None:
     for row in rows:
         stored = Candle.objects.filter(market_id=market_id, granularity=row.granularity, start=row.start).first()
         if stored is None:
-            Candle.objects.create(market_id=market_id, **_candle_values(row))
+            Candle.objects.create(market_id=market_id, **row._asdict())
             continue
         merged = candle_merge(CandleRow(*(getattr(stored, name) for name in CANDLE_COLUMNS)), row)
-        for name, value in _candle_values(merged).items():
+        for name, value in merged._asdict().items():
             setattr(stored, name, value)
         stored.save()
-
-
-def _candle_values(row: CandleRow) -> dict:
-    return row._asdict()
 
 
 def candles_rebuild(market_id: int, start: datetime, end: datetime) -> int:
@@ -219,5 +218,5 @@ def candles_rebuild_portable(market_id: int, start: datetime, end: datetime) -> 
     fills = Fill.objects.filter(market_id=market_id, created_at__gte=start, created_at__lt=end).values_list(
         "id", "price", "size", "quote_amount", "created_at")
     rows = candles_of(FillTrade(*values) for values in fills)
-    Candle.objects.bulk_create([Candle(market_id=market_id, **_candle_values(row)) for row in rows])
+    Candle.objects.bulk_create([Candle(market_id=market_id, **row._asdict()) for row in rows])
     return len(rows)
