@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from accounts.errors import Code
 from accounts.models import ROLE_SCOPES, ApiKey, ClientAccount, Scope
@@ -57,3 +57,15 @@ class ClientScopePermission(BasePermission):
         if needed not in granted_scopes(request):
             raise Forbidden(f"This request needs the {str(needed)!r} scope.", code=Code.SCOPE_REQUIRED)
         return True
+
+
+class PublicReadPermission(ClientScopePermission):
+    """Anyone may read (GET, HEAD, OPTIONS) without a credential, as with market data; a request that comes with
+    a credential is checked as on every other endpoint (a wrong one is still a 401, a key without ``read`` a 403)."""
+
+    allows_anonymous_reads = True  # the OpenAPI schema says so (core.api.schema)
+
+    def has_permission(self, request, view) -> bool:
+        if request.user and request.user.is_authenticated:
+            return super().has_permission(request, view)
+        return request.method in SAFE_METHODS

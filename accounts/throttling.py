@@ -2,8 +2,9 @@
 the user for session and token logins; the IP for anonymous requests), its client account (so self-service
 keys do not multiply the limit) and its IP address. The rates are ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``
 ``api_key``, ``account`` and ``ip`` (env ``API_KEY_THROTTLE_RATE``, ``API_ACCOUNT_THROTTLE_RATE``,
-``API_IP_THROTTLE_RATE``), read at request time; counters live in the default cache (Redis when configured, so
-every web process shares them).
+``API_IP_THROTTLE_RATE``), read at request time; requests without a credential to the public market data count
+against one more, ``public_ip`` (env ``API_PUBLIC_IP_THROTTLE_RATE``, ``PublicReadRateThrottle``). Counters live
+in the default cache (Redis when configured, so every web process shares them).
 
 Failed authentications are counted per IP and per API-key prefix (``AuthFailureGuard``, rates
 ``auth_failure_ip`` and ``auth_failure_key``): past either limit every attempt is a 429
@@ -161,6 +162,18 @@ class IpRateThrottle(SlidingWindowThrottle):
         return f"ip:{self.get_ident(request)}"
 
 
+class PublicIpRateThrottle(SlidingWindowThrottle):
+    """One budget per IP address for requests without a credential (public market data); requests with one are
+    not counted here."""
+
+    scope = "public_ip"
+
+    def ident(self, request) -> str | None:
+        if request.user and request.user.is_authenticated:
+            return None
+        return f"ip:{self.get_ident(request)}"
+
+
 class ClientRateThrottle(BaseThrottle):
     """The client API's throttle: the credential's, the account's and the IP's windows together. On Redis one
     script checks and counts all three (one round trip; a request is counted only when all three accept it);
@@ -189,6 +202,13 @@ class ClientRateThrottle(BaseThrottle):
     def wait(self):
         waits = [t.wait() for t in self.refused]
         return max((w for w in waits if w is not None), default=None)
+
+
+class PublicReadRateThrottle(ClientRateThrottle):
+    """The throttle of endpoints anyone may read (market data): the client API's windows, and for a request
+    without a credential also the stricter ``public_ip`` window of its IP address."""
+
+    windows = (*ClientRateThrottle.windows, PublicIpRateThrottle)
 
 
 class AuthFailureGuard:

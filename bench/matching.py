@@ -7,8 +7,15 @@ gives orders/s and fills/s matched and settled (every fill a committed, balanced
 Phase 2 (latency): with the worker running, orders arrive at a steady rate; a poller notes when each becomes
 visible as processed (its batch committed). p50/p99 of that delay is acceptance-to-settlement latency.
 
+Phase 3 (candles, ``--phases candles``): the cost of the candle rollup in the matcher's batch, as a controlled
+A/B in this process. One database with the desk and ``--candle-orders`` placed orders is the template; each run
+copies it (``CREATE DATABASE ... TEMPLATE``), so every run matches the very same orders from the very same state,
+and times ``market_match`` until no order is left ``new``, with the rollup on or off (off:
+``BatchSettlement._candles_roll_up`` does nothing), alternating on/off/off/on... after a warm-up pair that is not
+counted, at each ``--batch-sizes``.
+
 Run: .venv/bin/python bench/matching.py [--orders 50000] [--accounts 200] [--rate 1000] [--seconds 15]
-     [--phases throughput,latency]
+     [--phases throughput,latency,candles] [--candle-orders 5000] [--candle-runs 3] [--batch-sizes 1000,20]
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import multiprocessing
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -169,6 +177,103 @@ def phase_latency(market_id, account_ids, rate, seconds, processes) -> dict:
     }
 
 
+def _database_use(name: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    connections["default"].settings_dict["NAME"] = name
+
+
+def _admin_execute(statement: str) -> None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432,
+                         user=db.get("USER") or "postgres", password=db.get("PASSWORD") or None, dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _match_all(market_id: int) -> tuple[float, float, int, int]:
+    """Run the matcher in this process until no order is left new: (wall s, CPU s, batches, fills)."""
+    from trading.services import market_match
+
+    batches = fills = 0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    while True:
+        summary = market_match(market_id=market_id, wait=True)
+        batches, fills = batches + 1, fills + summary.fills
+        if not summary.more:
+            break
+    return time.perf_counter() - wall0, time.process_time() - cpu0, batches, fills
+
+
+def phase_candles(market_id, account_ids, orders, processes, runs, batch_sizes) -> dict:
+    """The rollup's cost per order: the same orders matched from copies of one database, rollup on and off."""
+    from django.conf import settings
+    from django.db import connection
+
+    from trading.books import books_clear
+    from trading.models import Candle, Order
+    from trading.services.settlement import BatchSettlement
+
+    run_parallel(market_id, account_ids, orders, processes)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    template = settings.DATABASES["default"]["NAME"]
+    copy = f"{template}_run"
+    rolled_up = BatchSettlement._candles_roll_up
+    figures, results, inside = {}, {}, {}
+    for batch_size in batch_sizes:
+        settings.MATCHER_BATCH_SIZE = batch_size
+        for run in range(-1, runs):  # run -1: a warm-up pair, not counted
+            for rollup in ((True, False) if run % 2 == 0 else (False, True)):
+                _database_use(template)  # no session may stay on the template while it is copied
+                _admin_execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+                _admin_execute(f'CREATE DATABASE "{copy}" TEMPLATE "{template}"')
+                _database_use(copy)
+                books_clear()
+                spent = [0.0]  # wall seconds inside the rollup itself (its Python and its statement)
+
+                def timed(self, fill_ids):
+                    started = time.perf_counter()
+                    rolled_up(self, fill_ids)
+                    spent[0] += time.perf_counter() - started
+
+                BatchSettlement._candles_roll_up = timed if rollup else (lambda self, fill_ids: None)
+                try:
+                    wall, cpu, batches, fills = _match_all(market_id)
+                finally:
+                    BatchSettlement._candles_roll_up = rolled_up
+                assert not Order.objects.filter(status="new").exists()
+                assert Candle.objects.exists() == (rollup and fills > 0)
+                if run >= 0:
+                    results.setdefault((batch_size, rollup), []).append((wall * 1000 / orders, cpu * 1000 / orders))
+                    if rollup:
+                        inside.setdefault(batch_size, []).append((spent[0] * 1000 / orders, spent[0] / wall))
+                print(f"   {'warm-up ' if run < 0 else ''}batch {batch_size:>4}, rollup {'on ' if rollup else 'off'}: "
+                      f"{wall:.2f} s wall, "
+                      f"{cpu:.2f} s CPU, {batches} batches, {fills} fills", flush=True)
+    _database_use(template)
+    _admin_execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+    for batch_size in batch_sizes:
+        for rollup in (False, True):
+            walls = [w for w, _ in results[(batch_size, rollup)]]
+            cpus = [c for _, c in results[(batch_size, rollup)]]
+            figures[f"batches of {batch_size}, rollup {'on' if rollup else 'off'}"] = (
+                f"{statistics.median(walls):.3f} ms wall/order ({min(walls):.3f}-{max(walls):.3f}), "
+                f"{statistics.median(cpus):.3f} ms CPU/order ({min(cpus):.3f}-{max(cpus):.3f})")
+        on, off = (statistics.median(w for w, _ in results[(batch_size, r)]) for r in (True, False))
+        figures[f"batches of {batch_size}, on - off"] = f"{(on - off) * 1000:+.1f} us/order ({(on / off - 1):+.1%})"
+        per_order, shares = [p for p, _ in inside[batch_size]], [s for _, s in inside[batch_size]]
+        figures[f"batches of {batch_size}, inside the rollup"] = (
+            f"{statistics.median(per_order) * 1000:.1f} us/order ({min(per_order) * 1000:.1f}-"
+            f"{max(per_order) * 1000:.1f}), {statistics.median(shares):.2%} of matching wall time "
+            f"({min(shares):.2%}-{max(shares):.2%})")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=50000)
@@ -177,6 +282,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--phases", default="throughput,latency", help="which phases to run, comma-separated")
+    parser.add_argument("--candle-orders", type=int, default=5000)
+    parser.add_argument("--candle-runs", type=int, default=3)
+    parser.add_argument("--batch-sizes", default="1000,20", help="candles phase: MATCHER_BATCH_SIZE values")
     args = parser.parse_args()
     django_setup()
     fresh_database()
@@ -192,6 +300,10 @@ def main() -> None:
     if "latency" in args.phases:
         report("acceptance -> settlement latency under steady load",
                phase_latency(market_id, account_ids, args.rate, args.seconds, args.processes))
+    if "candles" in args.phases:
+        report(f"candle rollup: in-process market_match over the same {args.candle_orders:,} orders, on vs off",
+               phase_candles(market_id, account_ids, args.candle_orders, args.processes, args.candle_runs,
+                             [int(b) for b in args.batch_sizes.split(",")]))
 
     from ledger import selectors
 

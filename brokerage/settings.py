@@ -211,6 +211,8 @@ REST_FRAMEWORK = {
         "api_key": env_str("API_KEY_THROTTLE_RATE", "6000/min"),
         "account": env_str("API_ACCOUNT_THROTTLE_RATE", "12000/min"),
         "ip": env_str("API_IP_THROTTLE_RATE", "12000/min"),
+        # Requests without a credential (public market data), per IP: 10/s on average, as Coinbase's public API.
+        "public_ip": env_str("API_PUBLIC_IP_THROTTLE_RATE", "600/min"),
         # Failed authentications: past these, every attempt is a 429 until the window moves on.
         "auth_failure_ip": env_str("AUTH_FAILURE_IP_RATE", "30/min"),
         "auth_failure_key": env_str("AUTH_FAILURE_KEY_RATE", "10/min"),

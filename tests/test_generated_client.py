@@ -35,6 +35,7 @@ EXPECTED_MODULES = {
     "api_keys.v1_api_keys_retrieve", "api_keys.v1_api_keys_revoke_create", "audit_log.v1_audit_log_list",
     "balances.v1_balances_list", "deposits.v1_deposits_create", "deposits.v1_deposits_list",
     "deposits.v1_deposits_retrieve", "fills.v1_fills_list", "markets.v1_markets_book_retrieve",
+    "markets.v1_markets_candles_list",
     "markets.v1_markets_list", "markets.v1_markets_retrieve", "markets.v1_markets_ticker_retrieve",
     "markets.v1_markets_trades_list", "orders.v1_orders_cancel_all_create", "orders.v1_orders_cancel_create",
     "orders.v1_orders_create", "orders.v1_orders_destroy", "orders.v1_orders_fills_list", "orders.v1_orders_list",
@@ -116,6 +117,12 @@ def test_a_generated_client_imports_and_trades_against_a_live_server(generated_c
 
     markets = api("markets.v1_markets_list").sync(client=client)
     assert [m.symbol for m in markets] == ["BTC-USD"]
+    # Market data is public: a client without a credential reads it (candles: a cursor page, none yet).
+    anonymous = client_module.Client(base_url=live_server.url, raise_on_unexpected_status=True)
+    assert [m.symbol for m in api("markets.v1_markets_list").sync(client=anonymous)] == ["BTC-USD"]
+    candles = api("markets.v1_markets_candles_list").sync("BTC-USD", client=anonymous,
+                                                           granularity=models.V1MarketsCandlesListGranularity(60))
+    assert candles.results == [] and not candles.next_
 
     balances = {b.asset: b for b in api("balances.v1_balances_list").sync(client=client)}
     assert (balances["USD"].total, balances["USD"].available) == ("50000.00", "50000.00")

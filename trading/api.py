@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
@@ -17,16 +18,19 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from accounts.models import Scope
-from accounts.permissions import AccountScopedMixin, client_account_of
+from accounts.permissions import AccountScopedMixin, PublicReadPermission, client_account_of
+from accounts.throttling import PublicReadRateThrottle
 from core.api.errors import error_code
 from core.api.pagination import CreatedCursorPagination
 from core.api.serializers import SharedFieldsMixin, StrictSerializer, validated
 from core.exceptions import Code as CoreCode
 from core.representation import fixed
-from ledger.dates import UtcDateTimeFilter
+from ledger.dates import UtcDateTimeField, UtcDateTimeFilter, parse_utc_datetime
 from ledger.serializers import DecimalStringField
 from trading import metrics, selectors, services
-from trading.models import Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from trading.candles import GRANULARITIES
+from trading.errors import Code
+from trading.models import Candle, Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from trading.representations import amount_places, fill_data, market_data, order_data
 
 READ = {"GET": Scope.READ}
@@ -198,8 +202,59 @@ class TickerSerializer(serializers.Serializer):
     last_at = serializers.DateTimeField(allow_null=True)
     best_bid = MarketAmountField(kind="price", allow_null=True)
     best_ask = MarketAmountField(kind="price", allow_null=True)
+    open_24h = MarketAmountField(kind="price", allow_null=True, help_text="The first trade's price in the last 24 h.")
+    high_24h = MarketAmountField(kind="price", allow_null=True)
+    low_24h = MarketAmountField(kind="price", allow_null=True)
     volume_24h = MarketAmountField(kind="base")
     quote_volume_24h = MarketAmountField(kind="exact")
+    trades_24h = serializers.IntegerField()
+
+
+class CandleSerializer(serializers.ModelSerializer):
+    """One bucket's trades: ``start`` is the bucket's first instant (UTC), ``volume`` the base traded,
+    ``quote_volume`` the exact notional."""
+
+    open = MarketAmountField(kind="price")
+    high = MarketAmountField(kind="price")
+    low = MarketAmountField(kind="price")
+    close = MarketAmountField(kind="price")
+    volume = MarketAmountField(kind="base")
+    quote_volume = MarketAmountField(kind="exact")
+    trades = serializers.IntegerField(source="trade_count", read_only=True)
+
+    class Meta:
+        model = Candle
+        fields = ["start", "open", "high", "low", "close", "volume", "quote_volume", "trades"]
+        read_only_fields = fields
+
+
+class UtcDateTimeParam(serializers.Field):
+    """An ISO 8601 date-time query parameter as aware UTC (naive means UTC): ``invalid``, or ``out_of_range`` for
+    an offset or a year PostgreSQL cannot store."""
+
+    def to_internal_value(self, data):
+        try:
+            return UtcDateTimeField().clean(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0], code=exc.code) from None
+
+
+class CandleQuerySerializer(serializers.Serializer):
+    granularity = serializers.CharField()
+    start = UtcDateTimeParam(required=False)
+    end = UtcDateTimeParam(required=False)
+
+    def validate_granularity(self, value: str) -> int:
+        if not value.isdigit() or int(value) not in GRANULARITIES:
+            raise serializers.ValidationError(
+                f"Use one of {', '.join(map(str, GRANULARITIES))} (seconds).", code=Code.INVALID_GRANULARITY)
+        return int(value)
+
+    def validate(self, attrs: dict) -> dict:
+        if "start" in attrs and "end" in attrs and attrs["start"] >= attrs["end"]:
+            raise serializers.ValidationError(
+                {"end": [serializers.ErrorDetail("end must be after start.", code=Code.INVALID_TIME_RANGE)]})
+        return attrs
 
 
 def _bounded_int(request, name: str, *, default: int, maximum: int) -> int:
@@ -374,8 +429,13 @@ class OrderFillListView(FillListView):
 
 
 class MarketView(generics.GenericAPIView):
+    """Market data: public. Anyone may read it without a credential, throttled per IP address (``public_ip``);
+    with a credential it is read as before (a key needs ``read``)."""
+
     serializer_class = MarketSerializer
     required_scopes = READ
+    permission_classes = [PublicReadPermission]
+    throttle_classes = [PublicReadRateThrottle]
     pagination_class = None
     queryset = Market.objects.none()
 
@@ -441,3 +501,45 @@ class TickerView(MarketDataView):
 
     def get(self, request, symbol):
         return Response(TickerSerializer(selectors.ticker(market=self.market())).data)
+
+
+class CandleCursorPagination(CreatedCursorPagination):
+    """Candles newest first, or oldest first from ``start`` (to page forward in time); the cursor's position is a
+    bucket's start."""
+
+    page_size = 300
+    max_page_size = 1000
+
+    def get_ordering(self, request, queryset, view):
+        return ("start",) if "start" in request.query_params else ("-start",)
+
+    def position_clean(self, position: str) -> str:
+        return parse_utc_datetime(position).isoformat()
+
+
+class CandlesView(MarketDataView):
+    """The market's candles (OHLCV) of one granularity, from its fills: newest first, or oldest first from
+    ``start``; cursor pages of up to 1,000 (default 300). A bucket without a trade has no candle."""
+
+    serializer_class = CandleSerializer
+    pagination_class = CandleCursorPagination
+    filter_backends = []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("granularity", int, required=True, enum=list(GRANULARITIES),
+                             description="Seconds per candle: 60, 300, 900, 3600, 21600 or 86400."),
+            OpenApiParameter("start", str, description="ISO 8601; from the candle that holds this time on."),
+            OpenApiParameter("end", str, description="ISO 8601; candles that begin before this time."),
+            OpenApiParameter("page_size", int, description="Candles per page, 1-1000 (default 300)."),
+        ],
+        responses={200: CandleSerializer(many=True)},
+    )
+    def get(self, request, symbol):
+        market = self.market()
+        query = CandleQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        page = self.paginate_queryset(selectors.candles_list(market=market, **query.validated_data))
+        for candle in page:
+            candle.market = market  # the amounts' precision: one market for all, no query per row
+        return self.get_paginated_response(CandleSerializer(page, many=True).data)

@@ -44,6 +44,9 @@ class Code(StrEnum):
     ALREADY_DECIDED = "already_decided"
     REASON_REQUIRED = "reason_required"
     SETTLEMENT_FAILED = "settlement_failed"
+    # Public market data: the query of candles.
+    INVALID_GRANULARITY = "invalid_granularity"
+    INVALID_TIME_RANGE = "invalid_time_range"
 
 
 class TradingError(DomainError):

@@ -274,6 +274,43 @@ class Fill(models.Model):
         ]
 
 
+
+class Candle(models.Model):
+    """The fills of one market in one time bucket, rolled up (``trading.candles``): written by the matcher's batch
+    in the transaction of its fills (``trading.sql.candles_upsert``), rebuilt by ``manage.py candles_backfill``.
+
+    ``first_fill_id`` and ``last_fill_id`` say which fills gave the open and the close, so that merging a batch
+    into a candle does not depend on the order the parts arrive in."""
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="+", db_index=False)  # candle_bucket
+    granularity = models.PositiveIntegerField(help_text="Seconds: 60, 300, 900, 3600, 21600 or 86400.")
+    start = models.DateTimeField(help_text="The bucket's first instant, a multiple of the granularity since the epoch.")
+    open = models.DecimalField(**AMOUNT)
+    high = models.DecimalField(**AMOUNT)
+    low = models.DecimalField(**AMOUNT)
+    close = models.DecimalField(**AMOUNT)
+    volume = models.DecimalField(**AMOUNT, help_text="Base traded.")
+    quote_volume = models.DecimalField(**AMOUNT, help_text="Exact notional traded, the sum of price x size.")
+    trade_count = models.PositiveIntegerField()
+    first_fill_id = models.BigIntegerField(help_text="The fill that gave the open.")
+    last_fill_id = models.BigIntegerField(help_text="The fill that gave the close.")
+
+    class Meta:
+        constraints = [
+            # Also the index of every read: a market's candles of one granularity, by start.
+            models.UniqueConstraint(fields=["market", "granularity", "start"], name="candle_bucket"),
+            models.CheckConstraint(condition=Q(granularity__in=[60, 300, 900, 3600, 21600, 86400]),
+                                   name="candle_granularity_known"),
+            models.CheckConstraint(
+                condition=Q(low__gt=0) & Q(low__lte=F("open")) & Q(low__lte=F("close")) & Q(high__gte=F("open"))
+                & Q(high__gte=F("close")) & Q(volume__gt=0) & Q(trade_count__gt=0),
+                name="candle_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market_id} {self.granularity}s candle at {self.start:%Y-%m-%d %H:%M}"
+
 # --- held-rate quotes, the firm's inventory and stablecoin conversions (README "Quotes") ---------------------
 
 BPS_FIELD = {"max_digits": 12, "decimal_places": 4}

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.utils import timezone
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 
 from accounts.models import ClientAccount
-from trading.models import Fill, Market, Order, OrderStatus, Side
+from trading import clock
+from trading.candles import CandleRow, FillTrade, bucket_start, candle_merge, candles_of
+from trading.models import Candle, Fill, Market, Order, OrderStatus, Side
 
 RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 ZERO = Decimal(0)
@@ -98,16 +99,18 @@ class Ticker:
     last_at: datetime | None
     best_bid: Decimal | None
     best_ask: Decimal | None
+    open_24h: Decimal | None
+    high_24h: Decimal | None
+    low_24h: Decimal | None
     volume_24h: Decimal
     quote_volume_24h: Decimal
+    trades_24h: int
 
 
 def ticker(*, market: Market) -> Ticker:
     last = Fill.objects.filter(market=market).order_by("-id").only("price", "size", "created_at").first()
     bids, asks = book_levels(market=market, side=Side.BUY, depth=1), book_levels(market=market, side=Side.SELL, depth=1)
-    volume = Fill.objects.filter(market=market, created_at__gte=timezone.now() - timedelta(hours=24)).aggregate(
-        base=Sum("size"), quote=Sum("quote_amount")
-    )
+    day = trades_since(market=market, since=clock.now() - timedelta(hours=24))
     return Ticker(
         market=market,
         last_price=last.price if last else None,
@@ -115,6 +118,46 @@ def ticker(*, market: Market) -> Ticker:
         last_at=last.created_at if last else None,
         best_bid=bids[0][0] if bids else None,
         best_ask=asks[0][0] if asks else None,
-        volume_24h=volume["base"] or ZERO,
-        quote_volume_24h=volume["quote"] or ZERO,
+        open_24h=day.open if day else None,
+        high_24h=day.high if day else None,
+        low_24h=day.low if day else None,
+        volume_24h=day.volume if day else ZERO,
+        quote_volume_24h=day.quote_volume if day else ZERO,
+        trades_24h=day.trade_count if day else 0,
     )
+
+
+def trades_since(*, market: Market, since: datetime) -> CandleRow | None:
+    """One candle of every fill of the market from ``since`` on (None without one), exactly, without reading
+    more than a minute of fills: the fills before the first whole minute, then the one-minute candles."""
+    edge = bucket_start(since, 60)
+    if edge < since:
+        edge += timedelta(seconds=60)
+    fills = Fill.objects.filter(market=market, created_at__gte=since, created_at__lt=edge).values_list(
+        "id", "price", "size", "quote_amount", "created_at")
+    parts = candles_of((FillTrade(*values) for values in fills), granularities=(86400,))
+    minutes = Candle.objects.filter(market=market, granularity=60, start__gte=edge)
+    summed = minutes.aggregate(high=Max("high"), low=Min("low"), volume=Sum("volume"), quote_volume=Sum("quote_volume"),
+                               trade_count=Sum("trade_count"), first=Min("first_fill_id"), last=Max("last_fill_id"))
+    if summed["trade_count"]:
+        first, last = minutes.order_by("first_fill_id").first(), minutes.order_by("-last_fill_id").first()
+        parts.append(CandleRow(86400, edge, first.open, summed["high"], summed["low"], last.close, summed["volume"],
+                               summed["quote_volume"], summed["trade_count"], summed["first"], summed["last"]))
+    if not parts:
+        return None
+    day = parts[0]
+    for part in parts[1:]:
+        day = candle_merge(day, part)
+    return day
+
+
+def candles_list(*, market: Market, granularity: int, start: datetime | None = None,
+                 end: datetime | None = None) -> QuerySet[Candle]:
+    """The market's candles of one granularity: those whose bucket holds ``start`` or begins after it, and
+    begins before ``end``. Buckets without a trade have no candle."""
+    candles = Candle.objects.filter(market=market, granularity=granularity)
+    if start is not None:
+        candles = candles.filter(start__gte=bucket_start(start, granularity))
+    if end is not None:
+        candles = candles.filter(start__lt=end)
+    return candles

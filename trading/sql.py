@@ -9,13 +9,15 @@ SQLite default; they also run on PostgreSQL, which is how the parity tests cover
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import F, Q
 
 from accounts.models import AssetLimit, ClientAccount
-from trading.models import FeeSchedule, Market, Order
+from trading.candles import GRANULARITIES, CandleRow, FillTrade, candle_merge, candles_of
+from trading.models import Candle, FeeSchedule, Fill, Market, Order
 
 LOCK_NAMESPACE = 0x7472  # first key of the two-key advisory lock: "tr"(ading); the second is the market id
 
@@ -131,3 +133,90 @@ def cancel_seq_next_portable(market_id: int) -> int:
     """The same as an update and a read (``UPDATE ... RETURNING`` needs SQLite 3.35; Django 5.2 allows 3.31)."""
     Market.objects.filter(pk=market_id).update(cancel_seq=F("cancel_seq") + 1)
     return Market.objects.filter(pk=market_id).values_list("cancel_seq", flat=True).get()
+
+
+# --- candles ------------------------------------------------------------------------------------------------
+
+CANDLE_COLUMNS = CandleRow._fields  # granularity, start, open, high, low, close, volume, ..., last_fill_id
+
+
+def candles_upsert(market_id: int, rows: list[CandleRow]) -> None:
+    """Merge a matcher batch's candles (at most one row per granularity and bucket) into the market's: one
+    statement. Call under the market's lock, in the transaction that writes the fills."""
+    if not rows:
+        return
+    if _on_postgresql():
+        return candles_upsert_postgresql(market_id, rows)
+    return candles_upsert_portable(market_id, rows)
+
+
+CANDLE_ARRAY_TYPES = ("integer", "timestamptz", *["numeric"] * 6, "integer", "bigint", "bigint")
+CANDLES_UPSERT = (
+    f"INSERT INTO trading_candle AS c (market_id, {', '.join(CANDLE_COLUMNS)})"
+    f" SELECT %s, * FROM unnest({', '.join(f'%s::{t}[]' for t in CANDLE_ARRAY_TYPES)})"
+    " ON CONFLICT (market_id, granularity, start) DO UPDATE SET"
+    " open = CASE WHEN excluded.first_fill_id < c.first_fill_id THEN excluded.open ELSE c.open END,"
+    " close = CASE WHEN excluded.last_fill_id > c.last_fill_id THEN excluded.close ELSE c.close END,"
+    " high = greatest(c.high, excluded.high), low = least(c.low, excluded.low),"
+    " volume = c.volume + excluded.volume, quote_volume = c.quote_volume + excluded.quote_volume,"
+    " trade_count = c.trade_count + excluded.trade_count,"
+    " first_fill_id = least(c.first_fill_id, excluded.first_fill_id),"
+    " last_fill_id = greatest(c.last_fill_id, excluded.last_fill_id)"
+)
+
+
+def candles_upsert_postgresql(market_id: int, rows: list[CandleRow]) -> None:
+    """One statement: the rows' columns as arrays (``unnest``), merged into stored candles as ``candle_merge``
+    does."""
+    with connection.cursor() as cursor:
+        cursor.execute(CANDLES_UPSERT, [market_id, *(list(column) for column in zip(*rows))])
+
+
+def candles_upsert_portable(market_id: int, rows: list[CandleRow]) -> None:
+    """The same merge in Python, a read and a write per row (SQLite serialises writers, so nothing interleaves)."""
+    for row in rows:
+        stored = Candle.objects.filter(market_id=market_id, granularity=row.granularity, start=row.start).first()
+        if stored is None:
+            Candle.objects.create(market_id=market_id, **row._asdict())
+            continue
+        merged = candle_merge(CandleRow(*(getattr(stored, name) for name in CANDLE_COLUMNS)), row)
+        for name, value in merged._asdict().items():
+            setattr(stored, name, value)
+        stored.save()
+
+
+def candles_rebuild(market_id: int, start: datetime, end: datetime) -> int:
+    """Recompute from the fills every candle of the market in ``[start, end)``, which must be whole days (UTC):
+    deletes the stored ones and inserts them afresh. Returns how many candles it wrote. Call under the market's
+    lock (``market_lock``): the matcher must not roll up fills of the range meanwhile."""
+    if _on_postgresql():
+        return candles_rebuild_postgresql(market_id, start, end)
+    return candles_rebuild_portable(market_id, start, end)
+
+
+def candles_rebuild_postgresql(market_id: int, start: datetime, end: datetime) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM trading_candle WHERE market_id = %s AND start >= %s AND start < %s",
+                       [market_id, start, end])
+        cursor.execute(
+            f"INSERT INTO trading_candle (market_id, {', '.join(CANDLE_COLUMNS)})"
+            " SELECT f.market_id, g.seconds, b.start, (array_agg(f.price ORDER BY f.id))[1], max(f.price),"
+            " min(f.price), (array_agg(f.price ORDER BY f.id DESC))[1], sum(f.size), sum(f.quote_amount), count(*),"
+            " min(f.id), max(f.id)"
+            " FROM trading_fill f CROSS JOIN unnest(%s::integer[]) AS g(seconds)"
+            " CROSS JOIN LATERAL (SELECT date_bin(make_interval(secs => g.seconds), f.created_at,"
+            " timestamptz '1970-01-01 00:00:00+00') AS start) b"
+            " WHERE f.market_id = %s AND f.created_at >= %s AND f.created_at < %s"
+            " GROUP BY f.market_id, g.seconds, b.start",
+            [list(GRANULARITIES), market_id, start, end],
+        )
+        return cursor.rowcount
+
+
+def candles_rebuild_portable(market_id: int, start: datetime, end: datetime) -> int:
+    Candle.objects.filter(market_id=market_id, start__gte=start, start__lt=end).delete()
+    fills = Fill.objects.filter(market_id=market_id, created_at__gte=start, created_at__lt=end).values_list(
+        "id", "price", "size", "quote_amount", "created_at")
+    rows = candles_of(FillTrade(*values) for values in fills)
+    Candle.objects.bulk_create([Candle(market_id=market_id, **row._asdict()) for row in rows])
+    return len(rows)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("markets/<str:symbol>/book/", api.OrderBookView.as_view(), name="market-book"),
     path("markets/<str:symbol>/trades/", api.TradesView.as_view(), name="market-trades"),
     path("markets/<str:symbol>/ticker/", api.TickerView.as_view(), name="market-ticker"),
+    path("markets/<str:symbol>/candles/", api.CandlesView.as_view(), name="market-candles"),
     # held-rate quotes, indicative prices and stablecoin conversions (trading.quotes_api)
     path("quotes/", quotes_api.QuoteListView.as_view(), name="quote-list"),
     path("quotes/<int:pk>/", quotes_api.QuoteDetailView.as_view(), name="quote-detail"),

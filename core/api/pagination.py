@@ -26,12 +26,16 @@ class CreatedCursorPagination(CursorPagination):
         if cursor is None or cursor.position is None:
             return cursor
         try:
-            position = int(cursor.position)
-        except ValueError:
+            return cursor._replace(position=self.position_clean(cursor.position))
+        except (ValueError, OverflowError):
             raise self._invalid() from None
-        if not BIGINT_MIN <= position <= BIGINT_MAX:
-            raise self._invalid()
-        return cursor._replace(position=str(position))
+
+    def position_clean(self, position: str) -> str:
+        """The position as the query will compare it; ``ValueError`` if it cannot be one (here: an id)."""
+        value = int(position)
+        if not BIGINT_MIN <= value <= BIGINT_MAX:
+            raise ValueError(f"not a bigint: {value}")
+        return str(value)
 
     def _invalid(self) -> ValidationError:
         detail = ErrorDetail(str(self.invalid_cursor_message), code=Code.INVALID_CURSOR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.openapi import AutoSchema
+from rest_framework.permissions import SAFE_METHODS
 
 from core.api.serializers import ErrorSerializer
 
@@ -38,6 +39,15 @@ class ApiAutoSchema(AutoSchema):
                 status, {"description": description, "content": {"application/json": {"schema": error}}}
             )
         return operation
+
+    def get_auth(self) -> list[dict]:
+        """The view's credentials, and none at all (``{}``) for reads anyone may make (``allows_anonymous_reads``
+        on a permission: drf-spectacular only knows DRF's own AllowAny and IsAuthenticatedOrReadOnly)."""
+        auths = super().get_auth()
+        public = any(getattr(p, "allows_anonymous_reads", False) for p in self.view.get_permissions())
+        if public and self.method in SAFE_METHODS and {} not in auths:
+            auths.append({})
+        return auths
 
     def _error_statuses(self, *, has_body: bool, has_query: bool = False) -> dict[str, str]:
         statuses = dict(ALWAYS)

@@ -7,6 +7,7 @@ orders. Placing an order takes no market lock: it only inserts a ``new`` row and
 """
 
 from trading.services.cancels import CANCELLED_BY_OPERATIONS, USER_REQUESTED, order_cancel, orders_cancel_all
+from trading.services.candles import BackfillSummary, candles_backfill
 from trading.services.markets import market_status_set
 from trading.services.matcher import MatchSummary, market_match
 from trading.services.parameters import parameter_change_approve, parameter_change_propose, parameter_change_reject
@@ -18,9 +19,11 @@ __all__ = [
     "CANCELLED_BY_OPERATIONS",
     "LOCK_NAMESPACE",
     "USER_REQUESTED",
+    "BackfillSummary",
     "BatchSettlement",
     "MatchSummary",
     "OrderParams",
+    "candles_backfill",
     "market_match",
     "market_status_set",
     "order_cancel",

@@ -3,17 +3,17 @@ updates, written with a handful of bulk statements inside the caller's transacti
 
 Queries per batch, whatever its size: makers not in the batch (1), client ledger accounts (1), the fee
 account (1), the ledger batch (``ledger.services.entries_post``: replay check, one balance lock, hold captures,
-hold releases, balances, entries, postings), fills (1), orders (1).
+hold releases, balances, entries, postings), fills (1), orders (1), candles (1: ``trading.sql.candles_upsert``,
+one row per granularity whatever the number of fills, since a batch's fills share one time).
 """
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from core.db import rows_insert, rows_update
 from ledger import services as ledger
 from ledger.models import LedgerAccount, Purpose
-from trading import engine, outbox
+from trading import clock, engine, outbox, sql
+from trading.candles import FillTrade, candles_of
 from trading.fill_amounts import FillAmounts, fill_apply
 from trading.models import Fill, Market, Order, OrderStatus, Side
 
@@ -21,6 +21,8 @@ ORDER_FIELDS = ["status", "reason", "filled_size", "filled_quote", "fees_paid", 
 FILL_FIELDS = ["market", "maker_order", "taker_order", "maker_account", "taker_account", "price", "size",
                "quote_amount", "maker_fee", "taker_fee", "buyer_quote", "seller_quote", "aggressor_side", "created_at",
                "entry"]
+TRADE_FIELDS = ("price", "size", "quote_amount", "created_at")  # a fill row's values for its candles
+TRADE_AT = {name: FILL_FIELDS.index(name) for name in TRADE_FIELDS}
 
 
 class BatchSettlement:
@@ -31,7 +33,7 @@ class BatchSettlement:
         self.ended: dict[int, Order] = {}
         self.fills: list[tuple] = []  # rows of FILL_FIELDS but the entry
         self.specs: list[ledger.EntrySpec] = []
-        self.now = timezone.now()
+        self.now = clock.now()  # every fill of the batch, and so its candles, is of this instant
         self.ledger_accounts: dict[int, LedgerAccount] = {}
         self.fees_account: LedgerAccount | None = None
 
@@ -121,8 +123,16 @@ class BatchSettlement:
         entries = ledger.entries_post(specs=self.specs, releases=releases)
         fill_ids = dict(rows_insert(Fill, FILL_FIELDS, [(*row, entry.pk) for row, entry in zip(self.fills, entries)],
                                     returning=["entry", "id"]))
+        ids = [fill_ids[entry.pk] for entry in entries]
         _orders_save(list(self.changed.values()), self.now)
-        outbox.batch_settled(self, [fill_ids[entry.pk] for entry in entries])
+        self._candles_roll_up(ids)
+        outbox.batch_settled(self, ids)
+
+    def _candles_roll_up(self, fill_ids: list[int]) -> None:
+        """Merge the batch's fills into the market's candles, in this transaction (README "Candles")."""
+        trades = (FillTrade(fill_id, *(row[TRADE_AT[name]] for name in TRADE_FIELDS))
+                  for fill_id, row in zip(fill_ids, self.fills))
+        sql.candles_upsert(self.market.pk, candles_of(trades))
 
 
 def _orders_save(orders: list[Order], now) -> None:
