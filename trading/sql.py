@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import F, Q
 
 from accounts.models import AssetLimit, ClientAccount
-from trading.models import FeeSchedule, Market, Order
+from trading.models import AccountTradingControl, FeeSchedule, Market, Order
 
 LOCK_NAMESPACE = 0x7472  # first key of the two-key advisory lock: "tr"(ading); the second is the market id
 
@@ -33,12 +33,18 @@ class PlacementReads:
     existing_order_id: int | None
     max_order_sizes: dict[str, Decimal]  # asset -> this account's maximum order size, where it has one
     fee_schedules: dict[int | None, tuple[Decimal, Decimal]]  # market id (None: all markets) -> (maker, taker)
+    kill_switch: bool = False  # the account's kill switch is engaged (trading.services.controls)
 
 
 def placement_reads(account: ClientAccount, market: Market, client_order_id: str) -> PlacementReads:
     """What placing needs from the database, in one round trip: the market's current version (its status is
     checked fresh in the transaction), an order already stored under the client order id, the account's order
-    size limits in the market's assets, and its tier's fee schedules."""
+    size limits in the market's assets, its tier's fee schedules and its kill switch.
+
+    It also locks the client account's row (``FOR NO KEY UPDATE``) until the transaction ends: one account's
+    placements and its kill switch, dead-man switch and per-client risk caps are decided one at a time (a kill
+    switch waits for an order being placed and then cancels it; two orders cannot both pass an open-order cap).
+    Inserts referencing the account (orders, fills, holds) take only ``KEY SHARE`` and never wait for it."""
     if _on_postgresql():
         return placement_reads_postgresql(account, market, client_order_id)
     return placement_reads_portable(account, market, client_order_id)
@@ -47,7 +53,8 @@ def placement_reads(account: ClientAccount, market: Market, client_order_id: str
 def placement_reads_postgresql(account: ClientAccount, market: Market, client_order_id: str) -> PlacementReads:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT 'market', id, status, NULL::numeric, NULL::numeric, updated_at FROM trading_market"
+            "WITH account AS MATERIALIZED (SELECT id FROM accounts_clientaccount WHERE id = %s FOR NO KEY UPDATE)"
+            " SELECT 'market', id, status, NULL::numeric, NULL::numeric, updated_at FROM trading_market"
             " WHERE symbol = %s"
             " UNION ALL"
             " SELECT 'order', id, NULL, NULL, NULL, NULL FROM trading_order"
@@ -57,9 +64,12 @@ def placement_reads_postgresql(account: ClientAccount, market: Market, client_or
             " WHERE account_id = %s AND asset_id IN (%s, %s) AND max_order_size IS NOT NULL"
             " UNION ALL"
             " SELECT 'fees', market_id, NULL, maker_fee_rate, taker_fee_rate, NULL FROM trading_feeschedule"
-            " WHERE tier = %s AND (market_id = %s OR market_id IS NULL)",
-            [market.symbol, account.pk, client_order_id, account.pk, market.base_id, market.quote_id, account.tier,
-             market.pk],
+            " WHERE tier = %s AND (market_id = %s OR market_id IS NULL)"
+            " UNION ALL"
+            " SELECT 'control', a.id, c.kill_switch::text, NULL, NULL, NULL FROM account a"
+            " LEFT JOIN trading_accounttradingcontrol c ON c.account_id = a.id",
+            [account.pk, market.symbol, account.pk, client_order_id, account.pk, market.base_id, market.quote_id,
+             account.tier, market.pk],
         )
         rows = cursor.fetchall()
     return PlacementReads(
@@ -67,11 +77,13 @@ def placement_reads_postgresql(account: ClientAccount, market: Market, client_or
         existing_order_id=next((id_ for kind, id_, *_ in rows if kind == "order"), None),
         max_order_sizes={asset: limit for kind, _, asset, limit, *_ in rows if kind == "limit"},
         fee_schedules={market_id: (maker, taker) for kind, market_id, _, maker, taker, _ in rows if kind == "fees"},
+        kill_switch=any(kind == "control" and flag == "true" for kind, _, flag, *_ in rows),
     )
 
 
 def placement_reads_portable(account: ClientAccount, market: Market, client_order_id: str) -> PlacementReads:
-    """The same reads as four ORM queries (the ``UNION ALL`` above relies on PostgreSQL's casts)."""
+    """The same reads as ORM queries (the ``UNION ALL`` above relies on PostgreSQL's casts)."""
+    list(ClientAccount.objects.select_for_update(no_key=True).filter(pk=account.pk).values_list("pk"))
     limits = AssetLimit.objects.filter(account=account, asset_id__in=[market.base_id, market.quote_id],
                                        max_order_size__isnull=False)
     schedules = FeeSchedule.objects.filter(Q(market=market) | Q(market__isnull=True), tier=account.tier)
@@ -82,6 +94,7 @@ def placement_reads_portable(account: ClientAccount, market: Market, client_orde
         max_order_sizes=dict(limits.values_list("asset_id", "max_order_size")),
         fee_schedules={m: (maker, taker) for m, maker, taker in
                        schedules.values_list("market_id", "maker_fee_rate", "taker_fee_rate")},
+        kill_switch=AccountTradingControl.objects.filter(account=account, kill_switch=True).exists(),
     )
 
 

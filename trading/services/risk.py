@@ -1,0 +1,187 @@
+"""Pre-trade risk: the checks an order passes before anything is held or stored (README "Pre-trade risk").
+
+Called once by ``placement`` inside its transaction, after the order's shape and grid checks and with the client
+account's row locked (``trading.sql.placement_reads``), so the per-client caps are exact: two orders of one
+account are decided one after the other. A refusal raises before the hold is placed or the row inserted, and
+the transaction rolls back: nothing is left behind.
+
+The limits live on the market (``Market.price_collar_bps``, ``max_market_order_notional``,
+``max_limit_order_notional``, ``max_daily_notional``, ``max_open_orders``; empty means no limit) and change only
+through four-eyes proposals (``trading.services.parameters``). A market without limits costs nothing but the
+kill-switch and mode checks; the book is read only when a collar or a market-order cap needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Case, F, Q, Sum, When
+
+from accounts.models import ClientAccount
+from trading import clock, selectors
+from trading.errors import Code, KillSwitchEngaged, MarketNotOpen, RiskRefused
+from trading.models import OPEN_STATUSES, Fill, Market, MarketStatus, Order, OrderStatus, OrderType, Side
+
+DAILY_WINDOW = timedelta(hours=24)
+BOOK_DEPTH = 200  # price levels a market order's walk reads; beyond them the rest is priced at the last one
+BPS = Decimal(10000)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """What risk needs of an order: its side, type, price, size or funds, and post-only flag."""
+
+    side: str
+    type: str
+    price: Decimal | None
+    size: Decimal | None
+    funds: Decimal | None
+    post_only: bool
+
+
+def order_risk_check(*, account: ClientAccount, market: Market, order: OrderIntent, kill_switch: bool) -> None:
+    """Refuse the order if the account's kill switch is on, the market's mode forbids it, or it breaks one of
+    the market's risk limits. Raises ``KillSwitchEngaged`` (403), ``MarketNotOpen`` (409) or ``RiskRefused``
+    (400) with the limit's code."""
+    if kill_switch:
+        raise KillSwitchEngaged("Your kill switch is engaged: no new orders until it is released.")
+    _mode_check(market, order)
+    if order.type == OrderType.LIMIT:
+        _limit_order_check(market, order)
+    else:
+        _market_order_check(market, order)
+    _open_orders_check(account, market)
+    _daily_notional_check(account, market, order)
+
+
+def _mode_check(market: Market, order: OrderIntent) -> None:
+    if market.status == MarketStatus.LIMIT_ONLY and order.type != OrderType.LIMIT:
+        raise MarketNotOpen(f"{market.symbol} is in limit-only mode: only limit orders are accepted.",
+                            code=Code.MARKET_LIMIT_ONLY, field="type")
+    if market.status == MarketStatus.POST_ONLY and not order.post_only:
+        raise MarketNotOpen(f"{market.symbol} is in post-only mode: only post-only limit orders are accepted.",
+                            code=Code.MARKET_POST_ONLY, field="post_only")
+
+
+def _limit_order_check(market: Market, order: OrderIntent) -> None:
+    notional = order.price * order.size
+    if market.max_limit_order_notional is not None and notional > market.max_limit_order_notional:
+        raise RiskRefused(f"The order's notional {notional.normalize():f} {market.quote_id} is above this market's "
+                          f"limit-order cap of {market.max_limit_order_notional.normalize():f}.",
+                          code=Code.ORDER_NOTIONAL_EXCEEDED, field="size")
+    if market.price_collar_bps is not None and not order.post_only:  # a post-only order never takes
+        _collar_check(market, order.side, order.price, field="price")
+
+
+def _market_order_check(market: Market, order: OrderIntent) -> None:
+    if market.max_market_order_notional is None and market.price_collar_bps is None:
+        return
+    walk = _walk(market, order)
+    cap = market.max_market_order_notional
+    if cap is not None and walk.notional > cap:
+        field = "funds" if order.funds is not None else "size"
+        raise RiskRefused(f"The order's notional {walk.notional.normalize():f} {market.quote_id} is above this "
+                          f"market's market-order cap of {cap.normalize():f}.",
+                          code=Code.ORDER_NOTIONAL_EXCEEDED, field=field)
+    if market.price_collar_bps is not None and walk.worst_price is not None:
+        _collar_check(market, order.side, walk.worst_price, field="size" if order.funds is None else "funds")
+
+
+def _collar_check(market: Market, side: str, price: Decimal, *, field: str) -> None:
+    """A buy may not pay more, a sell not take less, than the collar around the reference price."""
+    reference = _reference_price(market)
+    if reference is None:  # nothing traded and no two-sided book: nothing to measure "through" against
+        return
+    band = reference * market.price_collar_bps / BPS
+    through = price > reference + band if side == Side.BUY else price < reference - band
+    if through:
+        limit = reference + band if side == Side.BUY else reference - band
+        raise RiskRefused(f"The price {price.normalize():f} is more than {market.price_collar_bps.normalize():f} bps "
+                          f"through the reference {reference.normalize():f} (limit {limit.normalize():f}).",
+                          code=Code.PRICE_COLLAR, field=field)
+
+
+def _reference_price(market: Market) -> Decimal | None:
+    """The mid of the best bid and ask, else the last trade's price, else none."""
+    bid = selectors.book_levels(market=market, side=Side.BUY, depth=1)
+    ask = selectors.book_levels(market=market, side=Side.SELL, depth=1)
+    if bid and ask:
+        return (bid[0][0] + ask[0][0]) / 2
+    return Fill.objects.filter(market=market).order_by("-id").values_list("price", flat=True).first()
+
+
+@dataclass(frozen=True)
+class Walk:
+    notional: Decimal  # what the order would trade against the book as it is now (fees excluded)
+    worst_price: Decimal | None  # the furthest price level it would reach (None: an empty book)
+
+
+def _walk(market: Market, order: OrderIntent) -> Walk:
+    """A market order walked through the resting orders it would meet now: its size, or its funds spent."""
+    opposite = Side.SELL if order.side == Side.BUY else Side.BUY
+    levels = selectors.book_levels(market=market, side=opposite, depth=BOOK_DEPTH)
+    size_left, funds_left = order.size, order.funds
+    notional, worst = ZERO, None
+    for price, size, _ in levels:
+        worst = price
+        if funds_left is not None:
+            cost = size * price
+            if funds_left <= cost:
+                return Walk(notional + funds_left, worst)
+            funds_left, notional = funds_left - cost, notional + cost
+        else:
+            take = min(size, size_left)
+            size_left, notional = size_left - take, notional + take * price
+            if size_left == 0:
+                return Walk(notional, worst)
+    if worst is not None and len(levels) == BOOK_DEPTH:  # deeper than read: the rest at the last level read
+        notional += funds_left if funds_left is not None else size_left * worst
+    return Walk(notional, worst)
+
+
+def _open_orders_check(account: ClientAccount, market: Market) -> None:
+    cap = market.max_open_orders
+    if cap is None:
+        return
+    if Order.objects.filter(account=account, market=market, status__in=OPEN_STATUSES).count() >= cap:
+        raise RiskRefused(f"You have {cap} open orders in {market.symbol}, the most this market allows.",
+                          code=Code.OPEN_ORDER_LIMIT_REACHED)
+
+
+def _daily_notional_check(account: ClientAccount, market: Market, order: OrderIntent) -> None:
+    cap = market.max_daily_notional
+    if cap is None:
+        return
+    used = daily_notional_used(account=account, market=market)
+    notional = _order_notional(market, order)
+    if used + notional > cap:
+        raise RiskRefused(f"This order would take your notional in {market.symbol} over the last 24 hours to "
+                          f"{(used + notional).normalize():f} {market.quote_id}, above the cap of "
+                          f"{cap.normalize():f}.", code=Code.DAILY_NOTIONAL_EXCEEDED, field="size")
+
+
+def daily_notional_used(*, account: ClientAccount, market: Market) -> Decimal:
+    """The notional of the account's orders placed in the market in the last 24 hours: what they traded, plus
+    what open limit orders still offer and what new market orders by funds may spend."""
+    remaining = F("filled_quote") + F("price") * (F("size") - F("filled_size"))
+    used = (
+        Order.objects.filter(account=account, market=market, created_at__gte=clock.now() - DAILY_WINDOW)
+        .exclude(status=OrderStatus.REJECTED)
+        .aggregate(used=Sum(Case(
+            When(Q(status__in=OPEN_STATUSES, type=OrderType.LIMIT), then=remaining),
+            When(Q(status=OrderStatus.NEW, funds__isnull=False), then=F("funds")),
+            default=F("filled_quote"),
+        )))["used"]
+    )
+    return used or ZERO
+
+
+def _order_notional(market: Market, order: OrderIntent) -> Decimal:
+    if order.type == OrderType.LIMIT:
+        return order.price * order.size
+    if order.funds is not None:
+        return order.funds
+    return _walk(market, order).notional
