@@ -221,3 +221,17 @@ def test_a_trader_may_arm_the_dead_man_switch_a_read_only_key_may_not(market):
     viewer = api_client_for(role=Role.VIEWER)
     assert trader.post(CANCEL_AFTER, {"timeout": 30}, format="json").status_code == 200
     assert viewer.post(CANCEL_AFTER, {"timeout": 30}, format="json").json()["code"] == "scope_required"
+
+
+def test_the_kill_switch_also_refuses_quotes_and_their_execution(desk, clock):
+    from tests.trading.quote_desk import client_with
+    from trading.services import quotes
+
+    alice = client_with(USD="1000")
+    quote = quotes.quote_create(account=alice, market=desk, side="buy", size=D("0.1"), acting_user=None)
+    services.kill_switch_engage(account=alice, acting_user=None, reason="stop")
+
+    with pytest.raises(KillSwitchEngaged):
+        quotes.quote_create(account=alice, market=desk, side="buy", size=D("0.1"), acting_user=None)
+    with pytest.raises(KillSwitchEngaged):
+        quotes.quote_execute(quote=quote, idempotency_key="k", acting_user=None)

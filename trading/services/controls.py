@@ -5,6 +5,7 @@
   controls") or an admin of the client account (``POST /api/v1/kill-switch/``) engage it; a client's admin may
   release only a switch the client engaged (``kill_switch_held_by_operations``). Each change is audited and
   written as a ``kill_switch.engaged`` / ``kill_switch.released`` event.
+  It also refuses quotes and conversions (``kill_switch_require_off``).
 - **Dead-man switch** (cancel-on-disconnect): ``POST /api/v1/orders/cancel-after/ {"timeout": 60}`` arms it;
   unless renewed within ``timeout`` seconds, every open order of the account is cancelled (reason
   ``cancel_after_lapsed``) by the beat's ``trading.tasks.cancel_after_sweep``; ``{"timeout": 0}`` disarms it.
@@ -25,7 +26,7 @@ from audit.services import audit_record, audit_values, user_or_none
 from core.exceptions import Code as CoreCode
 from core.exceptions import Forbidden
 from trading import clock, outbox
-from trading.errors import Code, TradingError
+from trading.errors import Code, KillSwitchEngaged, TradingError
 from trading.models import AccountTradingControl, KillSwitchHolder, Order
 from trading.services.cancels import orders_cancel_all
 
@@ -65,6 +66,13 @@ def _control_locked(account: ClientAccount) -> AccountTradingControl:
 
 def trading_control_of(*, account: ClientAccount) -> AccountTradingControl | None:
     return AccountTradingControl.objects.filter(account=account).first()
+
+
+def kill_switch_require_off(*, account: ClientAccount) -> None:
+    """Refuse quotes and conversions while the kill switch is engaged (placement reads it with its other reads,
+    ``trading.sql.placement_reads``)."""
+    if AccountTradingControl.objects.filter(account=account, kill_switch=True).exists():
+        raise KillSwitchEngaged("Your kill switch is engaged: no new trades until it is released.")
 
 
 @transaction.atomic
