@@ -9,14 +9,17 @@ SQLite default; they also run on PostgreSQL, which is how the parity tests cover
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from accounts.models import AssetLimit, ClientAccount
-from trading.models import AccountTradingControl, FeeSchedule, Market, Order
+from trading.models import AccountTradingControl, FeeSchedule, Fill, Market, Order
 
+OPEN = ("new", "open", "partially_filled")
 LOCK_NAMESPACE = 0x7472  # first key of the two-key advisory lock: "tr"(ading); the second is the market id
 
 
@@ -96,6 +99,90 @@ def placement_reads_portable(account: ClientAccount, market: Market, client_orde
                        schedules.values_list("market_id", "maker_fee_rate", "taker_fee_rate")},
         kill_switch=AccountTradingControl.objects.filter(account=account, kill_switch=True).exists(),
     )
+
+
+# --- pre-trade risk's reads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiskReads:
+    best_bid: Decimal | None = None
+    best_ask: Decimal | None = None
+    last_price: Decimal | None = None
+    open_orders: int | None = None  # the account's open orders in the market (when asked)
+    daily_notional: Decimal | None = None  # the notional of its orders placed since ``daily_since`` (when asked)
+
+
+def risk_reads(account_id: int, market_id: int, *, reference: bool, open_orders: bool,
+               daily_since: datetime | None) -> RiskReads:
+    """What ``trading.services.risk`` needs, in one round trip: the best bid and ask and the last trade price
+    (``reference``), the account's open orders in the market (``open_orders``) and the notional its orders
+    placed since ``daily_since`` traded or still commit: ``filled_quote``, plus an open limit order's remaining
+    ``price x (size - filled_size)``, or a new market order's ``funds``; rejected orders count nothing."""
+    if _on_postgresql():
+        return risk_reads_postgresql(account_id, market_id, reference=reference, open_orders=open_orders,
+                                     daily_since=daily_since)
+    return risk_reads_portable(account_id, market_id, reference=reference, open_orders=open_orders,
+                               daily_since=daily_since)
+
+
+_RESTING = "status IN ('open', 'partially_filled')"
+_OPEN = "status IN ('new', 'open', 'partially_filled')"
+
+
+def risk_reads_postgresql(account_id: int, market_id: int, *, reference: bool, open_orders: bool,
+                          daily_since: datetime | None) -> RiskReads:
+    parts, params = [], []
+    if reference:
+        for kind, side, direction in (("bid", "buy", "DESC"), ("ask", "sell", "ASC")):
+            parts.append(f"(SELECT '{kind}', price FROM trading_order WHERE market_id = %s AND side = '{side}'"
+                         f" AND {_RESTING} ORDER BY price {direction} LIMIT 1)")
+            params.append(market_id)
+        parts.append("(SELECT 'last', price FROM trading_fill WHERE market_id = %s ORDER BY id DESC LIMIT 1)")
+        params.append(market_id)
+    if open_orders:
+        parts.append(f"SELECT 'open', count(*)::numeric FROM trading_order WHERE account_id = %s AND market_id = %s"
+                     f" AND {_OPEN}")
+        params += [account_id, market_id]
+    if daily_since is not None:
+        parts.append(
+            "SELECT 'daily', COALESCE(SUM(CASE"
+            f" WHEN {_OPEN} AND type = 'limit' THEN filled_quote + price * (size - filled_size)"
+            " WHEN status = 'new' AND funds IS NOT NULL THEN funds ELSE filled_quote END), 0)"
+            " FROM trading_order WHERE account_id = %s AND market_id = %s AND created_at >= %s"
+            " AND status <> 'rejected'")
+        params += [account_id, market_id, daily_since]
+    if not parts:
+        return RiskReads()
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found = dict(cursor.fetchall())
+    return RiskReads(best_bid=found.get("bid"), best_ask=found.get("ask"), last_price=found.get("last"),
+                     open_orders=int(found["open"]) if "open" in found else None,
+                     daily_notional=found.get("daily"))
+
+
+def risk_reads_portable(account_id: int, market_id: int, *, reference: bool, open_orders: bool,
+                        daily_since: datetime | None) -> RiskReads:
+    reads = {}
+    if reference:
+        resting = Order.objects.filter(market_id=market_id, status__in=["open", "partially_filled"])
+        reads["best_bid"] = resting.filter(side="buy").order_by("-price").values_list("price", flat=True).first()
+        reads["best_ask"] = resting.filter(side="sell").order_by("price").values_list("price", flat=True).first()
+        reads["last_price"] = (Fill.objects.filter(market_id=market_id).order_by("-id")
+                               .values_list("price", flat=True).first())
+    own = Order.objects.filter(account_id=account_id, market_id=market_id)
+    if open_orders:
+        reads["open_orders"] = own.filter(status__in=OPEN).count()
+    if daily_since is not None:
+        reads["daily_notional"] = own.filter(created_at__gte=daily_since).exclude(status="rejected").aggregate(
+            used=Coalesce(Sum(Case(
+                When(Q(status__in=OPEN, type="limit"),
+                     then=F("filled_quote") + F("price") * (F("size") - F("filled_size"))),
+                When(Q(status="new", funds__isnull=False), then=F("funds")),
+                default=F("filled_quote"),
+            )), Value(Decimal(0)), output_field=DecimalField()))["used"]
+    return RiskReads(**reads)
 
 
 # --- the market lock ----------------------------------------------------------------------------------------

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Case, F, Q, Sum, When
-
 from accounts.models import ClientAccount
-from trading import clock, selectors
+from trading import clock, selectors, sql
 from trading.errors import Code, KillSwitchEngaged, MarketNotOpen, RiskRefused
-from trading.models import OPEN_STATUSES, Fill, Market, MarketStatus, Order, OrderStatus, OrderType, Side
+from trading.models import Market, MarketStatus, OrderType, Side
 
 DAILY_WINDOW = timedelta(hours=24)
 BOOK_DEPTH = 200  # price levels a market order's walk reads; beyond them the rest is priced at the last one
@@ -45,16 +43,24 @@ class OrderIntent:
 def order_risk_check(*, account: ClientAccount, market: Market, order: OrderIntent, kill_switch: bool) -> None:
     """Refuse the order if the account's kill switch is on, the market's mode forbids it, or it breaks one of
     the market's risk limits. Raises ``KillSwitchEngaged`` (403), ``MarketNotOpen`` (409) or ``RiskRefused``
-    (400) with the limit's code."""
+    (400) with the limit's code. What the limits need from the database is read in one round trip."""
     if kill_switch:
         raise KillSwitchEngaged("Your kill switch is engaged: no new orders until it is released.")
     _mode_check(market, order)
-    if order.type == OrderType.LIMIT:
-        _limit_order_check(market, order)
-    else:
-        _market_order_check(market, order)
-    _open_orders_check(account, market)
-    _daily_notional_check(account, market, order)
+    collared = market.price_collar_bps is not None and not order.post_only  # a post-only order never takes
+    reads = sql.risk_reads(
+        account.pk, market.pk, reference=collared, open_orders=market.max_open_orders is not None,
+        daily_since=clock.now() - DAILY_WINDOW if market.max_daily_notional is not None else None)
+    walk = _walk(market, order) if order.type != OrderType.LIMIT and _walk_needed(market, order) else None
+    notional = order.price * order.size if order.type == OrderType.LIMIT else (
+        order.funds if order.funds is not None else walk.notional if walk else ZERO)
+    _notional_check(market, order, notional)
+    if collared:
+        price = order.price if order.type == OrderType.LIMIT else walk.worst_price
+        if price is not None:
+            _collar_check(market, order, price, _reference_price(reads))
+    _open_orders_check(market, reads.open_orders)
+    _daily_notional_check(market, reads.daily_notional, notional)
 
 
 def _mode_check(market: Market, order: OrderIntent) -> None:
@@ -66,51 +72,45 @@ def _mode_check(market: Market, order: OrderIntent) -> None:
                             code=Code.MARKET_POST_ONLY, field="post_only")
 
 
-def _limit_order_check(market: Market, order: OrderIntent) -> None:
-    notional = order.price * order.size
-    if market.max_limit_order_notional is not None and notional > market.max_limit_order_notional:
+def _walk_needed(market: Market, order: OrderIntent) -> bool:
+    """A market order is walked through the book for a collar, or for a cap when it gives no funds."""
+    capped = market.max_market_order_notional is not None or market.max_daily_notional is not None
+    return market.price_collar_bps is not None or (capped and order.funds is None)
+
+
+def _field(order: OrderIntent, *, price: bool = False) -> str:
+    if order.type == OrderType.LIMIT:
+        return "price" if price else "size"
+    return "funds" if order.funds is not None else "size"
+
+
+def _notional_check(market: Market, order: OrderIntent, notional: Decimal) -> None:
+    limit = order.type == OrderType.LIMIT
+    cap = market.max_limit_order_notional if limit else market.max_market_order_notional
+    if cap is not None and notional > cap:
         raise RiskRefused(f"The order's notional {notional.normalize():f} {market.quote_id} is above this market's "
-                          f"limit-order cap of {market.max_limit_order_notional.normalize():f}.",
-                          code=Code.ORDER_NOTIONAL_EXCEEDED, field="size")
-    if market.price_collar_bps is not None and not order.post_only:  # a post-only order never takes
-        _collar_check(market, order.side, order.price, field="price")
+                          f"{'limit' if limit else 'market'}-order cap of {cap.normalize():f}.",
+                          code=Code.ORDER_NOTIONAL_EXCEEDED, field=_field(order))
 
 
-def _market_order_check(market: Market, order: OrderIntent) -> None:
-    if market.max_market_order_notional is None and market.price_collar_bps is None:
-        return
-    walk = _walk(market, order)
-    cap = market.max_market_order_notional
-    if cap is not None and walk.notional > cap:
-        field = "funds" if order.funds is not None else "size"
-        raise RiskRefused(f"The order's notional {walk.notional.normalize():f} {market.quote_id} is above this "
-                          f"market's market-order cap of {cap.normalize():f}.",
-                          code=Code.ORDER_NOTIONAL_EXCEEDED, field=field)
-    if market.price_collar_bps is not None and walk.worst_price is not None:
-        _collar_check(market, order.side, walk.worst_price, field="size" if order.funds is None else "funds")
-
-
-def _collar_check(market: Market, side: str, price: Decimal, *, field: str) -> None:
+def _collar_check(market: Market, order: OrderIntent, price: Decimal, reference: Decimal | None) -> None:
     """A buy may not pay more, a sell not take less, than the collar around the reference price."""
-    reference = _reference_price(market)
     if reference is None:  # nothing traded and no two-sided book: nothing to measure "through" against
         return
     band = reference * market.price_collar_bps / BPS
-    through = price > reference + band if side == Side.BUY else price < reference - band
-    if through:
-        limit = reference + band if side == Side.BUY else reference - band
+    buy = order.side == Side.BUY
+    if price > reference + band if buy else price < reference - band:
+        limit = reference + band if buy else reference - band
         raise RiskRefused(f"The price {price.normalize():f} is more than {market.price_collar_bps.normalize():f} bps "
                           f"through the reference {reference.normalize():f} (limit {limit.normalize():f}).",
-                          code=Code.PRICE_COLLAR, field=field)
+                          code=Code.PRICE_COLLAR, field=_field(order, price=True))
 
 
-def _reference_price(market: Market) -> Decimal | None:
+def _reference_price(reads: sql.RiskReads) -> Decimal | None:
     """The mid of the best bid and ask, else the last trade's price, else none."""
-    bid = selectors.book_levels(market=market, side=Side.BUY, depth=1)
-    ask = selectors.book_levels(market=market, side=Side.SELL, depth=1)
-    if bid and ask:
-        return (bid[0][0] + ask[0][0]) / 2
-    return Fill.objects.filter(market=market).order_by("-id").values_list("price", flat=True).first()
+    if reads.best_bid is not None and reads.best_ask is not None:
+        return (reads.best_bid + reads.best_ask) / 2
+    return reads.last_price
 
 
 @dataclass(frozen=True)
@@ -142,22 +142,15 @@ def _walk(market: Market, order: OrderIntent) -> Walk:
     return Walk(notional, worst)
 
 
-def _open_orders_check(account: ClientAccount, market: Market) -> None:
-    cap = market.max_open_orders
-    if cap is None:
-        return
-    if Order.objects.filter(account=account, market=market, status__in=OPEN_STATUSES).count() >= cap:
-        raise RiskRefused(f"You have {cap} open orders in {market.symbol}, the most this market allows.",
-                          code=Code.OPEN_ORDER_LIMIT_REACHED)
+def _open_orders_check(market: Market, open_orders: int | None) -> None:
+    if market.max_open_orders is not None and open_orders >= market.max_open_orders:
+        raise RiskRefused(f"You have {open_orders} open orders in {market.symbol}; this market allows "
+                          f"{market.max_open_orders}.", code=Code.OPEN_ORDER_LIMIT_REACHED)
 
 
-def _daily_notional_check(account: ClientAccount, market: Market, order: OrderIntent) -> None:
+def _daily_notional_check(market: Market, used: Decimal | None, notional: Decimal) -> None:
     cap = market.max_daily_notional
-    if cap is None:
-        return
-    used = daily_notional_used(account=account, market=market)
-    notional = _order_notional(market, order)
-    if used + notional > cap:
+    if cap is not None and used + notional > cap:
         raise RiskRefused(f"This order would take your notional in {market.symbol} over the last 24 hours to "
                           f"{(used + notional).normalize():f} {market.quote_id}, above the cap of "
                           f"{cap.normalize():f}.", code=Code.DAILY_NOTIONAL_EXCEEDED, field="size")
@@ -166,22 +159,5 @@ def _daily_notional_check(account: ClientAccount, market: Market, order: OrderIn
 def daily_notional_used(*, account: ClientAccount, market: Market) -> Decimal:
     """The notional of the account's orders placed in the market in the last 24 hours: what they traded, plus
     what open limit orders still offer and what new market orders by funds may spend."""
-    remaining = F("filled_quote") + F("price") * (F("size") - F("filled_size"))
-    used = (
-        Order.objects.filter(account=account, market=market, created_at__gte=clock.now() - DAILY_WINDOW)
-        .exclude(status=OrderStatus.REJECTED)
-        .aggregate(used=Sum(Case(
-            When(Q(status__in=OPEN_STATUSES, type=OrderType.LIMIT), then=remaining),
-            When(Q(status=OrderStatus.NEW, funds__isnull=False), then=F("funds")),
-            default=F("filled_quote"),
-        )))["used"]
-    )
-    return used or ZERO
-
-
-def _order_notional(market: Market, order: OrderIntent) -> Decimal:
-    if order.type == OrderType.LIMIT:
-        return order.price * order.size
-    if order.funds is not None:
-        return order.funds
-    return _walk(market, order).notional
+    return sql.risk_reads(account.pk, market.pk, reference=False, open_orders=False,
+                          daily_since=clock.now() - DAILY_WINDOW).daily_notional
