@@ -43,6 +43,16 @@ def place_many(market_id: int, account_ids: list[int], count: int, seed: int) ->
     return count / (time.perf_counter() - started)
 
 
+def statements_per_order(market_id: int, account_ids: list[int], count: int = 50) -> float:
+    """Database round trips per placed order (deterministic, unlike time on a shared machine)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        place_many(market_id, account_ids, count, seed=99)
+    return (len(captured.captured_queries) - 2) / count  # less the two set-up reads of place_many
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=1000)
@@ -70,11 +80,16 @@ def main() -> None:
         for label, values in (("without", NO_LIMITS), ("with", LIMITS)):
             Market.objects.filter(pk=market_id).update(**values)
             figures[label].append(place_many(market_id, account_ids, args.orders, seed=round_))
+    statements = {}
+    for label, values in (("without", NO_LIMITS), ("with", LIMITS)):
+        Market.objects.filter(pk=market_id).update(**values)
+        statements[label] = statements_per_order(market_id, account_ids)
     medians = {label: statistics.median(rates) for label, rates in figures.items()}
     report(f"order placement, {args.orders} orders x {args.rounds} rounds, in-process", {
         **{f"{label} risk limits (orders/s)": f"median {medians[label]:.0f}, runs "
            + ", ".join(f"{r:.0f}" for r in rates) for label, rates in figures.items()},
         "cost of the limits": f"{(medians['without'] / medians['with'] - 1) * 100:+.1f}% time per order",
+        **{f"statements per order, {label} limits": f"{n:.2f}" for label, n in statements.items()},
     })
 
 
