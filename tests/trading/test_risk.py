@@ -266,3 +266,24 @@ def test_a_kill_switch_refusal_comes_first(market, trader):
         place(trader, market, "buy", size="1", price="100")
     assert (refused.value.code, refused.value.http_status) == ("kill_switch_engaged", 403)
     nothing_left_behind(trader, 0)
+
+
+@pytest.mark.parametrize("limit, body, code", [
+    ({"price_collar_bps": D("1000")}, {"size": "0.1", "price": "150"}, "price_collar"),
+    ({"max_limit_order_notional": D("10")}, {"size": "0.2", "price": "101"}, "order_notional_exceeded"),
+    ({"max_daily_notional": D("10")}, {"size": "0.2", "price": "101"}, "daily_notional_exceeded"),
+    ({"max_open_orders": 1}, {"size": "0.01", "price": "90"}, "open_order_limit_reached"),
+])
+def test_the_api_answers_each_risk_refusal_with_a_400_and_its_code(market, maker, limit, body, code):
+    client = api_client_for(role=Role.TRADER)
+    fund(client.account, "USD", "1000")
+    book(market, maker)
+    place(client.account, market, "buy", size="0.01", price="90")
+    limits(market, **limit)
+    held = Hold.objects.filter(account__client=client.account).count()
+
+    response = client.post(ORDERS, {"market": "BTC-USD", "side": "buy", **body}, format="json")
+
+    assert response.status_code == 400 and response.json()["code"] == code, response.json()
+    assert Order.objects.filter(account=client.account).count() == 1
+    assert Hold.objects.filter(account__client=client.account).count() == held
