@@ -40,7 +40,7 @@ def test_the_dispatchers_run_the_postgresql_variants_here(monkeypatch):
     assert sql.placement_reads(account, market, "o-1").market_version[0] == market.pk
     assert sql.market_lock(market.pk, wait=False) is True
     assert sql.cancel_seq_next(market.pk) == 1
-    assert sql.risk_reads(account.pk, market.pk, reference=False, open_orders=True, daily_since=None).open_orders == 0
+    assert sql.risk_reads(account.pk, market.pk, sql.RiskQuery(open_orders=True)).open_orders == 0
 
 
 # --- placement_reads -----------------------------------------------------------------------------------------
@@ -53,8 +53,8 @@ def trader():
     return account
 
 
-def placement_reads(account, market, client_order_id: str) -> sql.PlacementReads:
-    postgresql, portable = both("placement_reads", lambda reads: reads(account, market, client_order_id))
+def placement_reads(account, market, client_order_id: str, risk=None) -> sql.PlacementReads:
+    postgresql, portable = both("placement_reads", lambda reads: reads(account, market, client_order_id, risk))
     assert postgresql == portable
     return postgresql
 
@@ -183,9 +183,11 @@ def test_cancel_seq_next_counts_on_from_the_cancels_of_resting_orders(trader):
 
 
 def risk_reads(account, market, **kwargs) -> sql.RiskReads:
-    kwargs = {"reference": True, "open_orders": True, "daily_since": None, **kwargs}
-    postgresql, portable = both("risk_reads", lambda reads: reads(account.pk, market.pk, **kwargs))
+    query = sql.RiskQuery(**{"reference": True, "open_orders": True, "daily_since": None, **kwargs})
+    postgresql, portable = both("risk_reads", lambda reads: reads(account.pk, market.pk, query))
     assert postgresql == portable
+    within_placement = placement_reads(account, market, "o-risk", query).risk
+    assert within_placement == postgresql
     return postgresql
 
 

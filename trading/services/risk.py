@@ -40,22 +40,31 @@ class OrderIntent:
     post_only: bool
 
 
-def order_risk_check(*, account: ClientAccount, market: Market, order: OrderIntent, kill_switch: bool) -> None:
+def reads_needed(market: Market, order: OrderIntent) -> sql.RiskQuery | None:
+    """What the market's limits need to read for this order (None: nothing); placing reads it with its other
+    reads, in the same round trip (``trading.sql.placement_reads``)."""
+    query = sql.RiskQuery(
+        reference=market.price_collar_bps is not None and not order.post_only,  # a post-only order never takes
+        open_orders=market.max_open_orders is not None,
+        daily_since=clock.now() - DAILY_WINDOW if market.max_daily_notional is not None else None,
+    )
+    return query if query != sql.RiskQuery() else None
+
+
+def order_risk_check(*, account: ClientAccount, market: Market, order: OrderIntent, kill_switch: bool,
+                     reads: sql.RiskReads | None) -> None:
     """Refuse the order if the account's kill switch is on, the market's mode forbids it, or it breaks one of
-    the market's risk limits. Raises ``KillSwitchEngaged`` (403), ``MarketNotOpen`` (409) or ``RiskRefused``
-    (400) with the limit's code. What the limits need from the database is read in one round trip."""
+    the market's risk limits. ``reads``: what ``reads_needed`` asked for. Raises ``KillSwitchEngaged`` (403),
+    ``MarketNotOpen`` (409) or ``RiskRefused`` (400) with the limit's code."""
     if kill_switch:
         raise KillSwitchEngaged("Your kill switch is engaged: no new orders until it is released.")
     _mode_check(market, order)
-    collared = market.price_collar_bps is not None and not order.post_only  # a post-only order never takes
-    reads = sql.risk_reads(
-        account.pk, market.pk, reference=collared, open_orders=market.max_open_orders is not None,
-        daily_since=clock.now() - DAILY_WINDOW if market.max_daily_notional is not None else None)
+    reads = reads or sql.RiskReads()
     walk = _walk(market, order) if order.type != OrderType.LIMIT and _walk_needed(market, order) else None
     notional = order.price * order.size if order.type == OrderType.LIMIT else (
         order.funds if order.funds is not None else walk.notional if walk else ZERO)
     _notional_check(market, order, notional)
-    if collared:
+    if market.price_collar_bps is not None and not order.post_only:
         price = order.price if order.type == OrderType.LIMIT else walk.worst_price
         if price is not None:
             _collar_check(market, order, price, _reference_price(reads))
@@ -159,5 +168,4 @@ def _daily_notional_check(market: Market, used: Decimal | None, notional: Decima
 def daily_notional_used(*, account: ClientAccount, market: Market) -> Decimal:
     """The notional of the account's orders placed in the market in the last 24 hours: what they traded, plus
     what open limit orders still offer and what new market orders by funds may spend."""
-    return sql.risk_reads(account.pk, market.pk, reference=False, open_orders=False,
-                          daily_since=clock.now() - DAILY_WINDOW).daily_notional
+    return sql.risk_reads(account.pk, market.pk, sql.RiskQuery(daily_since=clock.now() - DAILY_WINDOW)).daily_notional
