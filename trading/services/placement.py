@@ -95,8 +95,7 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
     _market_check(market, params)
     _account_check(account)
     _limits_check(market, params, known.max_order_sizes)
-    risk.order_risk_check(account=account, market=market, order=intent, kill_switch=known.kill_switch,
-                          reads=known.risk)
+    risk.order_risk_check(market=market, order=intent, kill_switch=known.kill_switch, reads=known.risk)
     maker_rate, taker_rate = _fee_rates(market, known.fee_schedules)
     order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
                   taker_fee_rate=taker_rate, created_by=user_or_none(acting_user), **_params_fields(params))

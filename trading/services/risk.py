@@ -1,4 +1,5 @@
-"""Pre-trade risk: the checks an order passes before anything is held or stored (README "Pre-trade risk").
+"""Pre-trade risk: the checks an order passes before anything is held or stored (README "Pre-trade risk
+controls").
 
 Called once by ``placement`` inside its transaction, after the order's shape and grid checks and with the client
 account's row locked (``trading.sql.placement_reads``), so the per-client caps are exact: two orders of one
@@ -7,8 +8,9 @@ the transaction rolls back: nothing is left behind.
 
 The limits live on the market (``Market.price_collar_bps``, ``max_market_order_notional``,
 ``max_limit_order_notional``, ``max_daily_notional``, ``max_open_orders``; empty means no limit) and change only
-through four-eyes proposals (``trading.services.parameters``). A market without limits costs nothing but the
-kill-switch and mode checks; the book is read only when a collar or a market-order cap needs it.
+through four-eyes proposals (``trading.services.parameters``). What the limits need from the database
+(``reads_needed``) is read with placement's other reads, in one round trip; only a market order's walk through
+the book, when a collar or a cap needs it, costs a query more.
 """
 
 from __future__ import annotations
@@ -51,8 +53,7 @@ def reads_needed(market: Market, order: OrderIntent) -> sql.RiskQuery | None:
     return query if query != sql.RiskQuery() else None
 
 
-def order_risk_check(*, account: ClientAccount, market: Market, order: OrderIntent, kill_switch: bool,
-                     reads: sql.RiskReads | None) -> None:
+def order_risk_check(*, market: Market, order: OrderIntent, kill_switch: bool, reads: sql.RiskReads | None) -> None:
     """Refuse the order if the account's kill switch is on, the market's mode forbids it, or it breaks one of
     the market's risk limits. ``reads``: what ``reads_needed`` asked for. Raises ``KillSwitchEngaged`` (403),
     ``MarketNotOpen`` (409) or ``RiskRefused`` (400) with the limit's code."""
