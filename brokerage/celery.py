@@ -10,8 +10,9 @@ app = Celery("brokerage")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# The beat's market sweep every 5 s: Celery's own INFO lines about it only at DEBUG (core.log_filters).
-RoutineTaskFilter.install(["trading.tasks.sweep_markets"])
+# The beat's market sweep every 5 s and dead-man sweep every second: Celery's own INFO lines about them only at
+# DEBUG (core.log_filters).
+RoutineTaskFilter.install(["trading.tasks.sweep_markets", "trading.tasks.cancel_after_sweep"])
 
 # The request id of the API call that queued a task travels in the message and tags the task's log lines.
 def _connect_request_ids():

@@ -264,8 +264,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING: JSON li
 # (core.beat); two beats never both schedule. Start as many as availability needs.
 CELERY_BEAT_SCHEDULER = "core.beat:LeaderScheduler"
 SWEEP_INTERVAL_SECONDS = float(env_decimal("SWEEP_INTERVAL_SECONDS", Decimal(5)))
+CANCEL_AFTER_SWEEP_SECONDS = float(env_decimal("CANCEL_AFTER_SWEEP_SECONDS", Decimal(1)))
 CELERY_BEAT_SCHEDULE = {
     "sweep-markets": {"task": "trading.tasks.sweep_markets", "schedule": SWEEP_INTERVAL_SECONDS},
+    # Dead-man switches (POST /orders/cancel-after/): lapsed ones cancel their account's orders within this.
+    "cancel-after-sweep": {"task": "trading.tasks.cancel_after_sweep", "schedule": CANCEL_AFTER_SWEEP_SECONDS},
     "nightly-reconciliation": {
         "task": "ledger.tasks.reconciliation_run",
         "schedule": crontab(hour=0, minute=15),

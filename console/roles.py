@@ -35,6 +35,7 @@ OPERATIONS_PERMISSIONS = [
     "accounts.add_withdrawaldestination",
     "accounts.change_withdrawaldestination",
     "trading.change_order",
+    "trading.kill_switch",  # a client's kill switch: cancel all its orders and refuse new ones (an emergency stop)
     "trading.add_spreadchange",
     "ledger.add_adjustment",
     "ledger.add_reconciliationrun",

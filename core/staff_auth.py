@@ -31,7 +31,7 @@ SECOND_FACTOR_PERMISSIONS = frozenset({
     # risk: markets, fees and orders
     "trading.change_order", "trading.halt_market", "trading.add_market", "trading.change_market",
     "trading.add_feeschedule", "trading.change_feeschedule", "trading.add_parameterchange",
-    "trading.approve_parameterchange",
+    "trading.approve_parameterchange", "trading.kill_switch",
 })
 SIGNED_IN_AT = "staff_signed_in_at"
 

@@ -29,6 +29,8 @@ class EventType(StrEnum):
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
     MARKET_STATUS_CHANGED = "market.status_changed"
+    KILL_SWITCH_ENGAGED = "kill_switch.engaged"
+    KILL_SWITCH_RELEASED = "kill_switch.released"
     ADJUSTMENT_POSTED = "adjustment.posted"
 
 

@@ -52,6 +52,8 @@ EXPECTED_MODULES = {
     "quotes.v1_quotes_execute_create", "withdrawal_destinations.v1_withdrawal_destinations_list",
     "withdrawal_destinations.v1_withdrawal_destinations_create",
     "withdrawal_destinations.v1_withdrawal_destinations_remove_create",
+    "orders.v1_orders_cancel_after_create", "kill_switch.v1_kill_switch_retrieve", "kill_switch.v1_kill_switch_create",
+    "fees.v1_fees_retrieve",
 }
 
 

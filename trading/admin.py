@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.models import Tier
+from accounts.models import ClientAccount, Tier
 from audit.admin_kit import AuditedModelAdmin
 from core.admin_kit import (
     DomainErrorsAsMessagesMixin,
@@ -27,6 +27,7 @@ from ledger.models import Asset
 from ledger.templatetags.console_format import amount as fmt_amount
 from trading import services
 from trading.models import (
+    AccountTradingControl,
     Conversion,
     ConversionLimit,
     FeeSchedule,
@@ -48,6 +49,7 @@ from trading.services import quotes
 HALT_MARKET = "trading.halt_market"
 CANCEL_ORDERS = "trading.change_order"
 APPROVE_PARAMETER_CHANGE = "trading.approve_parameterchange"
+KILL_SWITCH = "trading.kill_switch"
 
 
 def _set_status(status: str):
@@ -73,6 +75,10 @@ class MarketAdmin(AuditedModelAdmin):
                        call=_set_status(MarketStatus.HALTED), done="Halted"),
         service_action(name="cancel_only", description="Set selected markets to cancel-only", permission="halt",
                        call=_set_status(MarketStatus.CANCEL_ONLY), done="Set to cancel-only"),
+        service_action(name="limit_only", description="Set selected markets to limit-only (no market orders)",
+                       permission="halt", call=_set_status(MarketStatus.LIMIT_ONLY), done="Set to limit-only"),
+        service_action(name="post_only", description="Set selected markets to post-only (makers only)",
+                       permission="halt", call=_set_status(MarketStatus.POST_ONLY), done="Set to post-only"),
         service_action(name="reopen", description="Reopen selected markets", permission="halt",
                        call=_set_status(MarketStatus.OPEN), done="Reopened"),
     ]
@@ -84,9 +90,9 @@ class MarketAdmin(AuditedModelAdmin):
         if obj is None:
             return self.readonly_fields
         return [*self.readonly_fields, "symbol", "base", "quote", "tick_size", "lot_size", "min_size", "max_size",
-                "maker_fee_rate", "taker_fee_rate", "propose_change"]
+                "maker_fee_rate", "taker_fee_rate", *services.RISK_FIELDS, "propose_change"]
 
-    @admin.display(description="fees and sizes")
+    @admin.display(description="fees, sizes and risk limits")
     def propose_change(self, obj):
         url = reverse("admin:trading_parameterchange_add") + f"?market={obj.pk}"
         return format_html('<a href="{}" id="propose-market-change">Propose a change</a> (another supervisor '
@@ -114,6 +120,20 @@ class ParameterChangeForm(forms.Form):
                                   help_text="Market parameters only.")
     max_size = forms.DecimalField(max_digits=38, decimal_places=18, required=False,
                                   help_text="Market parameters only.")
+    price_collar_bps = forms.DecimalField(max_digits=12, decimal_places=4, required=False,
+                                          label="Price collar (bps)",
+                                          help_text="Risk limit: a taker more than this far through the mid (else "
+                                                    "the last trade) is refused; 1500 = 15%.")
+    max_market_order_notional = forms.DecimalField(max_digits=38, decimal_places=18, required=False,
+                                                   help_text="Risk limit, quote asset.")
+    max_limit_order_notional = forms.DecimalField(max_digits=38, decimal_places=18, required=False,
+                                                  help_text="Risk limit, quote asset.")
+    max_daily_notional = forms.DecimalField(max_digits=38, decimal_places=18, required=False,
+                                            help_text="Risk limit per client, quote asset, rolling 24 hours.")
+    max_open_orders = forms.IntegerField(min_value=1, required=False, help_text="Risk limit per client.")
+    remove_limits = forms.MultipleChoiceField(
+        choices=[(name, name) for name in services.RISK_FIELDS], required=False,
+        widget=forms.CheckboxSelectMultiple, help_text="Risk limits to remove (no limit).")
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 
@@ -130,8 +150,8 @@ class ParameterChangeAdmin(ServiceAddMixin, NoDeleteMixin, admin.ModelAdmin):
     """Proposed by one supervisor, approved or rejected by another (``trading.services.parameters``)."""
 
     add_form = ParameterChangeForm
-    add_intro = ("Fee rates and market sizes change only when another supervisor approves. Fill in the values "
-                 "that change; fee rates are at most 0.05 (5%).")
+    add_intro = ("Fee rates, market sizes and pre-trade risk limits change only when another supervisor approves. "
+                 "Fill in the values that change; fee rates are at most 0.05 (5%).")
     list_display = ["id", "target", "values", "before", "status", "proposed_by", "proposed_at", "decided_by"]
     list_filter = ["status", "tier", "market"]
     list_select_related = ["market", "proposed_by", "decided_by"]
@@ -154,13 +174,59 @@ class ParameterChangeAdmin(ServiceAddMixin, NoDeleteMixin, admin.ModelAdmin):
         return f"{obj.tier} fees on {obj.market or 'all markets'}" if obj.tier else str(obj.market)
 
     def create_through_service(self, request, data):
-        values = {name: data[name] for name in ("maker_fee_rate", "taker_fee_rate", "min_size", "max_size")
-                  if data.get(name) is not None}
+        values = {name: data[name] for name in services.MARKET_FIELDS if data.get(name) is not None}
+        values.update({name: None for name in data.get("remove_limits") or ()})
         return services.parameter_change_propose(market=data["market"], tier=data["tier"], values=values,
                                                  reason=data["reason"], acting_user=request.user)
 
     def created_message(self, obj):
         return f"Change #{obj.pk} proposed; another supervisor must approve it before it applies."
+
+
+def _engage(control, acting_user, reason):
+    return services.kill_switch_engage(account=control.account, acting_user=acting_user, reason=reason)
+
+
+def _release(control, acting_user, reason):
+    return services.kill_switch_release(account=control.account, acting_user=acting_user, reason=reason)
+
+
+class KillSwitchForm(forms.Form):
+    account = forms.ModelChoiceField(queryset=ClientAccount.objects.all())
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text="Shown to the client with the switch.")
+
+
+@admin.register(AccountTradingControl)
+class AccountTradingControlAdmin(ServiceAddMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Clients' kill switches and dead-man switches (``trading.services.controls``). "Add" engages a client's
+    kill switch: every open order is cancelled and new ones refused until someone with the permission releases
+    it."""
+
+    add_form = KillSwitchForm
+    add_intro = ("Engaging a client's kill switch cancels every open order of the account (holds released) and "
+                 "refuses new orders until it is released. The client's admin cannot release a switch engaged here.")
+    list_display = ["account", "kill_switch", "kill_switch_by", "kill_switch_reason", "kill_switch_at",
+                    "cancel_after", "cancel_after_timeout"]
+    list_filter = ["kill_switch", "kill_switch_by"]
+    search_fields = ["account__legal_name", "account__id__exact"]
+    list_select_related = ["account"]
+    actions = [
+        reason_action(name="engage_kill_switch", description="Engage the kill switch (cancel all, block orders)",
+                      permission="kill", call=_engage, done="Kill switch engaged"),
+        reason_action(name="release_kill_switch", description="Release the kill switch", permission="kill",
+                      call=_release, done="Kill switch released"),
+    ]
+    has_kill_permission = perm_checker(KILL_SWITCH)
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm(KILL_SWITCH)
+
+    def create_through_service(self, request, data):
+        return services.kill_switch_engage(account=data["account"], acting_user=request.user, reason=data["reason"])
+
+    def created_message(self, obj):
+        return f"Kill switch of {obj.account} engaged: its open orders are cancelled and new ones refused."
 
 
 @admin.register(Order)

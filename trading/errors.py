@@ -6,7 +6,7 @@ The generic codes trading also raises (``invalid``, ``invalid_choice``, ``does_n
 
 from enum import StrEnum
 
-from core.exceptions import Conflict, DomainError
+from core.exceptions import Conflict, DomainError, Forbidden
 
 
 class Code(StrEnum):
@@ -47,6 +47,16 @@ class Code(StrEnum):
     # Public market data: the query of candles.
     INVALID_GRANULARITY = "invalid_granularity"
     INVALID_TIME_RANGE = "invalid_time_range"
+    # Pre-trade risk (trading.services.risk) and the client's controls (trading.services.controls).
+    MARKET_LIMIT_ONLY = "market_limit_only"
+    MARKET_POST_ONLY = "market_post_only"
+    PRICE_COLLAR = "price_collar"
+    ORDER_NOTIONAL_EXCEEDED = "order_notional_exceeded"
+    DAILY_NOTIONAL_EXCEEDED = "daily_notional_exceeded"
+    OPEN_ORDER_LIMIT_REACHED = "open_order_limit_reached"
+    KILL_SWITCH_ENGAGED = "kill_switch_engaged"
+    KILL_SWITCH_HELD_BY_OPERATIONS = "kill_switch_held_by_operations"
+    INVALID_TIMEOUT = "invalid_timeout"
 
 
 class TradingError(DomainError):
@@ -79,6 +89,18 @@ class ParameterError(TradingError):
     """A proposed fee-rate or market-parameter change is out of bounds or malformed; the code says how."""
 
     code = Code.INVALID_PARAMETER
+
+
+class RiskRefused(TradingError):
+    """A pre-trade risk limit refuses the order (``price_collar``, ``order_notional_exceeded``, ...)."""
+
+    code = Code.PRICE_COLLAR
+
+
+class KillSwitchEngaged(Forbidden):
+    """The account's kill switch is on: no new orders until it is released."""
+
+    code = Code.KILL_SWITCH_ENGAGED
 
 
 class MarketMisconfigured(TradingError):

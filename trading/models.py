@@ -29,8 +29,27 @@ def _fee_rates_bounded() -> Q:
 
 class MarketStatus(models.TextChoices):
     OPEN = "open", "Open"
+    LIMIT_ONLY = "limit_only", "Limit only"
+    POST_ONLY = "post_only", "Post only"
     HALTED = "halted", "Halted"
     CANCEL_ONLY = "cancel_only", "Cancel only"
+
+
+# The statuses in which the matcher matches and orders may be placed (``limit_only`` and ``post_only`` refuse
+# some orders at placement: trading.services.risk).
+TRADING_STATUSES = (MarketStatus.OPEN, MarketStatus.LIMIT_ONLY, MarketStatus.POST_ONLY)
+BPS_FIELD = {"max_digits": 12, "decimal_places": 4}
+MAX_COLLAR_BPS = Decimal(10000)
+
+
+def _risk_limits_valid() -> Q:
+    return (
+        (Q(price_collar_bps__isnull=True) | Q(price_collar_bps__gt=0, price_collar_bps__lte=MAX_COLLAR_BPS))
+        & (Q(max_market_order_notional__isnull=True) | Q(max_market_order_notional__gt=0))
+        & (Q(max_limit_order_notional__isnull=True) | Q(max_limit_order_notional__gt=0))
+        & (Q(max_daily_notional__isnull=True) | Q(max_daily_notional__gt=0))
+        & (Q(max_open_orders__isnull=True) | Q(max_open_orders__gt=0))
+    )
 
 
 class Market(models.Model):
@@ -46,6 +65,19 @@ class Market(models.Model):
                                          validators=[fee_rate_validate])
     taker_fee_rate = models.DecimalField(max_digits=10, decimal_places=8, default=Decimal("0.002"),
                                          validators=[fee_rate_validate])
+    # Pre-trade risk limits (trading.services.risk), changed only through four-eyes proposals; empty: no limit.
+    price_collar_bps = models.DecimalField(
+        **BPS_FIELD, null=True, blank=True,
+        help_text="A taker priced more than this many bps through the mid (else the last trade) is refused.")
+    max_market_order_notional = models.DecimalField(
+        **AMOUNT, null=True, blank=True, help_text="Largest notional (quote asset) of one market order.")
+    max_limit_order_notional = models.DecimalField(
+        **AMOUNT, null=True, blank=True, help_text="Largest notional (quote asset) of one limit order.")
+    max_daily_notional = models.DecimalField(
+        **AMOUNT, null=True, blank=True,
+        help_text="Largest notional (quote asset) one client may trade or commit here in 24 hours (rolling).")
+    max_open_orders = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most open orders one client may have in this market.")
     match_seq = models.BigIntegerField(
         default=0, editable=False, help_text="Matcher batches committed; a worker's in-memory book is this old."
     )
@@ -65,6 +97,7 @@ class Market(models.Model):
                 name="market_sizes_positive",
             ),
             models.CheckConstraint(condition=_fee_rates_bounded(), name="market_fee_rates_bounded"),
+            models.CheckConstraint(condition=_risk_limits_valid(), name="market_risk_limits_valid"),
         ]
 
     def __str__(self) -> str:
@@ -134,6 +167,42 @@ class ParameterChange(models.Model):
     def __str__(self) -> str:
         target = f"{self.tier} fees on {self.market or 'all markets'}" if self.tier else str(self.market)
         return f"change #{self.pk} of {target} ({self.status})"
+
+
+class KillSwitchHolder(models.TextChoices):
+    CLIENT = "client", "The client's admin"
+    OPERATIONS = "operations", "Operations"
+
+
+class AccountTradingControl(models.Model):
+    """A client's own trading controls (README "Pre-trade risk"): the kill switch (every order cancelled, new ones
+    refused until it is released) and the dead-man switch (every order cancelled when ``cancel_after`` passes
+    without the client renewing it). An account without a row has neither."""
+
+    account = models.OneToOneField("accounts.ClientAccount", on_delete=models.CASCADE, primary_key=True,
+                                   related_name="trading_control")
+    kill_switch = models.BooleanField(default=False)
+    kill_switch_by = models.CharField(max_length=10, choices=KillSwitchHolder.choices, blank=True,
+                                      help_text="Who engaged it: a client's admin may release only their own.")
+    kill_switch_reason = models.CharField(max_length=500, blank=True)
+    kill_switch_at = models.DateTimeField(null=True, blank=True)
+    cancel_after = models.DateTimeField(null=True, blank=True,
+                                        help_text="Dead-man switch: every open order is cancelled at this time.")
+    cancel_after_timeout = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds, as last renewed.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "client trading control"
+        permissions = [("kill_switch", "Can engage and release a client's kill switch")]
+        indexes = [models.Index(fields=["cancel_after"], name="trading_control_cancel_after",
+                                condition=Q(cancel_after__isnull=False))]
+        constraints = [
+            models.CheckConstraint(condition=Q(kill_switch=False) | ~Q(kill_switch_by=""),
+                                   name="trading_control_kill_switch_holder"),
+        ]
+
+    def __str__(self) -> str:
+        return f"trading controls of account #{self.account_id}"
 
 
 class Side(models.TextChoices):
@@ -312,8 +381,6 @@ class Candle(models.Model):
         return f"{self.market_id} {self.granularity}s candle at {self.start:%Y-%m-%d %H:%M}"
 
 # --- held-rate quotes, the firm's inventory and stablecoin conversions (README "Quotes") ---------------------
-
-BPS_FIELD = {"max_digits": 12, "decimal_places": 4}
 
 
 class QuoteStatus(models.TextChoices):

@@ -6,7 +6,8 @@
   every order the batch changed (``order.open``, ``order.partially_filled``, ``order.filled``,
   ``order.cancelled``, ``order.rejected``) and ``hold.released`` for each order that ended with funds left,
   as drafts that the sequencer renders after commit (``events.rendering``: the matcher's budget);
-- ``market.status_changed`` (public: no account).
+- ``market.status_changed`` (public: no account);
+- ``kill_switch.engaged`` and ``kill_switch.released`` (the account's trading controls).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from events.services import NewEvent, events_record
 from events.types import EventType
 from ledger.models import Balance, Hold, HoldStatus
 from ledger.representations import hold_data
-from trading.models import Fill, Market, Order, OrderStatus, Side
-from trading.representations import fill_data, market_data, market_places, order_data
+from trading.models import AccountTradingControl, Fill, Market, Order, OrderStatus, Side
+from trading.representations import fill_data, market_data, market_places, order_data, trading_control_data
 
 ORDER_EVENT = {
     OrderStatus.NEW: EventType.ORDER_ACCEPTED,
@@ -58,6 +59,12 @@ def orders_ended(orders: list[Order]) -> None:
 def market_status_changed(market: Market) -> None:
     market = Market.objects.select_related("base", "quote").get(pk=market.pk)
     events_record([NewEvent(EventType.MARKET_STATUS_CHANGED, None, market_data(market), market.pk)])
+
+
+def kill_switch_changed(control: AccountTradingControl) -> None:
+    """The account's kill switch was engaged or released (its orders' cancellations are events of their own)."""
+    kind = EventType.KILL_SWITCH_ENGAGED if control.kill_switch else EventType.KILL_SWITCH_RELEASED
+    events_record([NewEvent(kind, control.account_id, trading_control_data(control, account_id=control.account_id))])
 
 
 def _released_amount(order: Order) -> Decimal | None:

@@ -117,3 +117,17 @@ def market_data(market) -> dict:
         "maker_fee_rate": format(market.maker_fee_rate.normalize(), "f"),
         "taker_fee_rate": format(market.taker_fee_rate.normalize(), "f"),
     }
+
+
+def trading_control_data(control, *, account_id: int) -> dict:
+    """A client's kill switch and dead-man switch as ``GET /kill-switch/`` shows them (``control`` may be None:
+    an account that never used either)."""
+    return {
+        "account": account_id,
+        "kill_switch": bool(control and control.kill_switch),
+        "kill_switch_by": (control.kill_switch_by or None) if control else None,
+        "kill_switch_reason": control.kill_switch_reason if control else "",
+        "kill_switch_at": iso(control.kill_switch_at) if control else None,
+        "cancel_after": iso(control.cancel_after) if control else None,
+        "cancel_after_timeout": control.cancel_after_timeout if control else None,
+    }

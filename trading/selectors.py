@@ -15,7 +15,7 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from accounts.models import ClientAccount
 from trading import clock
 from trading.candles import CandleRow, FillTrade, bucket_start, candle_merge, candles_of
-from trading.models import Candle, Fill, Market, Order, OrderStatus, Side
+from trading.models import Candle, FeeSchedule, Fill, Market, Order, OrderStatus, Side
 
 RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 ZERO = Decimal(0)
@@ -161,3 +161,34 @@ def candles_list(*, market: Market, granularity: int, start: datetime | None = N
     if end is not None:
         candles = candles.filter(start__lt=end)
     return candles
+# --- the fees a client pays (GET /fees/) ------------------------------------------------------------------
+
+FEE_VOLUME_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class MarketFees:
+    market: Market
+    maker_fee_rate: Decimal
+    taker_fee_rate: Decimal
+
+
+def fee_rates_of(*, account: ClientAccount) -> list[MarketFees]:
+    """The maker and taker rates the account's next order would get in each market: its tier's schedule for
+    the market, else its tier's schedule for all markets, else the market's own rates (as placing decides)."""
+    schedules = {market_id: (maker, taker) for market_id, maker, taker in FeeSchedule.objects.filter(
+        tier=account.tier).values_list("market_id", "maker_fee_rate", "taker_fee_rate")}
+    return [
+        MarketFees(market, *(schedules.get(market.pk) or schedules.get(None)
+                             or (market.maker_fee_rate, market.taker_fee_rate)))
+        for market in markets_list()
+    ]
+
+
+def volume_of(*, account: ClientAccount, since: datetime) -> dict[str, Decimal]:
+    """The notional the account traded (as maker or taker) since ``since``, per quote asset."""
+    rows = (
+        Fill.objects.filter(Q(maker_account=account) | Q(taker_account=account), created_at__gte=since)
+        .values("market__quote_id").annotate(volume=Sum("quote_amount")).order_by("market__quote_id")
+    )
+    return {row["market__quote_id"]: row["volume"] for row in rows}

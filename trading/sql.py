@@ -13,12 +13,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from accounts.models import AssetLimit, ClientAccount
 from trading.candles import GRANULARITIES, CandleRow, FillTrade, candle_merge, candles_of
-from trading.models import Candle, FeeSchedule, Fill, Market, Order
+from trading.models import AccountTradingControl, Candle, FeeSchedule, Fill, Market, Order
 
+OPEN = ("new", "open", "partially_filled")
 LOCK_NAMESPACE = 0x7472  # first key of the two-key advisory lock: "tr"(ading); the second is the market id
 
 
@@ -35,21 +37,33 @@ class PlacementReads:
     existing_order_id: int | None
     max_order_sizes: dict[str, Decimal]  # asset -> this account's maximum order size, where it has one
     fee_schedules: dict[int | None, tuple[Decimal, Decimal]]  # market id (None: all markets) -> (maker, taker)
+    kill_switch: bool = False  # the account's kill switch is engaged (trading.services.controls)
+    risk: RiskReads | None = None  # pre-trade risk's reads, when asked for (``risk_reads``)
 
 
-def placement_reads(account: ClientAccount, market: Market, client_order_id: str) -> PlacementReads:
+def placement_reads(account: ClientAccount, market: Market, client_order_id: str,
+                    risk: RiskQuery | None = None) -> PlacementReads:
     """What placing needs from the database, in one round trip: the market's current version (its status is
     checked fresh in the transaction), an order already stored under the client order id, the account's order
-    size limits in the market's assets, and its tier's fee schedules."""
+    size limits in the market's assets, its tier's fee schedules, its kill switch and, with ``risk``, pre-trade
+    risk's reads (``risk_reads``).
+
+    It also locks the client account's row (``FOR NO KEY UPDATE``) until the transaction ends: one account's
+    placements and its kill switch, dead-man switch and per-client risk caps are decided one at a time (a kill
+    switch waits for an order being placed and then cancels it; two orders cannot both pass an open-order cap).
+    Inserts referencing the account (orders, fills, holds) take only ``KEY SHARE`` and never wait for it."""
     if _on_postgresql():
-        return placement_reads_postgresql(account, market, client_order_id)
-    return placement_reads_portable(account, market, client_order_id)
+        return placement_reads_postgresql(account, market, client_order_id, risk)
+    return placement_reads_portable(account, market, client_order_id, risk)
 
 
-def placement_reads_postgresql(account: ClientAccount, market: Market, client_order_id: str) -> PlacementReads:
+def placement_reads_postgresql(account: ClientAccount, market: Market, client_order_id: str,
+                               risk: RiskQuery | None = None) -> PlacementReads:
+    risk_parts, risk_params = _risk_parts(account.pk, market.pk, risk) if risk else ([], [])
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT 'market', id, status, NULL::numeric, NULL::numeric, updated_at FROM trading_market"
+            "WITH account AS MATERIALIZED (SELECT id FROM accounts_clientaccount WHERE id = %s FOR NO KEY UPDATE)"
+            " SELECT 'market', id, status, NULL::numeric, NULL::numeric, updated_at FROM trading_market"
             " WHERE symbol = %s"
             " UNION ALL"
             " SELECT 'order', id, NULL, NULL, NULL, NULL FROM trading_order"
@@ -59,9 +73,14 @@ def placement_reads_postgresql(account: ClientAccount, market: Market, client_or
             " WHERE account_id = %s AND asset_id IN (%s, %s) AND max_order_size IS NOT NULL"
             " UNION ALL"
             " SELECT 'fees', market_id, NULL, maker_fee_rate, taker_fee_rate, NULL FROM trading_feeschedule"
-            " WHERE tier = %s AND (market_id = %s OR market_id IS NULL)",
-            [market.symbol, account.pk, client_order_id, account.pk, market.base_id, market.quote_id, account.tier,
-             market.pk],
+            " WHERE tier = %s AND (market_id = %s OR market_id IS NULL)"
+            " UNION ALL"
+            " SELECT 'control', a.id, c.kill_switch::text, NULL, NULL, NULL FROM account a"
+            " LEFT JOIN trading_accounttradingcontrol c ON c.account_id = a.id"
+            + "".join(f" UNION ALL SELECT r.kind, NULL, NULL, r.value, NULL, NULL FROM ({part}) AS r(kind, value)"
+                      for part in risk_parts),
+            [account.pk, market.symbol, account.pk, client_order_id, account.pk, market.base_id, market.quote_id,
+             account.tier, market.pk, *risk_params],
         )
         rows = cursor.fetchall()
     return PlacementReads(
@@ -69,11 +88,16 @@ def placement_reads_postgresql(account: ClientAccount, market: Market, client_or
         existing_order_id=next((id_ for kind, id_, *_ in rows if kind == "order"), None),
         max_order_sizes={asset: limit for kind, _, asset, limit, *_ in rows if kind == "limit"},
         fee_schedules={market_id: (maker, taker) for kind, market_id, _, maker, taker, _ in rows if kind == "fees"},
+        kill_switch=any(kind == "control" and flag == "true" for kind, _, flag, *_ in rows),
+        risk=_risk_found({kind: value for kind, _, _, value, *_ in rows if kind.startswith("risk:")}) if risk
+        else None,
     )
 
 
-def placement_reads_portable(account: ClientAccount, market: Market, client_order_id: str) -> PlacementReads:
-    """The same reads as four ORM queries (the ``UNION ALL`` above relies on PostgreSQL's casts)."""
+def placement_reads_portable(account: ClientAccount, market: Market, client_order_id: str,
+                             risk: RiskQuery | None = None) -> PlacementReads:
+    """The same reads as ORM queries (the ``UNION ALL`` above relies on PostgreSQL's casts)."""
+    list(ClientAccount.objects.select_for_update(no_key=True).filter(pk=account.pk).values_list("pk"))
     limits = AssetLimit.objects.filter(account=account, asset_id__in=[market.base_id, market.quote_id],
                                        max_order_size__isnull=False)
     schedules = FeeSchedule.objects.filter(Q(market=market) | Q(market__isnull=True), tier=account.tier)
@@ -84,7 +108,107 @@ def placement_reads_portable(account: ClientAccount, market: Market, client_orde
         max_order_sizes=dict(limits.values_list("asset_id", "max_order_size")),
         fee_schedules={m: (maker, taker) for m, maker, taker in
                        schedules.values_list("market_id", "maker_fee_rate", "taker_fee_rate")},
+        kill_switch=AccountTradingControl.objects.filter(account=account, kill_switch=True).exists(),
+        risk=risk_reads_portable(account.pk, market.pk, risk) if risk else None,
     )
+
+
+# --- pre-trade risk's reads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiskQuery:
+    """Which of pre-trade risk's reads an order needs (``trading.services.risk.reads_needed``)."""
+
+    reference: bool = False  # the best bid and ask and the last trade price
+    open_orders: bool = False  # the account's open orders in the market
+    daily_since: datetime | None = None  # the notional of the account's orders placed since then
+
+
+@dataclass(frozen=True)
+class RiskReads:
+    best_bid: Decimal | None = None
+    best_ask: Decimal | None = None
+    last_price: Decimal | None = None
+    open_orders: int | None = None  # the account's open orders in the market (when asked)
+    daily_notional: Decimal | None = None  # the notional of its orders placed since ``daily_since`` (when asked)
+
+
+def risk_reads(account_id: int, market_id: int, query: RiskQuery) -> RiskReads:
+    """What ``trading.services.risk`` needs, in one round trip (placing reads it with ``placement_reads``): the
+    best bid and ask and the last trade price, the account's open orders in the market and the notional its
+    orders placed since ``daily_since`` traded or still commit: ``filled_quote``, plus an open limit order's
+    remaining ``price x (size - filled_size)``, or a new market order's ``funds``; rejected orders count nothing."""
+    if _on_postgresql():
+        return risk_reads_postgresql(account_id, market_id, query)
+    return risk_reads_portable(account_id, market_id, query)
+
+
+_RESTING = "status IN ('open', 'partially_filled')"
+_OPEN = "status IN ('new', 'open', 'partially_filled')"
+
+
+def _risk_parts(account_id: int, market_id: int, query: RiskQuery) -> tuple[list[str], list]:
+    """The statements of ``query``, each one row or none of (kind, numeric value), and their parameters."""
+    parts, params = [], []
+    if query.reference:
+        for kind, side, direction in (("bid", "buy", "DESC"), ("ask", "sell", "ASC")):
+            parts.append(f"SELECT 'risk:{kind}', price FROM trading_order WHERE market_id = %s AND side = '{side}'"
+                         f" AND {_RESTING} ORDER BY price {direction} LIMIT 1")
+            params.append(market_id)
+        parts.append("SELECT 'risk:last', price FROM trading_fill WHERE market_id = %s ORDER BY id DESC LIMIT 1")
+        params.append(market_id)
+    if query.open_orders:
+        parts.append(f"SELECT 'risk:open', count(*)::numeric FROM trading_order WHERE account_id = %s"
+                     f" AND market_id = %s AND {_OPEN}")
+        params += [account_id, market_id]
+    if query.daily_since is not None:
+        parts.append(
+            "SELECT 'risk:daily', COALESCE(SUM(CASE"
+            f" WHEN {_OPEN} AND type = 'limit' THEN filled_quote + price * (size - filled_size)"
+            " WHEN status = 'new' AND funds IS NOT NULL THEN funds ELSE filled_quote END), 0)"
+            " FROM trading_order WHERE account_id = %s AND market_id = %s AND created_at >= %s"
+            " AND status <> 'rejected'")
+        params += [account_id, market_id, query.daily_since]
+    return parts, params
+
+
+def _risk_found(found: dict) -> RiskReads:
+    return RiskReads(best_bid=found.get("risk:bid"), best_ask=found.get("risk:ask"),
+                     last_price=found.get("risk:last"),
+                     open_orders=int(found["risk:open"]) if "risk:open" in found else None,
+                     daily_notional=found.get("risk:daily"))
+
+
+def risk_reads_postgresql(account_id: int, market_id: int, query: RiskQuery) -> RiskReads:
+    parts, params = _risk_parts(account_id, market_id, query)
+    if not parts:
+        return RiskReads()
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(f"({part})" for part in parts), params)
+        return _risk_found(dict(cursor.fetchall()))
+
+
+def risk_reads_portable(account_id: int, market_id: int, query: RiskQuery) -> RiskReads:
+    reads = {}
+    if query.reference:
+        resting = Order.objects.filter(market_id=market_id, status__in=["open", "partially_filled"])
+        reads["best_bid"] = resting.filter(side="buy").order_by("-price").values_list("price", flat=True).first()
+        reads["best_ask"] = resting.filter(side="sell").order_by("price").values_list("price", flat=True).first()
+        reads["last_price"] = (Fill.objects.filter(market_id=market_id).order_by("-id")
+                               .values_list("price", flat=True).first())
+    own = Order.objects.filter(account_id=account_id, market_id=market_id)
+    if query.open_orders:
+        reads["open_orders"] = own.filter(status__in=OPEN).count()
+    if query.daily_since is not None:
+        reads["daily_notional"] = own.filter(created_at__gte=query.daily_since).exclude(status="rejected").aggregate(
+            used=Coalesce(Sum(Case(
+                When(Q(status__in=OPEN, type="limit"),
+                     then=F("filled_quote") + F("price") * (F("size") - F("filled_size"))),
+                When(Q(status="new", funds__isnull=False), then=F("funds")),
+                default=F("filled_quote"),
+            )), Value(Decimal(0)), output_field=DecimalField()))["used"]
+    return RiskReads(**reads)
 
 
 # --- the market lock ----------------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from django.db import InterfaceError, OperationalError
 
 from core.heartbeats import MATCHER, heartbeat_record
 from trading import metrics
-from trading.models import MarketStatus, Order, OrderStatus
-from trading.services import market_match
+from trading.models import TRADING_STATUSES, Order, OrderStatus
+from trading.services import controls, market_match
 
 LOCKED_RETRY_SECONDS = 0.05
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def sweep_markets() -> list[int]:
     matcher's heartbeat (``/readyz``): this task running proves beat, broker, worker and database all work."""
     heartbeat_record(MATCHER)
     market_ids = list(
-        Order.objects.filter(status=OrderStatus.NEW, market__status=MarketStatus.OPEN)
+        Order.objects.filter(status=OrderStatus.NEW, market__status__in=TRADING_STATUSES)
         .values_list("market_id", flat=True).distinct().order_by("market_id")
     )
     for market_id in market_ids:
@@ -62,3 +62,16 @@ def sweep_markets() -> list[int]:
     if market_ids:  # an idle sweep logs nothing at INFO (core.log_filters.RoutineTaskFilter)
         logger.info("Sweep: woke markets %s that still have new orders", market_ids)
     return market_ids
+
+
+@shared_task(name="trading.tasks.cancel_after_sweep", ignore_result=True)
+def cancel_after_sweep() -> list[int]:
+    """Beat, every ``CANCEL_AFTER_SWEEP_SECONDS``: cancel every order of each account whose dead-man switch
+    (``POST /orders/cancel-after/``) lapsed; each account in its own transaction, decided again under its lock."""
+    fired = []
+    for account_id in controls.cancel_after_lapsed():
+        if controls.cancel_after_fire(account_id=account_id) is not None:
+            fired.append(account_id)
+    if fired:
+        logger.info("Dead-man switch lapsed: cancelled the orders of accounts %s", fired)
+    return fired

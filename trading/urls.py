@@ -1,10 +1,11 @@
 from django.urls import path
 
-from trading import api, quotes_api
+from trading import api, quotes_api, risk_api
 
 urlpatterns = [
     path("orders/", api.OrderListView.as_view(), name="order-list"),
     path("orders/cancel-all/", api.OrdersCancelAllView.as_view(), name="order-cancel-all"),
+    path("orders/cancel-after/", risk_api.CancelAfterView.as_view(), name="order-cancel-after"),
     path("orders/<int:pk>/", api.OrderDetailView.as_view(), name="order-detail"),
     path("orders/by-client-id/<str:client_order_id>/", api.OrderByClientIdView.as_view(), name="order-by-client-id"),
     path("orders/<int:pk>/cancel/", api.OrderCancelView.as_view(), name="order-cancel"),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("markets/<str:symbol>/trades/", api.TradesView.as_view(), name="market-trades"),
     path("markets/<str:symbol>/ticker/", api.TickerView.as_view(), name="market-ticker"),
     path("markets/<str:symbol>/candles/", api.CandlesView.as_view(), name="market-candles"),
+    path("kill-switch/", risk_api.KillSwitchView.as_view(), name="kill-switch"),
+    path("fees/", risk_api.FeesView.as_view(), name="fees"),
     # held-rate quotes, indicative prices and stablecoin conversions (trading.quotes_api)
     path("quotes/", quotes_api.QuoteListView.as_view(), name="quote-list"),
     path("quotes/<int:pk>/", quotes_api.QuoteDetailView.as_view(), name="quote-detail"),

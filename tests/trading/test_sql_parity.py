@@ -34,12 +34,13 @@ def both(statement: str, run):
 
 def test_the_dispatchers_run_the_postgresql_variants_here(monkeypatch):
     assert connection.vendor == "postgresql"  # else these tests would compare each twin with itself
-    for statement in ("placement_reads", "market_lock", "cancel_seq_next"):
+    for statement in ("placement_reads", "market_lock", "cancel_seq_next", "risk_reads"):
         monkeypatch.setattr(sql, f"{statement}_portable", None)  # calling it would fail
     market, account = MarketFactory(), ClientAccountFactory()
     assert sql.placement_reads(account, market, "o-1").market_version[0] == market.pk
     assert sql.market_lock(market.pk, wait=False) is True
     assert sql.cancel_seq_next(market.pk) == 1
+    assert sql.risk_reads(account.pk, market.pk, sql.RiskQuery(open_orders=True)).open_orders == 0
 
 
 # --- placement_reads -----------------------------------------------------------------------------------------
@@ -52,8 +53,8 @@ def trader():
     return account
 
 
-def placement_reads(account, market, client_order_id: str) -> sql.PlacementReads:
-    postgresql, portable = both("placement_reads", lambda reads: reads(account, market, client_order_id))
+def placement_reads(account, market, client_order_id: str, risk=None) -> sql.PlacementReads:
+    postgresql, portable = both("placement_reads", lambda reads: reads(account, market, client_order_id, risk))
     assert postgresql == portable
     return postgresql
 
@@ -176,3 +177,47 @@ def test_cancel_seq_next_counts_on_from_the_cancels_of_resting_orders(trader):
     postgresql, portable = both("cancel_seq_next", cancel_seq_runs(other.pk))  # each market counts its own
     assert postgresql == portable == ((1, 2), 2)
     assert Market.objects.get(pk=market.pk).cancel_seq == 2  # both rolled back
+
+
+# --- risk_reads ----------------------------------------------------------------------------------------------
+
+
+def risk_reads(account, market, **kwargs) -> sql.RiskReads:
+    query = sql.RiskQuery(**{"reference": True, "open_orders": True, "daily_since": None, **kwargs})
+    postgresql, portable = both("risk_reads", lambda reads: reads(account.pk, market.pk, query))
+    assert postgresql == portable
+    within_placement = placement_reads(account, market, "o-risk", query).risk
+    assert within_placement == postgresql
+    return postgresql
+
+
+def test_risk_reads_of_an_empty_market(trader):
+    from django.utils import timezone
+
+    market = MarketFactory()
+    assert risk_reads(trader, market, daily_since=timezone.now()) == sql.RiskReads(
+        open_orders=0, daily_notional=D(0))
+    assert risk_reads(trader, market, reference=False, open_orders=False) == sql.RiskReads()
+
+
+def test_risk_reads_see_the_book_the_last_trade_and_the_accounts_open_and_daily_notional(trader):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    market = MarketFactory()
+    other = ClientAccountFactory()
+    fund(other, "USD", "50000")
+    fund(other, "BTC", "5")
+    place(other, market, "sell", size="1", price="105")
+    place(other, market, "sell", size="0.5", price="103")
+    place(trader, market, "buy", size="0.2", price="103")  # fills 0.2 @ 103: 20.6
+    place(trader, market, "buy", size="1", price="99")  # rests: 99 committed
+    place(other, market, "buy", size="1", price="100")
+    match(market)
+    place(trader, market, "buy", type="market", funds="50")  # new, by funds: 50
+
+    reads = risk_reads(trader, market, daily_since=timezone.now() - timedelta(hours=24))
+
+    assert (reads.best_bid, reads.best_ask, reads.last_price) == (D("100"), D("103"), D("103"))
+    assert (reads.open_orders, reads.daily_notional) == (2, D("20.6") + D("99") + D("50"))

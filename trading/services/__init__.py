@@ -8,9 +8,21 @@ orders. Placing an order takes no market lock: it only inserts a ``new`` row and
 
 from trading.services.cancels import CANCELLED_BY_OPERATIONS, USER_REQUESTED, order_cancel, orders_cancel_all
 from trading.services.candles import BackfillSummary, candles_backfill
+from trading.services.controls import (
+    cancel_after_set,
+    kill_switch_engage,
+    kill_switch_release,
+    trading_control_of,
+)
 from trading.services.markets import market_status_set
 from trading.services.matcher import MatchSummary, market_match
-from trading.services.parameters import parameter_change_approve, parameter_change_propose, parameter_change_reject
+from trading.services.parameters import (
+    MARKET_FIELDS,
+    RISK_FIELDS,
+    parameter_change_approve,
+    parameter_change_propose,
+    parameter_change_reject,
+)
 from trading.services.placement import OrderParams, order_place
 from trading.services.settlement import BatchSettlement
 from trading.sql import LOCK_NAMESPACE
@@ -18,12 +30,17 @@ from trading.sql import LOCK_NAMESPACE
 __all__ = [
     "CANCELLED_BY_OPERATIONS",
     "LOCK_NAMESPACE",
+    "MARKET_FIELDS",
+    "RISK_FIELDS",
     "USER_REQUESTED",
     "BackfillSummary",
     "BatchSettlement",
     "MatchSummary",
     "OrderParams",
     "candles_backfill",
+    "cancel_after_set",
+    "kill_switch_engage",
+    "kill_switch_release",
     "market_match",
     "market_status_set",
     "order_cancel",
@@ -32,4 +49,5 @@ __all__ = [
     "parameter_change_approve",
     "parameter_change_propose",
     "parameter_change_reject",
+    "trading_control_of",
 ]

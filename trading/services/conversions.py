@@ -31,6 +31,7 @@ from trading import clock
 from trading.errors import Code, ConversionUnsupported, QuoteCode, TradingError
 from trading.inventory import exposure_guarded, exposure_require, inventory_account
 from trading.models import Conversion, ConversionLimit
+from trading.services.controls import kill_switch_require_off
 
 DAILY_WINDOW = timedelta(hours=24)
 CONVERSION_AUDIT_FIELDS = ["from_asset", "to_asset", "amount", "entry"]
@@ -87,6 +88,7 @@ def conversion_create(*, account: ClientAccount, from_asset: str | Asset, to_ass
                                       f"conversion.", field="idempotency_key")
         return existing
     account_require_can_trade(account=account)
+    kill_switch_require_off(account=account)
     _within_daily_limit(account, amount, at)
     client = ledger.client_ledger_account_create(client=account)
     available = balance_get(account=client, asset=source.code).available

@@ -1,4 +1,4 @@
-"""A market's status: open, halted or cancel-only."""
+"""A market's status: open, limit-only, post-only, halted or cancel-only."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from core.exceptions import Forbidden
 from core.validation import require_choice
 from trading import outbox, sql
 from trading.errors import InvalidOrder
-from trading.models import Market, MarketStatus
+from trading.models import TRADING_STATUSES, Market, MarketStatus
 from trading.wakeups import market_wake_on_commit
 
 
 @transaction.atomic
 def market_status_set(*, market: Market, status: str, acting_user, reason: str = "") -> Market:
-    """Open, halt or set a market cancel-only. Waits for a running batch, so once this commits no order of a
-    halted market is matched; reopening wakes the matcher for the orders that waited."""
+    """Open, halt or set a market cancel-only, limit-only or post-only. Waits for a running batch, so once this
+    commits no order of a halted market is matched; reopening (to any trading status) wakes the matcher for the
+    orders that waited. Limit-only and post-only markets keep matching; placement refuses the other orders."""
     require_choice(status, MarketStatus.values, field="status", error=InvalidOrder)
     if acting_user is not None and not acting_user.has_perm("trading.halt_market"):
         raise Forbidden("You do not have permission to change a market's status.",
@@ -30,6 +31,6 @@ def market_status_set(*, market: Market, status: str, acting_user, reason: str =
     audit_record(acting_user=acting_user, action="market.status_set", obj=market, before=before,
                  after={"status": status, "reason": reason})
     outbox.market_status_changed(market)
-    if status == MarketStatus.OPEN:
+    if status in TRADING_STATUSES:
         market_wake_on_commit(market.pk)
     return market

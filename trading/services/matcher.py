@@ -12,7 +12,7 @@ from django.db.models import F
 from trading import sql
 from trading.books import book_for, book_forget
 from trading.engine import Incoming
-from trading.models import Market, MarketStatus, Order, OrderStatus, OrderType, Side
+from trading.models import TRADING_STATUSES, Market, MarketStatus, Order, OrderStatus, OrderType, Side
 from trading.services.isolation import SETTLEMENT_ERRORS, batch_isolate
 from trading.services.settlement import BatchSettlement
 from trading.wakeups import wake_flag_clear
@@ -67,7 +67,7 @@ def batch_market(market_id: int, *, wait: bool) -> tuple[Market | None, MatchSum
     market = Market.objects.select_related("base", "quote").filter(pk=market_id).first()
     if market is None:
         return None, MatchSummary(market_id, status="missing")
-    if market.status != MarketStatus.OPEN:
+    if market.status not in TRADING_STATUSES:
         return None, MatchSummary(market_id, status=market.status)
     return market, None
 

@@ -3,7 +3,8 @@ approval applies the change (README "Security"). The proposer can never decide t
 and by a database check; rates are bounded (0 to ``MAX_FEE_RATE``) here with a code and by the database.
 
 What may change: a market's ``maker_fee_rate``, ``taker_fee_rate``, ``min_size`` and ``max_size`` (its assets,
-tick and lot are fixed once orders may rest on it), and a tier's fee schedule on one market or on all of them.
+tick and lot are fixed once orders may rest on it), its pre-trade risk limits (``RISK_FIELDS``, README "Pre-trade
+risk"; ``None`` as a value removes a limit), and a tier's fee schedule on one market or on all of them.
 A market's status (halt, cancel-only, reopen) is not a parameter: halting must stay a one-person emergency stop.
 """
 
@@ -21,12 +22,15 @@ from core.exceptions import Conflict, Forbidden
 from core.validation import require_choice
 from trading.errors import Code, ParameterError
 from trading.fill_amounts import decimal_places
-from trading.models import MAX_FEE_RATE, FeeSchedule, Market, ParameterChange, ParameterChangeStatus
+from trading.models import MAX_COLLAR_BPS, MAX_FEE_RATE, FeeSchedule, Market, ParameterChange, ParameterChangeStatus
 
 PROPOSE = "trading.add_parameterchange"
 APPROVE = "trading.approve_parameterchange"
 FEE_FIELDS = ("maker_fee_rate", "taker_fee_rate")
-MARKET_FIELDS = (*FEE_FIELDS, "min_size", "max_size")
+RISK_FIELDS = ("price_collar_bps", "max_market_order_notional", "max_limit_order_notional", "max_daily_notional",
+               "max_open_orders")
+MARKET_FIELDS = (*FEE_FIELDS, "min_size", "max_size", *RISK_FIELDS)
+BPS_DECIMALS = 4
 RATE_DECIMALS = 8
 AUDIT_FIELDS = ["market", "tier", "values", "before", "reason", "status", "proposed_by", "decided_by"]
 
@@ -64,14 +68,16 @@ def _decimal(name: str, value) -> Decimal:
     return result
 
 
-def _checked(market: Market | None, tier: str, values: dict) -> dict[str, Decimal]:
-    """``values`` as decimals, every one allowed and in bounds for its target; raises ``ParameterError``."""
+def _checked(market: Market | None, tier: str, values: dict) -> dict[str, Decimal | None]:
+    """``values`` as decimals, every one allowed and in bounds for its target; raises ``ParameterError``.
+    ``None`` skips a field, except a risk limit, which it removes (kept as ``None``)."""
     allowed = FEE_FIELDS if tier else MARKET_FIELDS
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise ParameterError(f"{', '.join(unknown)} cannot be changed here; one of {', '.join(allowed)}.",
                              field=unknown[0])
-    checked = {name: _decimal(name, value) for name, value in values.items() if value is not None}
+    checked = {name: None if value is None else _decimal(name, value) for name, value in values.items()
+               if value is not None or name in RISK_FIELDS}
     if not checked:
         raise ParameterError("Name at least one new value.", code=CoreCode.REQUIRED)
     for name in FEE_FIELDS:
@@ -84,7 +90,23 @@ def _checked(market: Market | None, tier: str, values: dict) -> dict[str, Decima
                                  field=name)
     if not tier:
         _sizes_check(market, checked)
+        _risk_limits_check(checked)
     return checked
+
+
+def _risk_limits_check(checked: dict[str, Decimal | None]) -> None:
+    for name in RISK_FIELDS:
+        value = checked.get(name)
+        if value is None:
+            continue
+        if value <= 0:
+            raise ParameterError("A risk limit is greater than zero (remove it instead).", code=Code.NOT_POSITIVE,
+                                 field=name)
+        if name == "price_collar_bps" and (value > MAX_COLLAR_BPS or decimal_places(value) > BPS_DECIMALS):
+            raise ParameterError(f"A price collar is at most {MAX_COLLAR_BPS} bps (100%), with at most "
+                                 f"{BPS_DECIMALS} decimal places.", field=name)
+        if name == "max_open_orders" and value != value.to_integral_value():
+            raise ParameterError("The open-order cap is a whole number.", field=name)
 
 
 def _sizes_check(market: Market, checked: dict[str, Decimal]) -> None:
@@ -103,9 +125,13 @@ def _sizes_check(market: Market, checked: dict[str, Decimal]) -> None:
 def _current(market: Market | None, tier: str) -> dict[str, str] | None:
     """What the target's values are now (None: a fee schedule that does not exist yet)."""
     if not tier:
-        return {name: str(getattr(market, name)) for name in MARKET_FIELDS}
+        return {name: _text(getattr(market, name)) for name in MARKET_FIELDS}
     schedule = FeeSchedule.objects.filter(tier=tier, market=market).first()
     return {name: str(getattr(schedule, name)) for name in FEE_FIELDS} if schedule else None
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
 
 
 @transaction.atomic
@@ -131,7 +157,7 @@ def parameter_change_propose(*, market: Market | None, tier: str = "", values: d
     if not reason:
         raise ParameterError("Say why the change is needed.", code=Code.REASON_REQUIRED, field="reason")
     change = ParameterChange.objects.create(
-        market=market, tier=tier, values={name: str(value) for name, value in checked.items()}, before=before,
+        market=market, tier=tier, values={name: _text(value) for name, value in checked.items()}, before=before,
         reason=reason[:500], proposed_by=acting_user,
     )
     audit_record(acting_user=acting_user, action="parameter_change.propose", obj=change,
@@ -165,7 +191,7 @@ def _market_apply(change: ParameterChange) -> tuple[Market, dict]:
     checked = _checked(market, "", change.values)
     before = audit_values(market)
     for name, value in checked.items():
-        setattr(market, name, value)
+        setattr(market, name, int(value) if name == "max_open_orders" and value is not None else value)
     market.save(update_fields=[*checked, "updated_at"])  # updated_at: web processes reload their cached market
     return market, before
 

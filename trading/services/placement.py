@@ -22,7 +22,8 @@ from ledger.selectors import balance_get
 from trading import outbox, selectors, sql
 from trading.errors import Code, InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict
 from trading.fill_amounts import buy_hold, decimal_places
-from trading.models import Market, MarketStatus, Order, OrderType, SelfTradePrevention, Side, TimeInForce
+from trading.models import TRADING_STATUSES, Market, Order, OrderType, SelfTradePrevention, Side, TimeInForce
+from trading.services import risk
 from trading.wakeups import market_wake_on_commit
 
 LEDGER_DECIMALS = 18
@@ -81,18 +82,20 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
 @transaction.atomic
 def _order_place(account: ClientAccount, market: Market, params: OrderParams, client_order_id: str,
                  acting_user) -> Order:
-    known = sql.placement_reads(account, market, client_order_id)
+    intent = risk.OrderIntent(params.side, params.type, params.price, params.size, params.funds, params.post_only)
+    known = sql.placement_reads(account, market, client_order_id, risk.reads_needed(market, intent))
     if known.market_version != _version(market):
         # The caller's market is stale (halted, reopened or edited since it was read, e.g. by a process's
         # market cache): read it again, and what depends on it.
         market = _market_reloaded(market.symbol)
         params = replace(params, market_id=market.pk)
-        known = sql.placement_reads(account, market, client_order_id)
+        known = sql.placement_reads(account, market, client_order_id, risk.reads_needed(market, intent))
     if known.existing_order_id is not None:
         return _replayed(Order.objects.get(pk=known.existing_order_id), params)
     _market_check(market, params)
     _account_check(account)
     _limits_check(market, params, known.max_order_sizes)
+    risk.order_risk_check(market=market, order=intent, kill_switch=known.kill_switch, reads=known.risk)
     maker_rate, taker_rate = _fee_rates(market, known.fee_schedules)
     order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
                   taker_fee_rate=taker_rate, created_by=user_or_none(acting_user), **_params_fields(params))
@@ -183,7 +186,7 @@ def _market_shape_check(p: OrderParams) -> None:
 
 
 def _market_check(market: Market, p: OrderParams) -> None:
-    if market.status != MarketStatus.OPEN:
+    if market.status not in TRADING_STATUSES:
         raise MarketNotOpen(f"{market.symbol} is {market.get_status_display().lower()}: no new orders.",
                             field="market")
     if decimal_places(market.tick_size) + decimal_places(market.lot_size) + RATE_DECIMALS > LEDGER_DECIMALS:

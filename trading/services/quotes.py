@@ -73,6 +73,7 @@ from trading.models import (
     Side,
     SpreadChange,
 )
+from trading.services.controls import kill_switch_require_off
 
 ZERO = Decimal(0)
 MAX_BPS = Decimal(10_000)
@@ -323,6 +324,7 @@ def quote_create(*, account: ClientAccount, market: Market, side: str, size: Dec
     if market.status != MarketStatus.OPEN:
         raise MarketNotOpen(f"{market.symbol} is {market.get_status_display().lower()}: no quotes.", field="market")
     account_require_can_trade(account=account)
+    kill_switch_require_off(account=account)
     desk = _desk(account, market, (side,), at)
     priced = _priced_for_funds(desk, side, funds) if funds is not None else desk.price(side, size)
     if priced is None:
@@ -366,6 +368,7 @@ def quote_execute(*, quote: Quote | int, idempotency_key: str, acting_user, acco
         raise QuoteExpired(f"Quote {quote.pk} expired at {quote.expires_at.isoformat()}.")
     account, market = quote.account, quote.market
     account_require_can_trade(account=account)
+    kill_switch_require_off(account=account)
     _still_honoured(quote, at)
     exposure_require(inventory_deltas(market, quote.side, quote.size, quote.quote_amount), error=QuoteRejected)
     legs = _legs(quote, account.ledger_account)
