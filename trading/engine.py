@@ -291,8 +291,8 @@ class Book:
         """Reduce what a resting order (or the size of a waiting stop) still offers; it keeps its place."""
         order = self.orders.get(order_id)
         if order is not None:
-            if not ZERO < remaining <= order.remaining:
-                raise ValueError("a reduction leaves between nothing (excluded) and what the order offers")
+            if remaining <= 0:
+                raise ValueError("a reduction leaves something: cancel the order instead")
             order.remaining = remaining
         elif order_id in self.stops:
             self.stops[order_id].size = remaining
