@@ -4,10 +4,15 @@ stop-limit orders, good-til-time's ``expire_time`` and the client's ``metadata``
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
+from ledger import services as ledger
 from trading import clock
 from trading.errors import Code, InvalidOrder
-from trading.models import STOP_TYPES, OrderType, Side, TimeInForce
+from trading.fill_amounts import buy_hold
+from trading.models import STOP_TYPES, Order, OrderType, Side, TimeInForce
+
+ZERO = Decimal(0)
 
 MIN_EXPIRY_AHEAD = timedelta(seconds=10)
 METADATA_MAX_PAIRS = 6
@@ -65,3 +70,26 @@ def metadata_check(metadata) -> None:
     ):
         raise InvalidOrder(f"Metadata is at most {METADATA_MAX_PAIRS} pairs of text keys and values of at most "
                            f"{METADATA_MAX_CHARS} characters each.", code=Code.INVALID_METADATA, field="metadata")
+
+
+def hold_excess(order: Order) -> Decimal:
+    """What the order's active hold reserves beyond what its (reduced) size may still spend: a sell's unfilled
+    size; a buy with a price, its total cost at that price rounded up as when it was placed (less nothing: the
+    hold's ``amount`` is that total). Buys by funds never shrink."""
+    hold = order.hold
+    if order.size is None:
+        return ZERO
+    if order.side == Side.SELL:
+        return hold.remaining - (order.size - order.filled_size)
+    if order.price is None:
+        return ZERO
+    rate = order.maker_fee_rate if order.post_only else max(order.maker_fee_rate, order.taker_fee_rate)
+    needed = buy_hold(price=order.price, size=order.size, fee_rate=rate, quote_precision=order.market.quote.precision)
+    return max(hold.amount - needed, ZERO)
+
+
+def hold_shrink(order: Order) -> None:
+    """Give back now what a reduced order no longer needs (``hold_excess``)."""
+    excess = hold_excess(order)
+    if order.hold is not None and excess > 0:
+        ledger.hold_reduce(hold=order.hold, amount=excess)

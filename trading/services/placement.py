@@ -59,11 +59,12 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
                 price: Decimal | None = None, funds: Decimal | None = None, time_in_force: str = TimeInForce.GTC,
                 post_only: bool = False, stp: str = SelfTradePrevention.CANCEL_NEWEST,
                 client_order_id: str | None = None, stop_price: Decimal | None = None,
-                expire_time: datetime | None = None, metadata: dict | None = None, acting_user) -> Order:
+                expire_time: datetime | None = None, metadata: dict | None = None, replaces: Order | None = None,
+                acting_user) -> Order:
     """Accept an order: validate it, hold what it may spend, store it as ``new`` and wake the matcher.
 
     Idempotent on (account, client_order_id): the same id with the same parameters returns the stored order,
-    with other parameters it is a conflict.
+    with other parameters it is a conflict. ``replaces``: the order an amend cancelled for this one.
 
     ``market`` may have been read long before (the API takes it from a per-process cache): the transaction reads
     the market's status and version fresh, and reloads the market if it changed.
@@ -76,7 +77,7 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
                                             bool(post_only), stp, stop_price, expire_time,
                                             metadata if metadata is not None else {}))
     try:
-        return _order_place(account, market, params, client_order_id, acting_user)
+        return _order_place(account, market, params, client_order_id, acting_user, replaces)
     except IntegrityError:
         # A concurrent request with the same client order id committed first (the unique index made us wait).
         existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
@@ -87,7 +88,7 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
 
 @transaction.atomic
 def _order_place(account: ClientAccount, market: Market, params: OrderParams, client_order_id: str,
-                 acting_user) -> Order:
+                 acting_user, replaces: Order | None = None) -> Order:
     known = sql.placement_reads(account, market, client_order_id)
     if known.market_version != _version(market):
         # The caller's market is stale (halted, reopened or edited since it was read, e.g. by a process's
@@ -102,7 +103,8 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
     _limits_check(market, params, known.max_order_sizes)
     maker_rate, taker_rate = _fee_rates(market, known.fee_schedules)
     order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
-                  taker_fee_rate=taker_rate, created_by=user_or_none(acting_user), **_params_fields(params))
+                  taker_fee_rate=taker_rate, created_by=user_or_none(acting_user), replaces=replaces,
+                  **_params_fields(params))
     ledger_account = account.ledger_account  # authentication loads it with the account
     asset, amount = _hold_needed(order, market, ledger_account)
     # The funds are reserved when the block ends, so the client's balance row is locked only from the reservation

@@ -16,6 +16,7 @@ from ledger.models import LedgerAccount, Purpose
 from trading import engine, outbox
 from trading.fill_amounts import FillAmounts, fill_apply
 from trading.models import Fill, Market, Order, OrderStatus, Side
+from trading.services.order_types import hold_shrink
 
 ORDER_FIELDS = ["status", "reason", "size", "filled_size", "filled_quote", "fees_paid", "settled_quote", "triggered_at",
                 "updated_at"]
@@ -31,6 +32,7 @@ class BatchSettlement:
         self.changed: dict[int, Order] = {}
         self.ended: dict[int, Order] = {}
         self.triggered: list[Order] = []  # stops that triggered, in trigger order
+        self.decremented: dict[int, Order] = {}  # sizes reduced by self-trade prevention decrement_and_cancel
         self.fills: list[tuple] = []  # rows of FILL_FIELDS but the entry
         self.specs: list[ledger.EntrySpec] = []
         self.now = timezone.now()
@@ -70,8 +72,10 @@ class BatchSettlement:
         for decrement in outcome.maker_decrements:  # self-trade prevention decrement_and_cancel
             maker = self.orders[decrement.order_id]
             maker.size -= decrement.size
-            self.changed[maker.pk] = maker
-        taker.size = taker.size - outcome.decremented if outcome.decremented else taker.size
+            self.changed[maker.pk] = self.decremented[maker.pk] = maker
+        if outcome.decremented and outcome.status != engine.CANCELLED:  # a cancelled order keeps its size
+            taker.size -= outcome.decremented
+            self.decremented[taker.pk] = taker
         for match in outcome.matches:
             self._fill(match)
         if outcome.status in (engine.OPEN, engine.PARTIALLY_FILLED, engine.PENDING):
@@ -138,6 +142,10 @@ class BatchSettlement:
         fill_ids = dict(rows_insert(Fill, FILL_FIELDS, [(*row, entry.pk) for row, entry in zip(self.fills, entries)],
                                     returning=["entry", "id"]))
         _orders_save(list(self.changed.values()), self.now)
+        for order in self.decremented.values():
+            if order.pk not in self.ended:  # an order that ended gave its whole hold back above
+                order.market = self.market
+                hold_shrink(order)
         outbox.batch_settled(self, [fill_ids[entry.pk] for entry in entries])
 
 
