@@ -427,3 +427,23 @@ def test_decrement_and_cancel_gives_back_what_decremented_buys_no_longer_need(ma
     # Held: 150.30 for the first buy and 1.5 x 101 x 1.002 = 151.803 -> 151.81 for the second.
     assert_balance(alice, "USD", "100000", held="302.11")
     assert_books_consistent(matched=True)
+
+
+def test_metadata_is_echoed_in_the_trade_blotter_report(market, alice, bob):
+    import csv
+    import io
+
+    from compliance.reports import report_stream
+    from tests.ledger.test_reports import body_of
+
+    place(alice, market, "sell", size="0.100", price="100.00", metadata={"book": "hedge", "ref": "A-1"})
+    match(market)
+    place(bob, market, "buy", size="0.100", price="100.00")
+    match(market)
+    from django.utils import timezone
+
+    now = timezone.now()
+    body = body_of(report_stream("trade_blotter", start=now - timedelta(hours=1), end=now + timedelta(hours=1),
+                                 account=None, fmt="csv"))[1]
+    [row] = list(csv.DictReader(io.StringIO(body)))
+    assert (row["maker_metadata"], row["taker_metadata"]) == ('{"book":"hedge","ref":"A-1"}', "")
