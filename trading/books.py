@@ -59,10 +59,11 @@ def _book_load(market: Market) -> Book:
     rows = (
         Order.objects.filter(market=market, status__in=RESTING)
         .order_by("id")
-        .values_list("id", "account_id", "side", "price", "size", "filled_size", "expire_time")
+        .values_list("id", "account_id", "side", "price", "size", "filled_size", "expire_time", "book_priority")
     )
-    for order_id, account_id, side, price, size, filled, expire_time in rows:
-        book.add(Resting(order_id, account_id, side, price, size - filled, expire_time))
+    for order_id, account_id, side, price, size, filled, expire_time, priority in rows:
+        book.add(Resting(order_id, account_id, side, price, size - filled, expire_time,
+                         -1 if priority is None else priority))
     for order in Order.objects.filter(market=market, status=OrderStatus.PENDING_TRIGGER).order_by("id"):
         book.add_stop(order_incoming(order))
     return book

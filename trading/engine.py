@@ -32,8 +32,10 @@ Stop orders (``stop``: a market order once triggered; ``stop_limit``: a limit or
 last trade price reaches their ``stop_price``: a buy stop at or above it, a sell stop at or below it. Each trade
 is checked in turn; the stops one trade reaches trigger nearest first (buy stops by ascending stop price, sell
 stops by descending, then by id), and they meet the book one after the other once the order that traded is done,
-in that trigger order (``Outcome.cascade``); their own trades may trigger more, which queue behind them. A stop
-whose price the last trade already reached when it arrives triggers at once. With no trade yet, stops wait.
+in that trigger order (``Outcome.cascade``); their own trades may trigger more, which queue behind them. What
+a triggered stop-limit rests takes its place in the queue at its trigger: just after the order whose trade
+triggered it, in trigger order (``Outcome.priority``), not at its (older) id. A stop whose price the last trade
+already reached when it arrives triggers at once. With no trade yet, stops wait.
 
 Orders may carry ``expire_at`` (good-til-time; any comparable time): ``Book.expire(now)`` takes the resting orders
 and waiting stops whose time has come off the book, and ``submit(order, now=...)`` expires an order that arrives
@@ -77,9 +79,18 @@ ONE = Decimal(1)
 EXACT = Context(prec=60)
 
 
+PRIORITY_SHIFT = 20  # a priority is (anchor id << 20) + position in a trigger cascade
+
+
+def priority_of(order_id: int) -> int:
+    """The time priority of an order that enters the book when it is accepted: its id."""
+    return order_id << PRIORITY_SHIFT
+
+
 @dataclass(slots=True)
 class Resting:
-    """An order on the book. ``remaining`` is the base size still open."""
+    """An order on the book. ``remaining`` is the base size still open. ``priority`` orders a price level (lower
+    first): ``priority_of(id)``, or for a triggered stop the place it took when it triggered (``Outcome``)."""
 
     id: int
     account: int
@@ -87,6 +98,11 @@ class Resting:
     price: Decimal
     remaining: Decimal
     expire_at: Any = None
+    priority: int = -1
+
+    def __post_init__(self):
+        if self.priority < 0:
+            self.priority = self.id << PRIORITY_SHIFT
 
 
 @dataclass(slots=True)
@@ -106,6 +122,7 @@ class Incoming:
     fee_rate: Decimal = ZERO
     stop_price: Decimal | None = None
     expire_at: Any = None
+    priority: int | None = None  # set when a stop triggers: its place in the queue (``Outcome.priority``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +173,7 @@ class Outcome:
     decremented: Decimal = ZERO
     triggered: bool = False
     cascade: list[Outcome] = field(default_factory=list)
+    priority: int | None = None  # a triggered stop's time priority: just after the order whose trade triggered it
 
     def all(self) -> Iterator[Outcome]:
         """This outcome, then those of the stops it triggered, in the order they happened."""
@@ -185,11 +203,11 @@ class _Side:
         if queue is None:
             queue = self.levels[order.price] = deque()
             bisect.insort(self.keys, self._key(order.price))
-        if queue and queue[-1].id > order.id:
-            # Time priority is acceptance order (the id), even when an older order reaches the book later:
-            # a book rebuilt from the database, in id order, then queues exactly like this one.
+        if queue and queue[-1].priority > order.priority:
+            # Time priority is acceptance order (the id; a triggered stop's trigger time), even when an older order
+            # reaches the book later: a book rebuilt from the database then queues exactly like this one.
             position = len(queue)
-            while position > 0 and queue[position - 1].id > order.id:
+            while position > 0 and queue[position - 1].priority > order.priority:
                 position -= 1
             queue.insert(position, order)
         else:
@@ -248,6 +266,7 @@ class Book:
         self._buy_stops: list[tuple[Decimal, int]] = []
         self._sell_stops: list[tuple[Decimal, int]] = []
         self._triggered: deque[Incoming] = deque()
+        self._anchor, self._cascade_seq = 0, 0  # the order whose trades trigger stops now, and how many so far
         self._expiries: list[tuple[Any, int]] = []  # heap of (expire_at, id); stale entries skipped when popped
 
     # --- maintenance -------------------------------------------------------------------------------------
@@ -351,7 +370,10 @@ class Book:
                 if not self._reached(side, -key if side == BUY else key, price):
                     break
                 queue.pop()
-                self._triggered.append(self.stops.pop(-negative_id))
+                stop = self.stops.pop(-negative_id)
+                self._cascade_seq += 1
+                stop.priority = (self._anchor << PRIORITY_SHIFT) + min(self._cascade_seq, (1 << PRIORITY_SHIFT) - 1)
+                self._triggered.append(stop)
 
     @staticmethod
     def _as_triggered(stop: Incoming) -> Incoming:
@@ -368,6 +390,7 @@ class Book:
             raise ValueError("only a market buy may give funds instead of size, and it cannot be fill-or-kill")
         if order.expire_at is not None and now is not None and order.expire_at <= now:
             return Outcome(order.id, EXPIRED, EXPIRED_REASON)
+        self._anchor, self._cascade_seq = order.id, 0
         with localcontext(EXACT):
             if order.type in STOP_TYPES:
                 if not self._reached(order.side, order.stop_price, self.last_price):
@@ -378,8 +401,9 @@ class Book:
             else:
                 outcome = self._execute(order)
             while self._triggered:
-                stop = self._execute(self._as_triggered(self._triggered.popleft()))
-                stop.triggered = True
+                triggered = self._triggered.popleft()
+                stop = self._execute(self._as_triggered(triggered))
+                stop.triggered, stop.priority = True, triggered.priority
                 outcome.cascade.append(stop)
         return outcome
 
@@ -394,7 +418,8 @@ class Book:
         best = self._opposite(order.side).best_price()
         if best is not None and crosses(order.side, order.price, best):
             return Outcome(order.id, REJECTED, POST_ONLY_WOULD_CROSS)
-        self.add(Resting(order.id, order.account, order.side, order.price, order.size, order.expire_at))
+        self.add(Resting(order.id, order.account, order.side, order.price, order.size, order.expire_at,
+                         -1 if order.priority is None else order.priority))
         return Outcome(order.id, OPEN, rested=order.size)
 
     def _affordable(self, order: Incoming, price: Decimal, spent: Decimal) -> Decimal:
@@ -515,7 +540,8 @@ class Book:
             outcome.reason = "" if spent_all else stop or NO_LIQUIDITY
             return outcome
         if order.type == LIMIT and order.time_in_force in RESTS and stop in ("", NO_LIQUIDITY):
-            self.add(Resting(order.id, order.account, order.side, order.price, remaining, order.expire_at))
+            self.add(Resting(order.id, order.account, order.side, order.price, remaining, order.expire_at,
+                             -1 if order.priority is None else order.priority))
             outcome.status = PARTIALLY_FILLED if outcome.filled else OPEN
             outcome.rested = remaining
             return outcome

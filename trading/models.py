@@ -202,6 +202,10 @@ class Order(models.Model):
     )
     expire_time = models.DateTimeField(null=True, blank=True, help_text="Good-til-time orders: when they expire.")
     triggered_at = models.DateTimeField(null=True, blank=True, help_text="Stop orders: when they triggered.")
+    book_priority = models.BigIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="A triggered stop's time priority on the book (trading.engine.priority_of); else its id's.",
+    )
     metadata = models.JSONField(default=dict, blank=True, help_text="The client's key/value pairs, echoed back.")
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by",

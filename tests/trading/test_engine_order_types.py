@@ -260,13 +260,14 @@ class Reference:
     """The same rules, written the slow obvious way: lists scanned and sorted on every step."""
 
     def __init__(self, last=None):
-        self.resting: list[dict] = []  # id, account, side, price, remaining, expire
+        self.resting: list[dict] = []  # id, account, side, price, remaining, expire, priority
         self.stops: list[dict] = []
         self.last = last
+        self.anchor, self.fired = 0, 0
 
     def best(self, side):
         opposite = [r for r in self.resting if r["side"] != side]
-        opposite.sort(key=lambda r: (r["price"] if side == e.BUY else -r["price"], r["id"]))
+        opposite.sort(key=lambda r: (r["price"] if side == e.BUY else -r["price"], r["priority"]))
         return opposite[0] if opposite else None
 
     def crosses(self, o, price):
@@ -281,6 +282,10 @@ class Reference:
         return [(r["id"], r["remaining"]) for r in gone]
 
     def submit(self, o, now):
+        # A resting order's time priority: its arrival; a triggered stop's: its trigger, just after the order
+        # whose trade triggered it, in trigger order.
+        o = {**o, "priority": (o["id"], 0)}
+        self.anchor, self.fired = o["id"], 0
         if o["expire"] is not None and o["expire"] <= now:
             return [(o["id"], e.EXPIRED, e.EXPIRED_REASON, [], [], [], D(0), False)]
         queue, results = [], []
@@ -312,12 +317,16 @@ class Reference:
                        key=lambda s: (-s["stop"], s["id"]))
         ids = {s["id"] for s in buys + sells}
         self.stops = [s for s in self.stops if s["id"] not in ids]
-        return buys + sells
+        out = []
+        for s in buys + sells:
+            self.fired += 1
+            out.append({**s, "priority": (self.anchor, self.fired)})
+        return out
 
     def fillable(self, o):
         wanted = o["size"]
         opposite = sorted((r for r in self.resting if r["side"] != o["side"]),
-                          key=lambda r: (r["price"] if o["side"] == e.BUY else -r["price"], r["id"]))
+                          key=lambda r: (r["price"] if o["side"] == e.BUY else -r["price"], r["priority"]))
         for r in opposite:
             if not self.crosses(o, r["price"]):
                 return False
@@ -449,3 +458,16 @@ def test_the_engine_agrees_with_the_reference_model(flow, last):
         assert got == expected
         assert b.depth(100) == {"bids": ref.depth()[e.BUY], "asks": ref.depth()[e.SELL]}
         assert set(b.stops) == {s["id"] for s in ref.stops} and b.last_price == ref.last
+
+
+def test_a_triggered_stop_limit_rests_behind_orders_that_were_on_the_book_when_it_triggered():
+    b = book(last="100")
+    b.submit(stop(1, e.BUY, "101", size="1", price="102"))  # older than everything below
+    b.submit(limit(2, e.BUY, "102", "1"))  # rests at 102 before the stop triggers
+    out = b.submit(limit(3, e.SELL, "102", "0.5"))  # trades with 2 at 102: triggers 1, which rests at 102
+    assert [o.order_id for o in out.cascade] == [1] and out.cascade[0].status == e.OPEN
+    # By id, 1 would go ahead of 2; it triggered after 2 rested, so it queues behind it.
+    assert [o.id for o in b.bids.levels[D(102)]] == [2, 1]
+    assert out.cascade[0].priority == b.orders[1].priority == e.priority_of(3) + 1
+    b.submit(limit(4, e.BUY, "102", "1"))
+    assert [o.id for o in b.bids.levels[D(102)]] == [2, 1, 4]

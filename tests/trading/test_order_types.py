@@ -447,3 +447,19 @@ def test_metadata_is_echoed_in_the_trade_blotter_report(market, alice, bob):
                                  account=None, fmt="csv"))[1]
     [row] = list(csv.DictReader(io.StringIO(body)))
     assert (row["maker_metadata"], row["taker_metadata"]) == ('{"book":"hedge","ref":"A-1"}', "")
+
+
+def test_a_triggered_stop_keeps_its_trigger_time_priority_when_the_book_is_rebuilt(market, alice, bob, carol):
+    trade_at(market, "100.00", bob, carol)
+    stop = place(alice, market, "buy", type="stop_limit", size="0.100", price="102.00", stop_price=D("101.00"))
+    early = place(carol, market, "buy", size="0.100", price="102.00")
+    match(market)
+    place(bob, market, "sell", size="0.050", price="102.00")  # trades with carol's bid at 102: triggers the stop
+    match(market)
+    assert reloaded(stop).status == OrderStatus.OPEN
+    books_clear()  # rebuilt from the database
+    place(bob, market, "sell", size="0.100", price="102.00")
+    match(market)
+    # Carol's order was on the book before the stop triggered: it fills first, though the stop's id is older.
+    assert (reloaded(early).status, reloaded(stop).filled_size) == (OrderStatus.FILLED, D("0.05"))
+    assert_books_consistent(matched=True)

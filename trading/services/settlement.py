@@ -19,7 +19,7 @@ from trading.models import Fill, Market, Order, OrderStatus, Side
 from trading.services.order_types import hold_shrink
 
 ORDER_FIELDS = ["status", "reason", "size", "filled_size", "filled_quote", "fees_paid", "settled_quote", "triggered_at",
-                "updated_at"]
+                "book_priority", "updated_at"]
 FILL_FIELDS = ["market", "maker_order", "taker_order", "maker_account", "taker_account", "price", "size",
                "quote_amount", "maker_fee", "taker_fee", "buyer_quote", "seller_quote", "aggressor_side", "created_at",
                "entry"]
@@ -65,7 +65,7 @@ class BatchSettlement:
     def _outcome_apply(self, outcome: engine.Outcome) -> None:
         taker = self.orders[outcome.order_id]
         if outcome.triggered:
-            taker.triggered_at = self.now
+            taker.triggered_at, taker.book_priority = self.now, outcome.priority
             self.triggered.append(taker)
         for cancel in outcome.maker_cancels:
             self._end(self.orders[cancel.order_id], OrderStatus.CANCELLED, cancel.reason)
@@ -152,5 +152,5 @@ class BatchSettlement:
 def _orders_save(orders: list[Order], now) -> None:
     rows_update(Order, ORDER_FIELDS, [
         (o.pk, o.status, o.reason, o.size, o.filled_size, o.filled_quote, o.fees_paid, o.settled_quote, o.triggered_at,
-         now) for o in orders
+         o.book_priority, now) for o in orders
     ])
