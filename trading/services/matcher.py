@@ -84,8 +84,8 @@ def batch_market(market_id: int, *, wait: bool, expiring: bool = False) -> tuple
 
 def _batch_match(market: Market, orders: list[Order], cached, now, expired) -> int:
     outcomes = [cached.book.submit(_incoming(order), now=now) for order in orders]
-    settlement = BatchSettlement(market=market, takers=orders)
-    fills = settlement.settle(outcomes, expired=expired)
+    settlement = BatchSettlement(market=market, takers=orders, expired=expired)
+    fills = settlement.settle(outcomes)
     Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
     cached.match_seq = market.match_seq + 1
     return fills

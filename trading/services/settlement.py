@@ -26,8 +26,9 @@ FILL_FIELDS = ["market", "maker_order", "taker_order", "maker_account", "taker_a
 
 
 class BatchSettlement:
-    def __init__(self, *, market: Market, takers: list[Order]):
+    def __init__(self, *, market: Market, takers: list[Order], expired: list[engine.Expired] = ()):
         self.market = market
+        self.expired = expired  # good-til-time orders the book just expired
         self.orders: dict[int, Order] = {o.pk: o for o in takers}
         self.changed: dict[int, Order] = {}
         self.ended: dict[int, Order] = {}
@@ -39,10 +40,11 @@ class BatchSettlement:
         self.ledger_accounts: dict[int, LedgerAccount] = {}
         self.fees_account: LedgerAccount | None = None
 
-    def settle(self, outcomes: list[engine.Outcome], expired: list[engine.Expired] = ()) -> int:
+    def settle(self, outcomes: list[engine.Outcome]) -> int:
         """Apply the expiries, then the outcomes in the order they happened (each followed by the stops it
         triggered), and write everything. Returns the number of fills."""
         outcomes = [each for outcome in outcomes for each in outcome.all()]
+        expired = self.expired
         self._makers_load(outcomes, expired)
         account_ids = {o.account_id for o in self.orders.values()}
         self.ledger_accounts = {a.client_id: a for a in LedgerAccount.objects.filter(client_id__in=account_ids)}
