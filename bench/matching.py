@@ -14,8 +14,14 @@ and times ``market_match`` until no order is left ``new``, with the rollup on or
 ``BatchSettlement._candles_roll_up`` does nothing), alternating on/off/off/on... after a warm-up pair that is not
 counted, at each ``--batch-sizes``.
 
+With ``--mix types`` the orders are not all limit orders: 15% good-til-time limits (expiring 11 s to 2 min after
+they are placed, so some expire while the worker runs), 10% stop-limits and 5% stop-market orders with stops
+around the mid, so that the price moving through them triggers them (README "Order types"). Compare the matcher
+worker's CPU per order with ``--mix limit`` (the target: at most 10% more).
+
 Run: .venv/bin/python bench/matching.py [--orders 50000] [--accounts 200] [--rate 1000] [--seconds 15]
-     [--phases throughput,latency,candles] [--candle-orders 5000] [--candle-runs 3] [--batch-sizes 1000,20]
+     [--phases throughput,latency,candles] [--mix limit|types] [--candle-orders 5000] [--candle-runs 3]
+     [--batch-sizes 1000,20]
 """
 
 from __future__ import annotations
@@ -35,9 +41,9 @@ from common import ROOT, django_setup, fresh_database, percentile, report, tree_
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 
 
-def place_orders(args: tuple[int, list[int], int, int, float]) -> list[tuple[int, float]]:
+def place_orders(args: tuple[int, list[int], int, int, float, str]) -> list[tuple[int, float]]:
     """Worker process: place ``count`` orders (at ``rate``/s if given). Returns (order id, accepted at)."""
-    market_id, account_ids, count, seed, rate = args
+    market_id, account_ids, count, seed, rate, mix = args
     django_setup()
     from accounts.models import ClientAccount
     from trading.models import Market
@@ -53,20 +59,46 @@ def place_orders(args: tuple[int, list[int], int, int, float]) -> list[tuple[int
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        order = order_place(account=rng.choice(accounts), market=market, acting_user=None, **_order(rng))
+        order = order_place(account=rng.choice(accounts), market=market, acting_user=None, **_order(rng, mix))
         accepted.append((order.pk, time.time()))
     return accepted
 
 
-def _order(rng):
+def _order(rng, mix="limit"):
     from setup_desk import random_order
 
-    return random_order(rng)
+    order = random_order(rng)
+    if mix != "types":
+        return order
+    return _typed(rng, order)
 
 
-def run_parallel(market_id, account_ids, total, processes, rate=0.0, seed=0):
+def _typed(rng, order: dict) -> dict:
+    """Turn some limit orders into good-til-time, stop-limit and stop-market orders (module docstring)."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    roll = rng.random()
+    if roll < 0.15:
+        return {**order, "time_in_force": "gtt", "expire_time": timezone.now() + timedelta(seconds=rng.randint(11, 120))}
+    if roll < 0.30:
+        # A buy stop above the price it protects, a sell stop below; the price moves +-20 around the mid.
+        stop = order["price"] + (Decimal(rng.randint(-500, 500)) / 100)
+        if roll < 0.25:
+            limit = stop + Decimal("5.00") if order["side"] == "buy" else stop - Decimal("5.00")
+            return {**order, "type": "stop_limit", "stop_price": stop, "price": limit}
+        if order["side"] == "buy":
+            return {"side": "buy", "type": "stop", "stop_price": stop,
+                    "funds": (order["size"] * order["price"] * Decimal("1.01")).quantize(Decimal("0.01"))}
+        return {"side": "sell", "type": "stop", "stop_price": stop, "size": order["size"]}
+    return order
+
+
+def run_parallel(market_id, account_ids, total, processes, rate=0.0, seed=0, mix="limit"):
     per_process = total // processes
-    jobs = [(market_id, account_ids, per_process, seed + p, rate / processes) for p in range(processes)]
+    jobs = [(market_id, account_ids, per_process, seed + p, rate / processes, mix) for p in range(processes)]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         return [row for rows in pool.map(place_orders, jobs) for row in rows]
 
@@ -98,13 +130,13 @@ def wait_until_drained(timeout: float) -> float:
     return time.time()
 
 
-def phase_throughput(market_id, account_ids, orders, processes) -> dict:
+def phase_throughput(market_id, account_ids, orders, processes, mix="limit") -> dict:
     from django.db import connection
 
     from trading.models import Fill
 
     started = time.perf_counter()
-    run_parallel(market_id, account_ids, orders, processes)
+    run_parallel(market_id, account_ids, orders, processes, mix=mix)
     placing = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -127,10 +159,19 @@ def phase_throughput(market_id, account_ids, orders, processes) -> dict:
         "matched + settled": f"{orders:,} orders, {fills:,} fills in {elapsed:.1f}s",
         "matching throughput": f"{orders / elapsed:,.0f} orders/s, {fills / elapsed:,.0f} fills/s",
         "matcher worker CPU": f"{cpu * 1000 / (orders - matched0):.3f} ms per order",
+        "stops triggered / waiting, orders expired": f"{_count(triggered_at__isnull=False):,} / "
+                                                     f"{_count(status='pending_trigger'):,}, "
+                                                     f"{_count(status='expired'):,}",
     }
 
 
-def phase_latency(market_id, account_ids, rate, seconds, processes) -> dict:
+def _count(**lookup) -> int:
+    from trading.models import Order
+
+    return Order.objects.filter(**lookup).count()
+
+
+def phase_latency(market_id, account_ids, rate, seconds, processes, mix="limit") -> dict:
     import threading
 
     from django.db import connections
@@ -159,7 +200,7 @@ def phase_latency(market_id, account_ids, rate, seconds, processes) -> dict:
     poller.start()
     cpu_before = tree_cpu_seconds(worker.pid)
     try:
-        accepted = run_parallel(market_id, account_ids, total, processes, rate=rate, seed=1000)
+        accepted = run_parallel(market_id, account_ids, total, processes, rate=rate, seed=1000, mix=mix)
         wait_until_drained(timeout=300)
         time.sleep(0.05)
         worker_cpu = tree_cpu_seconds(worker.pid) - cpu_before
@@ -285,6 +326,8 @@ def main() -> None:
     parser.add_argument("--candle-orders", type=int, default=5000)
     parser.add_argument("--candle-runs", type=int, default=3)
     parser.add_argument("--batch-sizes", default="1000,20", help="candles phase: MATCHER_BATCH_SIZE values")
+    parser.add_argument("--mix", choices=["limit", "types"], default="limit",
+                        help="limit orders only, or with good-til-time, stop-limit and stop-market orders")
     args = parser.parse_args()
     django_setup()
     fresh_database()
@@ -295,11 +338,11 @@ def main() -> None:
 
     market_id, account_ids = desk_create(accounts=args.accounts)
     if "throughput" in args.phases:
-        report("matching + settlement throughput (1 worker, PostgreSQL, Redis)",
-               phase_throughput(market_id, account_ids, args.orders, args.processes))
+        report(f"matching + settlement throughput (1 worker, PostgreSQL, Redis, mix {args.mix})",
+               phase_throughput(market_id, account_ids, args.orders, args.processes, args.mix))
     if "latency" in args.phases:
         report("acceptance -> settlement latency under steady load",
-               phase_latency(market_id, account_ids, args.rate, args.seconds, args.processes))
+               phase_latency(market_id, account_ids, args.rate, args.seconds, args.processes, args.mix))
     if "candles" in args.phases:
         report(f"candle rollup: in-process market_match over the same {args.candle_orders:,} orders, on vs off",
                phase_candles(market_id, account_ids, args.candle_orders, args.processes, args.candle_runs,

@@ -388,6 +388,8 @@ EVENTS_PAGE_MAX = 500
 EVENTS_LONG_POLL_MAX_SECONDS = env_int("EVENTS_LONG_POLL_MAX_SECONDS", 30)  # caps ``wait`` (at most 30)
 # Long-polls waiting at once per web process (each holds a request thread, never a database connection).
 EVENTS_LONG_POLL_MAX_WAITERS = env_int("EVENTS_LONG_POLL_MAX_WAITERS", 2)
+# POST /orders/ with await_fill_ms: requests waiting at once per web process (beyond: answered without waiting).
+ORDERS_AWAIT_MAX_WAITERS = env_int("ORDERS_AWAIT_MAX_WAITERS", 2)
 # RabbitMQ: when set, the relay publishes every event to a durable topic exchange (routing key <type>.<account>).
 EVENTS_AMQP_URL = env_str("EVENTS_AMQP_URL", "")
 EVENTS_AMQP_EXCHANGE = env_str("EVENTS_AMQP_EXCHANGE", "brokerage.events")

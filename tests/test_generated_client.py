@@ -39,7 +39,7 @@ EXPECTED_MODULES = {
     "markets.v1_markets_list", "markets.v1_markets_retrieve", "markets.v1_markets_ticker_retrieve",
     "markets.v1_markets_trades_list", "orders.v1_orders_cancel_all_create", "orders.v1_orders_cancel_create",
     "orders.v1_orders_create", "orders.v1_orders_destroy", "orders.v1_orders_fills_list", "orders.v1_orders_list",
-    "orders.v1_orders_retrieve", "report_jobs.v1_report_jobs_create",
+    "orders.v1_orders_partial_update", "orders.v1_orders_retrieve", "report_jobs.v1_report_jobs_create",
     "report_jobs.v1_report_jobs_download_retrieve", "report_jobs.v1_report_jobs_list",
     "report_jobs.v1_report_jobs_retrieve", "reports.v1_reports_list", "reports.v1_reports_retrieve",
     "statement.v1_statement_list", "withdrawals.v1_withdrawals_cancel_create", "withdrawals.v1_withdrawals_create",

@@ -17,6 +17,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from accounts.idempotency import HEADER as IDEMPOTENCY_HEADER
+from accounts.idempotency import idempotent_response
 from accounts.models import Scope
 from accounts.permissions import AccountScopedMixin, PublicReadPermission, client_account_of
 from accounts.throttling import PublicReadRateThrottle
@@ -27,14 +29,14 @@ from core.exceptions import Code as CoreCode
 from core.representation import fixed
 from ledger.dates import UtcDateTimeField, UtcDateTimeFilter, parse_utc_datetime
 from ledger.serializers import DecimalStringField
-from trading import metrics, selectors, services
+from trading import awaiting, metrics, selectors, services
 from trading.candles import GRANULARITIES
 from trading.errors import Code
 from trading.models import Candle, Fill, Market, Order, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from trading.representations import amount_places, fill_data, market_data, order_data
 
 READ = {"GET": Scope.READ}
-TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE}
+TRADE = {"GET": Scope.READ, "POST": Scope.TRADE, "DELETE": Scope.TRADE, "PATCH": Scope.TRADE}
 
 
 # --- amounts ----------------------------------------------------------------------------------------------
@@ -117,6 +119,30 @@ class OrderCreateSerializer(SharedFieldsMixin, StrictSerializer):
         r"^[A-Za-z0-9_.:-]{1,64}$", required=False,
         help_text="Your id for the order, unique in your account: resending it returns the same order.",
     )
+    stop_price = DecimalStringField(
+        required=False, help_text="Stop and stop-limit orders: the last trade price that triggers them (a buy at or "
+                                  "above it, a sell at or below it), a multiple of the tick size.")
+    expire_time = serializers.DateTimeField(
+        required=False, help_text="Good-til-time (time_in_force gtt) only: when the order expires, at least 10 s "
+                                  "ahead.")
+    metadata = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False,
+        help_text="Up to 6 key/value pairs of text (100 characters each), echoed in the order, its events and "
+                  "reports.")
+    await_fill_ms = serializers.IntegerField(
+        required=False, min_value=0, max_value=awaiting.MAX_AWAIT_MS, write_only=True,
+        help_text="Wait up to this many milliseconds (at most 10000) for the order to be done (filled, cancelled, "
+                  "rejected or expired) before answering.")
+
+
+class OrderAmendSerializer(StrictSerializer):
+    size = DecimalStringField(required=False, help_text="The new total size, what has filled included. Smaller "
+                                                        "and nothing else: reduced in place, keeps its priority.")
+    price = DecimalStringField(required=False, help_text="A new limit price: cancel-replace, loses priority.")
+    stop_price = DecimalStringField(required=False, help_text="A new stop price: cancel-replace.")
+    client_order_id = serializers.RegexField(
+        r"^[A-Za-z0-9_.:-]{1,64}$", required=False,
+        help_text="Your id for the replacement order, if the amend is a cancel-replace.")
 
 
 class OrderSerializer(SharedFieldsMixin, serializers.ModelSerializer):
@@ -130,12 +156,16 @@ class OrderSerializer(SharedFieldsMixin, serializers.ModelSerializer):
     settled_quote = MarketAmountField(
         kind="quote", help_text="Quote moved in your balance: paid incl. fees for a buy, received net for a sell."
     )
+    stop_price = MarketAmountField(kind="price", allow_null=True)
+    metadata = serializers.DictField(child=serializers.CharField(), read_only=True)
+    replaces = serializers.IntegerField(source="replaces_id", read_only=True, allow_null=True,
+                                        help_text="The order this one replaced (an amend that lost priority).")
 
     class Meta:
         model = Order
         fields = ["id", "client_order_id", "market", "side", "type", "time_in_force", "post_only", "stp", "price",
-                  "size", "funds", "status", "reason", "filled_size", "filled_quote", "fees_paid", "settled_quote",
-                  "created_at", "updated_at"]
+                  "size", "funds", "stop_price", "expire_time", "metadata", "replaces", "triggered_at", "status",
+                  "reason", "filled_size", "filled_quote", "fees_paid", "settled_quote", "created_at", "updated_at"]
         read_only_fields = fields
 
     def to_representation(self, instance) -> dict:
@@ -314,23 +344,42 @@ class OrderListView(OrderView, generics.ListAPIView):
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
     def post(self, request):
+        data = validated(OrderCreateSerializer, request)
+        await_ms = data.pop("await_fill_ms", 0)
         try:
-            order = services.order_place(account=client_account_of(request), acting_user=request.user,
-                                         **validated(OrderCreateSerializer, request))
+            order = services.order_place(account=client_account_of(request), acting_user=request.user, **data)
         except Exception as exc:
             metrics.order_rejected(code=error_code(exc))
             raise
         metrics.order_accepted(symbol=order.market.symbol)
+        if await_ms:
+            order = awaiting.order_await_done(order=order, milliseconds=await_ms)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
 class OrderDetailView(OrderView, generics.RetrieveAPIView):
-    """One of your orders. DELETE cancels it (as does POST .../cancel/)."""
+    """One of your orders. DELETE cancels it (as does POST .../cancel/). PATCH amends it: a smaller size keeps
+    its place in the queue; a new price or stop price or a larger size cancels it and places a replacement (the
+    response is the replacement, whose ``replaces`` names this order). Idempotent with an ``Idempotency-Key``."""
 
     @extend_schema(request=None, responses={200: OrderSerializer})
     def delete(self, request, pk):
         order = services.order_cancel(order=self.get_object(), acting_user=request.user)
         return Response(OrderSerializer(order).data)
+
+    @extend_schema(request=OrderAmendSerializer, responses={200: OrderSerializer}, parameters=[OpenApiParameter(
+        IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False,
+        description="Replays return the first response; the same key with another body is a 409.")])
+    def patch(self, request, pk):
+        order = self.get_object()
+
+        def execute(key):
+            amended = services.order_amend(order=order, acting_user=request.user,
+                                           **validated(OrderAmendSerializer, request))
+            return Response(OrderSerializer(amended).data)
+
+        return idempotent_response(request, account=client_account_of(request), endpoint="orders.amend",
+                                   required=False, execute=execute, content={"order": order.pk, "body": request.data})
 
 
 class OrderByClientIdView(OrderView, generics.RetrieveAPIView):

@@ -36,6 +36,19 @@ class Code(StrEnum):
     SIZE_BELOW_MINIMUM = "size_below_minimum"
     SIZE_ABOVE_MAXIMUM = "size_above_maximum"
     ORDER_SIZE_LIMIT_EXCEEDED = "order_size_limit_exceeded"
+    # An invalid order: stops, good-til-time and metadata (README "Order types").
+    STOP_PRICE_REQUIRED = "stop_price_required"
+    STOP_PRICE_NOT_ALLOWED = "stop_price_not_allowed"
+    STOP_BUY_REQUIRES_FUNDS = "stop_buy_requires_funds"
+    EXPIRE_TIME_REQUIRED = "expire_time_required"
+    EXPIRE_TIME_NOT_ALLOWED = "expire_time_not_allowed"
+    EXPIRE_TIME_TOO_SOON = "expire_time_too_soon"
+    GTT_REQUIRES_LIMIT = "gtt_requires_limit"
+    INVALID_METADATA = "invalid_metadata"
+    # Amending an order (README "Order types: amend").
+    AMEND_NOTHING = "amend_nothing"
+    AMEND_NOT_ALLOWED = "amend_not_allowed"
+    AMEND_SIZE_NOT_ABOVE_FILLED = "amend_size_not_above_filled"
     # The account may not trade (raised as accounts' AccountNotOperational).
     # Fee-rate and market-parameter changes (four eyes) and the matcher's isolation of an order it cannot settle.
     FEE_RATE_OUT_OF_RANGE = "fee_rate_out_of_range"

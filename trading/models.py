@@ -213,17 +213,25 @@ class Side(models.TextChoices):
 class OrderType(models.TextChoices):
     LIMIT = "limit", "Limit"
     MARKET = "market", "Market"
+    STOP = "stop", "Stop (market once triggered)"
+    STOP_LIMIT = "stop_limit", "Stop-limit"
+
+
+STOP_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT)
 
 
 class TimeInForce(models.TextChoices):
     GTC = "gtc", "Good till cancelled"
     IOC = "ioc", "Immediate or cancel"
     FOK = "fok", "Fill or kill"
+    GTT = "gtt", "Good til time"
 
 
 class SelfTradePrevention(models.TextChoices):
     CANCEL_NEWEST = "cancel_newest", "Cancel newest"
     CANCEL_OLDEST = "cancel_oldest", "Cancel oldest"
+    CANCEL_BOTH = "cancel_both", "Cancel both"
+    DECREMENT_AND_CANCEL = "decrement_and_cancel", "Decrement and cancel"
 
 
 class OrderStatus(models.TextChoices):
@@ -233,9 +241,11 @@ class OrderStatus(models.TextChoices):
     FILLED = "filled", "Filled"
     CANCELLED = "cancelled", "Cancelled"
     REJECTED = "rejected", "Rejected"
+    PENDING_TRIGGER = "pending_trigger", "Waiting for its stop price"
+    EXPIRED = "expired", "Expired"
 
 
-OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_TRIGGER)
 
 
 class Order(models.Model):
@@ -246,16 +256,30 @@ class Order(models.Model):
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders", db_index=False)
     client_order_id = models.CharField(max_length=64)
     side = models.CharField(max_length=4, choices=Side.choices)
-    type = models.CharField(max_length=6, choices=OrderType.choices)
+    type = models.CharField(max_length=10, choices=OrderType.choices)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC)
     post_only = models.BooleanField(default=False)
     stp = models.CharField(
-        max_length=14, choices=SelfTradePrevention.choices, default=SelfTradePrevention.CANCEL_NEWEST
+        max_length=20, choices=SelfTradePrevention.choices, default=SelfTradePrevention.CANCEL_NEWEST
     )
     price = models.DecimalField(**AMOUNT, null=True, blank=True, help_text="Limit price; empty for market orders.")
     size = models.DecimalField(**AMOUNT, null=True, blank=True, help_text="Base quantity.")
     funds = models.DecimalField(
         **AMOUNT, null=True, blank=True, help_text="Quote budget incl. fees, for market buys given by funds."
+    )
+    stop_price = models.DecimalField(
+        **AMOUNT, null=True, blank=True, help_text="Stop orders: the last trade price that triggers them."
+    )
+    expire_time = models.DateTimeField(null=True, blank=True, help_text="Good-til-time orders: when they expire.")
+    triggered_at = models.DateTimeField(null=True, blank=True, help_text="Stop orders: when they triggered.")
+    book_priority = models.BigIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="A triggered stop's time priority on the book (trading.engine.priority_of); else its id's.",
+    )
+    metadata = models.JSONField(default=dict, blank=True, help_text="The client's key/value pairs, echoed back.")
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by",
+        help_text="The order this one replaced (an amend that lost priority).",
     )
     filled_size = models.DecimalField(**AMOUNT, default=Decimal(0))
     filled_quote = models.DecimalField(**AMOUNT, default=Decimal(0))
@@ -290,6 +314,11 @@ class Order(models.Model):
             models.Index(
                 fields=["market", "cancel_seq"], name="order_market_cancel_seq", condition=Q(cancel_seq__isnull=False)
             ),
+            models.Index(fields=["market", "id"], name="order_market_pending", condition=Q(status="pending_trigger")),
+            models.Index(
+                fields=["expire_time"], name="order_open_expiring",
+                condition=Q(expire_time__isnull=False, status__in=["new", "open", "partially_filled", "pending_trigger"]),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["account", "client_order_id"], name="order_client_order_id_unique"),
@@ -301,7 +330,17 @@ class Order(models.Model):
                 condition=Q(size__isnull=False) | Q(funds__isnull=False), name="order_has_size_or_funds"
             ),
             models.CheckConstraint(
-                condition=Q(type="market") | Q(price__isnull=False), name="order_limit_has_price"
+                condition=Q(type__in=["market", "stop"]) | Q(price__isnull=False), name="order_limit_has_price"
+            ),
+            models.CheckConstraint(
+                condition=(Q(type__in=["stop", "stop_limit"], stop_price__isnull=False)
+                 | (~Q(type__in=["stop", "stop_limit"]) & Q(stop_price__isnull=True))),
+                name="order_stop_has_stop_price",
+            ),
+            models.CheckConstraint(
+                condition=Q(time_in_force="gtt", expire_time__isnull=False)
+                | (~Q(time_in_force="gtt") & Q(expire_time__isnull=True)),
+                name="order_gtt_has_expire_time",
             ),
         ]
 

@@ -2,10 +2,13 @@
 
 - placing: ``order.accepted`` and ``hold.placed``;
 - cancelling, or ending a poisoned order: ``order.cancelled`` / ``order.rejected`` and ``hold.released`` per order;
-- a matcher batch: ``fill.created`` for each side of each fill (with the balances after it), the new state of
-  every order the batch changed (``order.open``, ``order.partially_filled``, ``order.filled``,
-  ``order.cancelled``, ``order.rejected``) and ``hold.released`` for each order that ended with funds left,
+- a matcher batch: ``fill.created`` for each side of each fill (with the balances after it), ``order.triggered``
+  for each stop that triggered (in trigger order), the new state of every order the batch changed
+  (``order.open``, ``order.partially_filled``, ``order.filled``, ``order.cancelled``, ``order.rejected``,
+  ``order.pending_trigger``, ``order.expired``) and ``hold.released`` for each order that ended with funds left,
   as drafts that the sequencer renders after commit (``events.rendering``: the matcher's budget);
+- amending: ``order.amended`` (reduced in place), or ``order.cancelled`` (reason ``replaced``) and the
+  replacement's ``order.accepted``, with their holds' events;
 - ``market.status_changed`` (public: no account);
 - ``kill_switch.engaged`` and ``kill_switch.released`` (the account's trading controls).
 """
@@ -31,6 +34,8 @@ ORDER_EVENT = {
     OrderStatus.FILLED: EventType.ORDER_FILLED,
     OrderStatus.CANCELLED: EventType.ORDER_CANCELLED,
     OrderStatus.REJECTED: EventType.ORDER_REJECTED,
+    OrderStatus.PENDING_TRIGGER: EventType.ORDER_PENDING_TRIGGER,
+    OrderStatus.EXPIRED: EventType.ORDER_EXPIRED,
 }
 ZERO = Decimal(0)
 
@@ -54,6 +59,11 @@ def orders_ended(orders: list[Order]) -> None:
                                market.pk))
         events.extend(_released(order))
     events_record(events)
+
+
+def order_amended(order: Order) -> None:
+    """An order reduced in place (it kept its priority)."""
+    events_record([NewEvent(EventType.ORDER_AMENDED, order.account_id, order_data(order), order.market_id)])
 
 
 def market_status_changed(market: Market) -> None:
@@ -103,16 +113,23 @@ def batch_settled(settlement, fill_ids: list[int]) -> None:
                 "fill", [fill_id, taker_account_id, buyer_totals if taker_buys else seller_totals]), market_id, now))
             events.append(NewEvent(EventType.FILL_CREATED, maker_account_id, draft(
                 "fill", [fill_id, maker_account_id, seller_totals if taker_buys else buyer_totals]), market_id, now))
+    for order in settlement.triggered:
+        events.append(NewEvent(EventType.ORDER_TRIGGERED, order.account_id, _order_draft(order, at), market_id, now))
     for order in settlement.changed.values():
-        events.append(NewEvent(ORDER_EVENT[order.status], order.account_id, draft("order", [
-            order.pk, str(order.status), order.reason, str(order.filled_size), str(order.filled_quote),
-            str(order.fees_paid), str(order.settled_quote), at]), market_id, now))
+        events.append(NewEvent(ORDER_EVENT[order.status], order.account_id, _order_draft(order, at), market_id, now))
     for order in settlement.ended.values():
         released = _released_amount(order)
         if released:
             events.append(NewEvent(EventType.HOLD_RELEASED, order.account_id,
                                    draft("hold", [order.hold.pk, str(released), at]), None, now))
     events_record(events)
+
+
+def _order_draft(order: Order, at: str) -> dict:
+    # The size last: self-trade prevention decrement_and_cancel may have reduced it (older drafts have none).
+    return draft("order", [order.pk, str(order.status), order.reason, str(order.filled_size), str(order.filled_quote),
+                           str(order.fees_paid), str(order.settled_quote), at,
+                           None if order.size is None else str(order.size)])
 
 
 def _totals_after_each_fill(settlement) -> list[tuple[dict, dict]]:
@@ -161,9 +178,11 @@ def render_orders(drafts: list[list]) -> list[dict]:
     orders = Order.objects.in_bulk({d[0] for d in drafts})
     markets = _markets(o.market_id for o in orders.values())
     out = []
-    for order_id, status, reason, filled_size, filled_quote, fees_paid, settled_quote, updated_at in drafts:
+    for order_id, status, reason, filled_size, filled_quote, fees_paid, settled_quote, updated_at, *size in drafts:
         order = orders[order_id]
         order.status, order.reason = status, reason
+        if size and size[0] is not None:
+            order.size = Decimal(size[0])
         order.filled_size, order.filled_quote = Decimal(filled_size), Decimal(filled_quote)
         order.fees_paid, order.settled_quote = Decimal(fees_paid), Decimal(settled_quote)
         out.append(order_data(order, market=markets[order.market_id], updated_at=updated_at))

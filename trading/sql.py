@@ -18,9 +18,11 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import AssetLimit, ClientAccount
 from trading.candles import GRANULARITIES, CandleRow, FillTrade, candle_merge, candles_of
-from trading.models import AccountTradingControl, Candle, FeeSchedule, Fill, Market, Order
+from trading.models import OPEN_STATUSES, AccountTradingControl, Candle, FeeSchedule, Fill, Market, Order
 
-OPEN = ("new", "open", "partially_filled")
+OPEN = tuple(str(status) for status in OPEN_STATUSES)  # a waiting stop counts as open
+PRICED = ("limit", "stop_limit")
+UNPRICED_WAITING = ("new", "pending_trigger")  # a market or stop-market order by funds that has not run yet
 LOCK_NAMESPACE = 0x7472  # first key of the two-key advisory lock: "tr"(ading); the second is the market id
 
 
@@ -145,7 +147,7 @@ def risk_reads(account_id: int, market_id: int, query: RiskQuery) -> RiskReads:
 
 
 _RESTING = "status IN ('open', 'partially_filled')"
-_OPEN = "status IN ('new', 'open', 'partially_filled')"
+_OPEN = f"status IN ({', '.join(repr(status) for status in OPEN)})"
 
 
 def _risk_parts(account_id: int, market_id: int, query: RiskQuery) -> tuple[list[str], list]:
@@ -165,8 +167,8 @@ def _risk_parts(account_id: int, market_id: int, query: RiskQuery) -> tuple[list
     if query.daily_since is not None:
         parts.append(
             "SELECT 'risk:daily', COALESCE(SUM(CASE"
-            f" WHEN {_OPEN} AND type = 'limit' THEN filled_quote + price * (size - filled_size)"
-            " WHEN status = 'new' AND funds IS NOT NULL THEN funds ELSE filled_quote END), 0)"
+            f" WHEN {_OPEN} AND type IN {PRICED!r} THEN filled_quote + price * (size - filled_size)"
+            f" WHEN status IN {UNPRICED_WAITING!r} AND funds IS NOT NULL THEN funds ELSE filled_quote END), 0)"
             " FROM trading_order WHERE account_id = %s AND market_id = %s AND created_at >= %s"
             " AND status <> 'rejected'")
         params += [account_id, market_id, query.daily_since]
@@ -203,9 +205,9 @@ def risk_reads_portable(account_id: int, market_id: int, query: RiskQuery) -> Ri
     if query.daily_since is not None:
         reads["daily_notional"] = own.filter(created_at__gte=query.daily_since).exclude(status="rejected").aggregate(
             used=Coalesce(Sum(Case(
-                When(Q(status__in=OPEN, type="limit"),
+                When(Q(status__in=OPEN, type__in=PRICED),
                      then=F("filled_quote") + F("price") * (F("size") - F("filled_size"))),
-                When(Q(status="new", funds__isnull=False), then=F("funds")),
+                When(Q(status__in=UNPRICED_WAITING, funds__isnull=False), then=F("funds")),
                 default=F("filled_quote"),
             )), Value(Decimal(0)), output_field=DecimalField()))["used"]
     return RiskReads(**reads)

@@ -23,8 +23,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from core.heartbeats import MATCHER, heartbeat_record
-from trading import metrics
-from trading.models import TRADING_STATUSES, Order, OrderStatus
+from trading import clock, metrics
+from trading.models import OPEN_STATUSES, TRADING_STATUSES, Order, OrderStatus
 from trading.services import controls, market_match
 
 LOCKED_RETRY_SECONDS = 0.05
@@ -50,12 +50,15 @@ def match_market(market_id: int) -> dict:
 
 @shared_task(name="trading.tasks.sweep_markets", ignore_result=True)
 def sweep_markets() -> list[int]:
-    """Beat: wake every open market that has ``new`` orders, in case a wake-up message was lost; and record the
+    """Beat: wake every open market that has ``new`` orders, and every market with good-til-time orders past their
+    time, in case a wake-up message (or expiry timer) was lost; and record the
     matcher's heartbeat (``/readyz``): this task running proves beat, broker, worker and database all work."""
     heartbeat_record(MATCHER)
-    market_ids = list(
-        Order.objects.filter(status=OrderStatus.NEW, market__status__in=TRADING_STATUSES)
-        .values_list("market_id", flat=True).distinct().order_by("market_id")
+    due = Order.objects.filter(status__in=OPEN_STATUSES, expire_time__lte=clock.now())  # order_open_expiring
+    market_ids = sorted(
+        set(Order.objects.filter(status=OrderStatus.NEW, market__status__in=TRADING_STATUSES)
+            .values_list("market_id", flat=True).distinct())
+        | set(due.values_list("market_id", flat=True).distinct())
     )
     for market_id in market_ids:
         match_market.delay(market_id)

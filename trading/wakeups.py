@@ -11,6 +11,8 @@ Without a Redis broker (embedded default, tasks run in-process) every wake-up is
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime
 from functools import cache
 
 import redis
@@ -20,6 +22,7 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 FLAG_TTL_SECONDS = 2
+TIMER_GRACE_SECONDS = 5  # an expiry timer's key outlives its time by this much
 
 
 def _flag(market_id: int) -> str:
@@ -66,3 +69,37 @@ def wake_flag_clear(market_id: int) -> None:
             client.delete(_flag(market_id))
         except redis.RedisError:  # a stale flag only delays the next wake-up by FLAG_TTL_SECONDS
             logger.warning("could not clear the wake-up flag of market %s", market_id, exc_info=True)
+
+
+def _timer(market_id: int) -> str:
+    return f"trading:expiry-timer:{market_id}"
+
+
+def market_wake_at(market_id: int, when: datetime) -> None:
+    """Ask a worker to match ``market_id`` at ``when`` (its next good-til-time expiry), unless a wake-up at that
+    time or earlier is already scheduled: one timer per market, not one per order. Call it after commit.
+
+    The Redis key holds the time of the scheduled wake-up; a later expiry waits for that wake-up, whose batch
+    schedules the next one (a duplicate wake-up is harmless). Without Redis, or with tasks run in-process, no timer is set: the periodic sweep expires
+    orders within its interval (``sweep_markets``)."""
+    from trading.tasks import match_market
+
+    client = _redis()
+    if client is None or settings.CELERY_TASK_ALWAYS_EAGER:
+        return
+    at = when.timestamp()
+    delay = at - time.time()
+    try:
+        scheduled = client.get(_timer(market_id))
+        if scheduled is not None and time.time() < float(scheduled) <= at:
+            return  # an earlier wake-up is still to come
+        client.set(_timer(market_id), repr(at), ex=max(int(delay), 0) + TIMER_GRACE_SECONDS)
+    except redis.RedisError:
+        logger.warning("expiry timer of market %s unavailable; the sweep expires its orders", market_id)
+        return
+    match_market.apply_async((market_id,), eta=when)
+
+
+def market_wake_at_on_commit(market_id: int, when: datetime | None) -> None:
+    if when is not None:
+        transaction.on_commit(lambda: market_wake_at(market_id, when), robust=True)

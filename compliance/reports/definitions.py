@@ -90,7 +90,7 @@ BLOTTER_COLUMNS = (
     "aggressor_side", "maker_account_id", "maker_order_id", "maker_client_order_id", "maker_side",
     "maker_order_placed_at", "maker_fee", "taker_account_id", "taker_order_id", "taker_client_order_id",
     "taker_side", "taker_order_placed_at", "taker_fee", "buyer_quote", "seller_quote", "entry_id",
-    "trade_type", "trade_id", "counterparty",
+    "trade_type", "trade_id", "counterparty", "maker_metadata", "taker_metadata",
 )
 # Every trade of the range in time order: fills between two clients' orders, quotes executed against the firm's
 # inventory and stablecoin conversions. A quote or conversion has the client as taker and the firm's inventory
@@ -124,10 +124,12 @@ def _fill_rows(scope: Scope) -> Iterator[tuple]:
         "maker_order__created_at", "maker_fee",
         "taker_order__account_id", "taker_order_id", "taker_order__client_order_id", "taker_order__side",
         "taker_order__created_at", "taker_fee", "buyer_quote", "seller_quote", "entry_id",
+        "maker_order__metadata", "taker_order__metadata",
     )
     for (fill_id, at, market, base, quote, tick_size, price, size, notional, aggressor, maker_account, maker_order,
          maker_coid, maker_side, maker_at, maker_fee, taker_account, taker_order, taker_coid, taker_side, taker_at,
-         taker_fee, buyer_quote, seller_quote, entry_id) in rows.iterator(chunk_size=CHUNK_SIZE):
+         taker_fee, buyer_quote, seller_quote, entry_id, maker_metadata, taker_metadata,
+         ) in rows.iterator(chunk_size=CHUNK_SIZE):
         market_amount = partial(_market_amount, scope, base=base, quote=quote, tick_size=Decimal(tick_size))
         yield (at, "fill", fill_id), (
             fill_id, iso_utc(at), market, base, quote, market_amount("price", price), scope.amount(size, base),
@@ -135,7 +137,13 @@ def _fill_rows(scope: Scope) -> Iterator[tuple]:
             iso_utc(maker_at), market_amount("exact", maker_fee), taker_account, taker_order, taker_coid, taker_side,
             iso_utc(taker_at), market_amount("exact", taker_fee),
             scope.amount(buyer_quote, quote), scope.amount(seller_quote, quote), entry_id, "fill", fill_id, None,
+            _metadata(maker_metadata), _metadata(taker_metadata),
         )
+
+
+def _metadata(pairs) -> str | None:
+    """The client's order metadata as compact JSON with sorted keys (empty when it gave none)."""
+    return json.dumps(pairs, sort_keys=True, separators=(",", ":")) if pairs else None
 
 
 def _market_amount(scope: Scope, kind: str, value, *, base: str, quote: str, tick_size: Decimal) -> str:
@@ -160,7 +168,7 @@ def _quote_rows(scope: Scope) -> Iterator[tuple]:
             side, None, None, None, "sell" if side == "buy" else "buy", None, "0",
             account_id, None, None, side, iso_utc(quoted_at), market_amount("exact", fee),
             scope.amount(buyer_quote, quote), scope.amount(seller_quote, quote), entry_id, "quote", quote_id,
-            FIRM_PRINCIPAL,
+            FIRM_PRINCIPAL, None, None,
         )
 
 
@@ -191,7 +199,7 @@ def _conversion_rows(scope: Scope) -> Iterator[tuple]:
             side, None, None, None, "sell" if side == "buy" else "buy", None, "0",
             account_id, None, None, side, iso_utc(at), "0",
             scope.amount(amount, quote), scope.amount(amount, quote), entry_id, "conversion", conversion_id,
-            FIRM_PRINCIPAL,
+            FIRM_PRINCIPAL, None, None,
         )
 
 

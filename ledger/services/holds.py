@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.db import rows_insert
 from ledger import sql
-from ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount
+from ledger.errors import Code, IdempotencyConflict, InsufficientFunds, InvalidAmount, LedgerError
 from ledger.models import Asset, Hold, HoldStatus, LedgerAccount
 from ledger.money import require_exact
 from ledger.selectors import asset_precisions
@@ -85,3 +86,22 @@ def holds_release(*, holds: Sequence[Hold]) -> list[Hold]:
         _apply_to_balances(balances, [], released, now)
     released_ids = {hold_id for hold_id, *_ in released}
     return [h for h in holds if h.pk in released_ids]
+
+
+@transaction.atomic
+def hold_reduce(*, hold: Hold, amount: Decimal) -> Hold:
+    """Give back part of an active hold now: its ``amount`` and ``remaining`` both shrink by ``amount`` (an order
+    whose size was reduced needs less). The hold row is locked first and the balance row last, as everywhere in
+    the ledger. Returns the hold, its object updated."""
+    locked = Hold.objects.select_for_update(no_key=True).get(pk=hold.pk)
+    if locked.status != HoldStatus.ACTIVE or not 0 < amount < locked.remaining:
+        raise LedgerError(f"Cannot give back {amount} of hold {locked.key}: it has {locked.remaining} remaining "
+                          f"({locked.status}).", code=Code.HOLD_EXCEEDED)
+    require_exact(amount, asset_precisions([locked.asset_id])[locked.asset_id], field="amount")
+    now = timezone.now()
+    Hold.objects.filter(pk=hold.pk).update(amount=F("amount") - amount, remaining=F("remaining") - amount,
+                                           updated_at=now)
+    balances = sql.balances_lock({(locked.account_id, locked.asset_id)})
+    _apply_to_balances(balances, [], [(hold.pk, locked.account_id, locked.asset_id, amount)], now)
+    hold.amount, hold.remaining, hold.updated_at = locked.amount - amount, locked.remaining - amount, now
+    return hold

@@ -310,7 +310,8 @@ def test_trade_blotter_has_both_sides_fees_and_timestamps():
         "taker_account_id": str(buyer.pk), "taker_order_id": str(taking.pk), "taker_client_order_id": "b-1",
         "taker_side": "buy", "taker_order_placed_at": "2024-03-02T11:00:00.000000Z", "taker_fee": "0.08",
         "buyer_quote": "40.08", "seller_quote": "39.96", "entry_id": str(fill.entry_id),
-        "trade_type": "fill", "trade_id": str(fill.pk), "counterparty": "",
+        "trade_type": "fill", "trade_id": str(fill.pk), "counterparty": "", "maker_metadata": "",
+        "taker_metadata": "",
     }]
     assert csv_rows(rendered("trade_blotter", account=seller)[1]) == rows
     assert csv_rows(rendered("trade_blotter", account=ClientAccountFactory())[1]) == []

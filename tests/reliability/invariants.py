@@ -182,13 +182,13 @@ def _orders_vs_fills() -> list[str]:
 
 def _status_fits(order: Order) -> bool:
     filled, size = order.filled_size, order.size
-    if order.status in (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.REJECTED):
+    if order.status in (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.REJECTED, OrderStatus.PENDING_TRIGGER):
         return filled == 0
     if order.status == OrderStatus.PARTIALLY_FILLED:
         return 0 < filled < size
     if order.status == OrderStatus.FILLED:
         return filled > 0 and (size is None or filled == size)
-    return size is None or filled < size  # cancelled: whatever was filled stays filled
+    return size is None or filled < size  # cancelled or expired: whatever was filled stays filled
 
 
 def _conservation(deposited: Mapping[str, Decimal] | None) -> list[str]:

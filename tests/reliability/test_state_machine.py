@@ -1,9 +1,11 @@
 """A hypothesis state machine drives the order and funding services as clients and operations would (deposits,
-limit and market orders of every kind, cancels, matcher runs, withdrawals requested, cancelled, rejected and
-sent) on three accounts and two markets, and checks after every step that the books are exactly right."""
+limit and market orders of every kind, stop-limit and good-til-time orders, amends, time passing, cancels, matcher
+runs, withdrawals requested, cancelled, rejected and sent) on three accounts and two markets, and checks after
+every step that the books are exactly right."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,6 +18,7 @@ from accounts import services as accounts
 from accounts.models import Withdrawal
 from tests.reliability.desk import DESTINATIONS, FUNDING, PRICE_BANDS, Desk, refused
 from tests.reliability.invariants import assert_books_consistent
+from trading import clock as trading_clock
 from trading import services as trading
 from trading.books import books_clear
 from trading.models import Order, OrderType, SelfTradePrevention, Side, TimeInForce
@@ -38,8 +41,12 @@ class Brokerage(RuleBasedStateMachine):
         self.desk = desk.copy()
         self.orders: list[Order] = list(Order.objects.all())
         self.withdrawals: list[Withdrawal] = []
+        self.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)  # trading's clock: good-til-time expiry
+        self._clock = trading_clock.now
+        trading_clock.now = lambda: self.now
 
     def teardown(self):
+        trading_clock.now = self._clock
         transaction.set_rollback(True)
         self.savepoint.__exit__(None, None, None)
         books_clear()
@@ -64,6 +71,42 @@ class Brokerage(RuleBasedStateMachine):
         self._keep(refused(self.desk.place, self._account(account), market, side=side, type=OrderType.LIMIT,
                            price=low + tick * steps, size=market.lot_size * 1000 * lots, time_in_force=tif,
                            post_only=post_only and tif == TimeInForce.GTC, stp=stp), self.orders)
+
+    @rule(account=accounts_, market=markets_, side=st.sampled_from(Side.values), steps=st.integers(0, 20),
+          stop_steps=st.integers(0, 20), lots=st.integers(1, 20), gtt_seconds=st.one_of(st.none(), st.integers(10, 60)),
+          stp=st.sampled_from(SelfTradePrevention.values))
+    def place_stop_limit(self, account, market, side, steps, stop_steps, lots, gtt_seconds, stp):
+        market = self.desk.markets[market]
+        low, tick, _ = PRICE_BANDS[market.symbol]
+        expiry = {} if gtt_seconds is None else {"time_in_force": TimeInForce.GTT,
+                                                 "expire_time": self.now + timedelta(seconds=gtt_seconds)}
+        self._keep(refused(self.desk.place, self._account(account), market, side=side, type=OrderType.STOP_LIMIT,
+                           price=low + tick * steps, stop_price=low + tick * stop_steps,
+                           size=market.lot_size * 1000 * lots, stp=stp, **expiry), self.orders)
+
+    @rule(account=accounts_, market=markets_, side=st.sampled_from(Side.values), steps=st.integers(0, 20),
+          lots=st.integers(1, 20), seconds=st.integers(10, 60))
+    def place_gtt(self, account, market, side, steps, lots, seconds):
+        market = self.desk.markets[market]
+        low, tick, _ = PRICE_BANDS[market.symbol]
+        self._keep(refused(self.desk.place, self._account(account), market, side=side, type=OrderType.LIMIT,
+                           price=low + tick * steps, size=market.lot_size * 1000 * lots,
+                           time_in_force=TimeInForce.GTT, expire_time=self.now + timedelta(seconds=seconds)),
+                   self.orders)
+
+    @rule(seconds=st.integers(1, 40))
+    def time_passes(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks, lots=st.integers(1, 30), steps=st.one_of(st.none(), st.integers(0, 20)))
+    def amend(self, pick, lots, steps):
+        """Reduce in place, or cancel-replace (a larger size or a new price)."""
+        order = self.orders[pick % len(self.orders)]
+        low, tick, _ = PRICE_BANDS[order.market.symbol]
+        price = None if steps is None or order.price is None else low + tick * steps
+        self._keep(refused(trading.order_amend, order=order, size=order.market.lot_size * 1000 * lots, price=price,
+                           acting_user=None), self.orders)
 
     @rule(account=accounts_, market=markets_, side=st.sampled_from(Side.values), lots=st.integers(1, 30),
           funds=st.one_of(st.none(), st.integers(1, 2000)), tif=st.sampled_from([TimeInForce.IOC, TimeInForce.FOK]))

@@ -6,6 +6,7 @@ cancels and status changes *wait* for it, so they never interleave with a batch 
 orders. Placing an order takes no market lock: it only inserts a ``new`` row and a hold.
 """
 
+from trading.services.amends import order_amend
 from trading.services.cancels import CANCELLED_BY_OPERATIONS, USER_REQUESTED, order_cancel, orders_cancel_all
 from trading.services.candles import BackfillSummary, candles_backfill
 from trading.services.controls import (
@@ -43,6 +44,7 @@ __all__ = [
     "kill_switch_release",
     "market_match",
     "market_status_set",
+    "order_amend",
     "order_cancel",
     "order_place",
     "orders_cancel_all",

@@ -1,5 +1,6 @@
-"""The matcher's batch: under the market lock, the oldest ``new`` orders go through the in-memory book, and
-``BatchSettlement`` writes what happened."""
+"""The matcher's batch: under the market lock, the orders whose good-til-time has come expire, the oldest ``new``
+orders go through the in-memory book (with the stops their trades trigger), and ``BatchSettlement`` writes what
+happened. After commit the market's next expiry is scheduled (``trading.wakeups.market_wake_at``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from trading import sql
-from trading.books import book_for, book_forget
+from trading import clock, sql
+from trading.books import book_for, book_forget, order_incoming
 from trading.engine import Incoming
-from trading.models import TRADING_STATUSES, Market, MarketStatus, Order, OrderStatus, OrderType, Side
+from trading.models import TRADING_STATUSES, Market, MarketStatus, Order, OrderStatus
 from trading.services.isolation import SETTLEMENT_ERRORS, batch_isolate
 from trading.services.settlement import BatchSettlement
-from trading.wakeups import wake_flag_clear
+from trading.wakeups import market_wake_at_on_commit, wake_flag_clear
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,25 @@ def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
     """
     try:
         with transaction.atomic():
-            market, no_batch = batch_market(market_id, wait=wait)
+            market, no_batch = batch_market(market_id, wait=wait, expiring=True)
             if market is None:
                 return no_batch
             batch_size = settings.MATCHER_BATCH_SIZE
-            orders = list(
+            orders = [] if market.status not in TRADING_STATUSES else list(
                 Order.objects.filter(market=market, status=OrderStatus.NEW).select_related("hold")
                 .order_by("id")[:batch_size]
             )
-            if not orders:
-                return MatchSummary(market_id)
-            fills = _batch_match(market, orders)
-            return MatchSummary(market_id, orders=len(orders), fills=fills, more=len(orders) == batch_size)
+            cached = book_for(market)
+            now = clock.now()
+            expired = cached.book.expire(now)
+            if orders or expired:
+                fills = _batch_match(market, orders, cached, now, expired)
+            else:
+                fills = 0
+            market_wake_at_on_commit(market_id, cached.book.next_expiry())
+            summary_status = market.status
+            return MatchSummary(market_id, status=summary_status, orders=len(orders), fills=fills,
+                                more=len(orders) == batch_size)
     except SETTLEMENT_ERRORS as exc:
         # An order whose settlement cannot be written: redo the batch without it (trading.services.isolation).
         book_forget(market_id)
@@ -59,23 +67,24 @@ def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
         raise
 
 
-def batch_market(market_id: int, *, wait: bool) -> tuple[Market | None, MatchSummary | None]:
-    """Take the market's lock for this transaction and read it: the open market, or (None, why no batch runs)."""
+def batch_market(market_id: int, *, wait: bool, expiring: bool = False) -> tuple[Market | None, MatchSummary | None]:
+    """Take the market's lock for this transaction and read it: the open market, or (None, why no batch runs).
+    With ``expiring``, a halted or cancel-only market is returned too: nothing matches (nor triggers) there, but
+    good-til-time orders still expire on time."""
     if not sql.market_lock(market_id, wait=wait):
         return None, MatchSummary(market_id, locked=False)
     wake_flag_clear(market_id)
     market = Market.objects.select_related("base", "quote").filter(pk=market_id).first()
     if market is None:
         return None, MatchSummary(market_id, status="missing")
-    if market.status not in TRADING_STATUSES:
+    if market.status not in TRADING_STATUSES and not expiring:
         return None, MatchSummary(market_id, status=market.status)
     return market, None
 
 
-def _batch_match(market: Market, orders: list[Order]) -> int:
-    cached = book_for(market)
-    outcomes = [cached.book.submit(_incoming(order)) for order in orders]
-    settlement = BatchSettlement(market=market, takers=orders)
+def _batch_match(market: Market, orders: list[Order], cached, now, expired) -> int:
+    outcomes = [cached.book.submit(_incoming(order), now=now) for order in orders]
+    settlement = BatchSettlement(market=market, takers=orders, expired=expired)
     fills = settlement.settle(outcomes)
     Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
     cached.match_seq = market.match_seq + 1
@@ -83,8 +92,4 @@ def _batch_match(market: Market, orders: list[Order]) -> int:
 
 
 def _incoming(order: Order) -> Incoming:
-    funds = order.funds
-    if funds is None and order.type == OrderType.MARKET and order.side == Side.BUY:
-        funds = order.hold.amount  # a market buy by size spends at most what it holds
-    return Incoming(order.pk, order.account_id, order.side, order.type, order.price, order.size, funds,
-                    order.time_in_force, order.post_only, order.stp, order.taker_fee_rate)
+    return order_incoming(order)

@@ -4,7 +4,8 @@ as ``new`` and wake the matcher. Takes no market lock: it only inserts a ``new``
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -23,14 +24,14 @@ from trading import outbox, selectors, sql
 from trading.errors import Code, InvalidOrder, MarketMisconfigured, MarketNotOpen, OrderConflict
 from trading.fill_amounts import buy_hold, decimal_places
 from trading.models import TRADING_STATUSES, Market, Order, OrderType, SelfTradePrevention, Side, TimeInForce
-from trading.services import risk
+from trading.services import order_types, risk
 from trading.wakeups import market_wake_on_commit
 
 LEDGER_DECIMALS = 18
 RATE_DECIMALS = 8
 ORDER_AUDIT_FIELDS = [
     "market", "client_order_id", "side", "type", "time_in_force", "post_only", "stp", "price", "size", "funds",
-    "status", "reason", "filled_size",
+    "status", "reason", "filled_size", "stop_price", "expire_time", "metadata",
 ]
 
 
@@ -45,6 +46,9 @@ class OrderParams:
     time_in_force: str
     post_only: bool
     stp: str
+    stop_price: Decimal | None = None
+    expire_time: datetime | None = None
+    metadata: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, order: Order) -> OrderParams:
@@ -54,11 +58,13 @@ class OrderParams:
 def order_place(*, account: ClientAccount, market: Market, side: str, type: str, size: Decimal | None = None,
                 price: Decimal | None = None, funds: Decimal | None = None, time_in_force: str = TimeInForce.GTC,
                 post_only: bool = False, stp: str = SelfTradePrevention.CANCEL_NEWEST,
-                client_order_id: str | None = None, acting_user) -> Order:
+                client_order_id: str | None = None, stop_price: Decimal | None = None,
+                expire_time: datetime | None = None, metadata: dict | None = None, replaces: Order | None = None,
+                acting_user) -> Order:
     """Accept an order: validate it, hold what it may spend, store it as ``new`` and wake the matcher.
 
     Idempotent on (account, client_order_id): the same id with the same parameters returns the stored order,
-    with other parameters it is a conflict.
+    with other parameters it is a conflict. ``replaces``: the order an amend cancelled for this one.
 
     ``market`` may have been read long before (the API takes it from a per-process cache): the transaction reads
     the market's status and version fresh, and reloads the market if it changed.
@@ -68,9 +74,10 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
         raise InvalidOrder("A client order id has at most 64 characters.", code=GenericCode.INVALID,
                            field="client_order_id")
     params = _params_normalised(OrderParams(market.pk, side, type, size, price, funds, time_in_force,
-                                            bool(post_only), stp))
+                                            bool(post_only), stp, stop_price, expire_time,
+                                            metadata if metadata is not None else {}))
     try:
-        return _order_place(account, market, params, client_order_id, acting_user)
+        return _order_place(account, market, params, client_order_id, acting_user, replaces)
     except IntegrityError:
         # A concurrent request with the same client order id committed first (the unique index made us wait).
         existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
@@ -81,8 +88,9 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
 
 @transaction.atomic
 def _order_place(account: ClientAccount, market: Market, params: OrderParams, client_order_id: str,
-                 acting_user) -> Order:
-    intent = risk.OrderIntent(params.side, params.type, params.price, params.size, params.funds, params.post_only)
+                 acting_user, replaces: Order | None = None) -> Order:
+    intent = risk.OrderIntent(params.side, params.type, params.price, params.size, params.funds, params.post_only,
+                              params.stop_price)
     known = sql.placement_reads(account, market, client_order_id, risk.reads_needed(market, intent))
     if known.market_version != _version(market):
         # The caller's market is stale (halted, reopened or edited since it was read, e.g. by a process's
@@ -98,7 +106,8 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
     risk.order_risk_check(market=market, order=intent, kill_switch=known.kill_switch, reads=known.risk)
     maker_rate, taker_rate = _fee_rates(market, known.fee_schedules)
     order = Order(account=account, market=market, client_order_id=client_order_id, maker_fee_rate=maker_rate,
-                  taker_fee_rate=taker_rate, created_by=user_or_none(acting_user), **_params_fields(params))
+                  taker_fee_rate=taker_rate, created_by=user_or_none(acting_user), replaces=replaces,
+                  **_params_fields(params))
     ledger_account = account.ledger_account  # authentication loads it with the account
     asset, amount = _hold_needed(order, market, ledger_account)
     # The funds are reserved when the block ends, so the client's balance row is locked only from the reservation
@@ -145,11 +154,12 @@ def _params_normalised(p: OrderParams) -> OrderParams:
     require_choice(p.type, OrderType.values, field="type", error=InvalidOrder)
     require_choice(p.time_in_force, TimeInForce.values, field="time_in_force", error=InvalidOrder)
     require_choice(p.stp, SelfTradePrevention.values, field="stp", error=InvalidOrder)
-    for name in ("size", "price", "funds"):
+    for name in ("size", "price", "funds", "stop_price"):
         value = getattr(p, name)
         if value is not None and (not isinstance(value, Decimal) or not value.is_finite() or value <= 0):
             raise InvalidOrder(f"{name} must be a positive decimal.", code=Code.NOT_POSITIVE, field=name)
-    if p.type == OrderType.LIMIT:
+    order_types.shape_check(p)  # stops, good-til-time, metadata
+    if p.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         _limit_shape_check(p)
         return p
     _market_shape_check(p)
@@ -191,9 +201,12 @@ def _market_check(market: Market, p: OrderParams) -> None:
                             field="market")
     if decimal_places(market.tick_size) + decimal_places(market.lot_size) + RATE_DECIMALS > LEDGER_DECIMALS:
         raise MarketMisconfigured(f"{market.symbol}: tick and lot are too fine for exact fee accounting.")
-    if p.price is not None and p.price % market.tick_size != 0:
-        raise InvalidOrder(f"The price must be a multiple of the tick size {market.tick_size.normalize()}.",
-                           code=Code.INVALID_TICK, field="price")
+    for name in ("price", "stop_price"):
+        value = getattr(p, name)
+        if value is not None and value % market.tick_size != 0:
+            raise InvalidOrder(f"The {name.replace('_', ' ')} must be a multiple of the tick size "
+                               f"{market.tick_size.normalize()}.", code=Code.INVALID_TICK, field=name)
+    order_types.expire_time_check(p.expire_time)
     if p.size is not None:
         _size_check(market, p.size)
     if p.funds is not None and not is_exact(p.funds, market.quote.precision):

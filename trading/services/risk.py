@@ -32,7 +32,7 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class OrderIntent:
-    """What risk needs of an order: its side, type, price, size or funds, and post-only flag."""
+    """What risk needs of an order: its side, type, price, size or funds, post-only flag and stop price."""
 
     side: str
     type: str
@@ -40,13 +40,25 @@ class OrderIntent:
     size: Decimal | None
     funds: Decimal | None
     post_only: bool
+    stop_price: Decimal | None = None
+
+    @property
+    def priced(self) -> bool:
+        """A limit or stop-limit order: its notional is price x size and the limit-order cap applies."""
+        return self.type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def collared(self) -> bool:
+        """Whether the collar applies: a post-only order never takes, and a stop-market order names no price."""
+        return not self.post_only and self.type != OrderType.STOP
 
 
 def reads_needed(market: Market, order: OrderIntent) -> sql.RiskQuery | None:
     """What the market's limits need to read for this order (None: nothing); placing reads it with its other
     reads, in the same round trip (``trading.sql.placement_reads``)."""
     query = sql.RiskQuery(
-        reference=market.price_collar_bps is not None and not order.post_only,  # a post-only order never takes
+        reference=(market.price_collar_bps is not None and order.collared
+                   and order.type != OrderType.STOP_LIMIT),  # a stop-limit is measured against its stop price
         open_orders=market.max_open_orders is not None,
         daily_since=clock.now() - DAILY_WINDOW if market.max_daily_notional is not None else None,
     )
@@ -61,24 +73,37 @@ def order_risk_check(*, market: Market, order: OrderIntent, kill_switch: bool, r
         raise KillSwitchEngaged("Your kill switch is engaged: no new orders until it is released.")
     _mode_check(market, order)
     reads = reads or sql.RiskReads()
-    walk = _walk(market, order) if order.type != OrderType.LIMIT and _walk_needed(market, order) else None
-    notional = order.price * order.size if order.type == OrderType.LIMIT else (
-        order.funds if order.funds is not None else walk.notional if walk else ZERO)
+    walk = _walk(market, order) if order.type == OrderType.MARKET and _walk_needed(market, order) else None
+    notional = _notional(order, walk)
     _notional_check(market, order, notional)
-    if market.price_collar_bps is not None and not order.post_only:
-        price = order.price if order.type == OrderType.LIMIT else walk.worst_price
+    if market.price_collar_bps is not None and order.collared:
+        price = order.price if order.priced else walk.worst_price
+        # A stop-limit enters the book when the last trade reaches its stop price: its limit is measured from there.
+        reference = order.stop_price if order.type == OrderType.STOP_LIMIT else _reference_price(reads)
         if price is not None:
-            _collar_check(market, order, price, _reference_price(reads))
+            _collar_check(market, order, price, reference)
     _open_orders_check(market, reads.open_orders)
     _daily_notional_check(market, reads.daily_notional, notional)
 
 
+def _notional(order: OrderIntent, walk: Walk | None) -> Decimal:
+    """What the order may trade: price x size when it names a price, else its funds, else (a stop-market sell)
+    size at its stop price, else (a market order by size) the book walked now."""
+    if order.priced:
+        return order.price * order.size
+    if order.funds is not None:
+        return order.funds
+    if order.type == OrderType.STOP:
+        return order.size * order.stop_price
+    return walk.notional if walk else ZERO
+
+
 def _mode_check(market: Market, order: OrderIntent) -> None:
-    if market.status == MarketStatus.LIMIT_ONLY and order.type != OrderType.LIMIT:
-        raise MarketNotOpen(f"{market.symbol} is in limit-only mode: only limit orders are accepted.",
+    if market.status == MarketStatus.LIMIT_ONLY and not order.priced:
+        raise MarketNotOpen(f"{market.symbol} is in limit-only mode: only limit and stop-limit orders are accepted.",
                             code=Code.MARKET_LIMIT_ONLY, field="type")
     if market.status == MarketStatus.POST_ONLY and not order.post_only:
-        raise MarketNotOpen(f"{market.symbol} is in post-only mode: only post-only limit orders are accepted.",
+        raise MarketNotOpen(f"{market.symbol} is in post-only mode: only post-only limit and stop-limit orders are accepted.",
                             code=Code.MARKET_POST_ONLY, field="post_only")
 
 
@@ -89,13 +114,13 @@ def _walk_needed(market: Market, order: OrderIntent) -> bool:
 
 
 def _field(order: OrderIntent, *, price: bool = False) -> str:
-    if order.type == OrderType.LIMIT:
+    if order.priced:
         return "price" if price else "size"
     return "funds" if order.funds is not None else "size"
 
 
 def _notional_check(market: Market, order: OrderIntent, notional: Decimal) -> None:
-    limit = order.type == OrderType.LIMIT
+    limit = order.priced
     cap = market.max_limit_order_notional if limit else market.max_market_order_notional
     if cap is not None and notional > cap:
         raise RiskRefused(f"The order's notional {notional.normalize():f} {market.quote_id} is above this market's "

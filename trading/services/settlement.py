@@ -16,8 +16,10 @@ from trading import clock, engine, outbox, sql
 from trading.candles import FillTrade, candles_of
 from trading.fill_amounts import FillAmounts, fill_apply
 from trading.models import Fill, Market, Order, OrderStatus, Side
+from trading.services.order_types import hold_shrink
 
-ORDER_FIELDS = ["status", "reason", "filled_size", "filled_quote", "fees_paid", "settled_quote", "updated_at"]
+ORDER_FIELDS = ["status", "reason", "size", "filled_size", "filled_quote", "fees_paid", "settled_quote", "triggered_at",
+                "book_priority", "updated_at"]
 FILL_FIELDS = ["market", "maker_order", "taker_order", "maker_account", "taker_account", "price", "size",
                "quote_amount", "maker_fee", "taker_fee", "buyer_quote", "seller_quote", "aggressor_side", "created_at",
                "entry"]
@@ -26,11 +28,14 @@ TRADE_AT = {name: FILL_FIELDS.index(name) for name in TRADE_FIELDS}
 
 
 class BatchSettlement:
-    def __init__(self, *, market: Market, takers: list[Order]):
+    def __init__(self, *, market: Market, takers: list[Order], expired: list[engine.Expired] = ()):
         self.market = market
+        self.expired = expired  # good-til-time orders the book just expired
         self.orders: dict[int, Order] = {o.pk: o for o in takers}
         self.changed: dict[int, Order] = {}
         self.ended: dict[int, Order] = {}
+        self.triggered: list[Order] = []  # stops that triggered, in trigger order
+        self.decremented: dict[int, Order] = {}  # sizes reduced by self-trade prevention decrement_and_cancel
         self.fills: list[tuple] = []  # rows of FILL_FIELDS but the entry
         self.specs: list[ledger.EntrySpec] = []
         self.now = clock.now()  # every fill of the batch, and so its candles, is of this instant
@@ -38,29 +43,46 @@ class BatchSettlement:
         self.fees_account: LedgerAccount | None = None
 
     def settle(self, outcomes: list[engine.Outcome]) -> int:
-        """Apply the outcomes in the order they happened and write everything. Returns the number of fills."""
-        self._makers_load(outcomes)
+        """Apply the expiries, then the outcomes in the order they happened (each followed by the stops it
+        triggered), and write everything. Returns the number of fills."""
+        outcomes = [each for outcome in outcomes for each in outcome.all()]
+        expired = self.expired
+        self._makers_load(outcomes, expired)
         account_ids = {o.account_id for o in self.orders.values()}
         self.ledger_accounts = {a.client_id: a for a in LedgerAccount.objects.filter(client_id__in=account_ids)}
         self.fees_account = ledger.firm_account(Purpose.FEES)
+        for gone in expired:
+            self._end(self.orders[gone.order_id], OrderStatus.EXPIRED, engine.EXPIRED_REASON)
         for outcome in outcomes:
             self._outcome_apply(outcome)
         self._write()
         return len(self.fills)
 
-    def _makers_load(self, outcomes: list[engine.Outcome]) -> None:
-        ids = {m.maker_id for o in outcomes for m in o.matches} | {c.order_id for o in outcomes for c in o.maker_cancels}
+    def _makers_load(self, outcomes: list[engine.Outcome], expired) -> None:
+        ids = ({m.maker_id for o in outcomes for m in o.matches} | {c.order_id for o in outcomes for c in o.maker_cancels}
+               | {d.order_id for o in outcomes for d in o.maker_decrements} | {o.order_id for o in outcomes}
+               | {x.order_id for x in expired})
         missing = ids - self.orders.keys()
         if missing:
             self.orders.update({o.pk: o for o in Order.objects.filter(pk__in=missing).select_related("hold")})
 
     def _outcome_apply(self, outcome: engine.Outcome) -> None:
+        taker = self.orders[outcome.order_id]
+        if outcome.triggered:
+            taker.triggered_at, taker.book_priority = self.now, outcome.priority
+            self.triggered.append(taker)
         for cancel in outcome.maker_cancels:
             self._end(self.orders[cancel.order_id], OrderStatus.CANCELLED, cancel.reason)
+        for decrement in outcome.maker_decrements:  # self-trade prevention decrement_and_cancel
+            maker = self.orders[decrement.order_id]
+            maker.size -= decrement.size
+            self.changed[maker.pk] = self.decremented[maker.pk] = maker
+        if outcome.decremented and outcome.status != engine.CANCELLED:  # a cancelled order keeps its size
+            taker.size -= outcome.decremented
+            self.decremented[taker.pk] = taker
         for match in outcome.matches:
             self._fill(match)
-        taker = self.orders[outcome.order_id]
-        if outcome.status in (engine.OPEN, engine.PARTIALLY_FILLED):
+        if outcome.status in (engine.OPEN, engine.PARTIALLY_FILLED, engine.PENDING):
             taker.status = outcome.status
             self.changed[taker.pk] = taker
         else:
@@ -125,6 +147,10 @@ class BatchSettlement:
                                     returning=["entry", "id"]))
         ids = [fill_ids[entry.pk] for entry in entries]
         _orders_save(list(self.changed.values()), self.now)
+        for order in self.decremented.values():
+            if order.pk not in self.ended:  # an order that ended gave its whole hold back above
+                order.market = self.market
+                hold_shrink(order)
         self._candles_roll_up(ids)
         outbox.batch_settled(self, ids)
 
@@ -137,5 +163,6 @@ class BatchSettlement:
 
 def _orders_save(orders: list[Order], now) -> None:
     rows_update(Order, ORDER_FIELDS, [
-        (o.pk, o.status, o.reason, o.filled_size, o.filled_quote, o.fees_paid, o.settled_quote, now) for o in orders
+        (o.pk, o.status, o.reason, o.size, o.filled_size, o.filled_quote, o.fees_paid, o.settled_quote, o.triggered_at,
+         o.book_priority, now) for o in orders
     ])
