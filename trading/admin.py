@@ -146,8 +146,9 @@ def _reject_change(change, acting_user, reason):
 
 
 @admin.register(ParameterChange)
-class ParameterChangeAdmin(ServiceAddMixin, NoDeleteMixin, admin.ModelAdmin):
-    """Proposed by one supervisor, approved or rejected by another (``trading.services.parameters``)."""
+class ParameterChangeAdmin(MakerCheckerAdminMixin, ServiceAddMixin, NoDeleteMixin, admin.ModelAdmin):
+    """Proposed by one supervisor, approved or rejected by another (``trading.services.parameters``): with the
+    list's actions or the decision box on the change's page."""
 
     add_form = ParameterChangeForm
     add_intro = ("Fee rates, market sizes and pre-trade risk limits change only when another supervisor approves. "
@@ -164,10 +165,17 @@ class ParameterChangeAdmin(ServiceAddMixin, NoDeleteMixin, admin.ModelAdmin):
         reason_action(name="reject_selected", description="Reject selected changes", permission="approve",
                       call=_reject_change, done="Rejected"),
     ]
-    has_approve_permission = perm_checker(APPROVE_PARAMETER_CHANGE)
+    decision_permission = APPROVE_PARAMETER_CHANGE
+    approve_label = "Approve and apply"
+
+    def approve(self, obj, acting_user):
+        return _approve_change(obj, acting_user)
+
+    def reject(self, obj, acting_user, reason):
+        return _reject_change(obj, acting_user, reason)
 
     def has_change_permission(self, request, obj=None):
-        return False  # decided through the approve and reject actions only
+        return False  # decided through approve and reject only
 
     @admin.display(description="change of")
     def target(self, obj):

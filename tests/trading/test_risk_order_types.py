@@ -10,14 +10,19 @@ from decimal import Decimal
 
 import pytest
 
+from tests.trading import test_risk
 from tests.trading.helpers import place
-from tests.trading.test_risk import book, limits, maker, market, trader  # noqa: F401 - fixtures
+from tests.trading.test_risk import book, limits
 from trading import services
 from trading.errors import RiskRefused
 from trading.models import MarketStatus, Order, OrderStatus
 
 pytestmark = pytest.mark.django_db
 D = Decimal
+# The desk of test_risk: a market with a 0.001 minimum, and two clients with 100,000 USD and 10 BTC each.
+market = pytest.fixture(test_risk.market.__wrapped__)
+trader = pytest.fixture(test_risk.trader.__wrapped__)
+maker = pytest.fixture(test_risk.maker.__wrapped__)
 
 
 def test_a_stop_limit_is_collared_against_its_stop_price_not_the_mid(market, trader, maker):

@@ -105,3 +105,23 @@ def test_supervisors_propose_and_approve_risk_limits_in_the_console(client, supe
     assert ParameterChange.objects.get().status == ParameterChangeStatus.APPROVED
     assert (market.price_collar_bps, market.max_market_order_notional, market.max_limit_order_notional,
             market.max_daily_notional) == (D("1500"), D("500000"), D("1500000"), None)
+
+
+def test_the_change_page_decides_a_proposal_with_four_eyes(client, supervisors):
+    proposer, approver = supervisors
+    market = MarketFactory()
+    change = services.parameter_change_propose(market=market, tier="", values={"max_open_orders": 50},
+                                               reason="runaway bots", acting_user=proposer)
+    page = reverse("admin:trading_parameterchange_change", args=[change.pk])
+    approve = reverse("admin:trading_parameterchange_approve", args=[change.pk])
+
+    client.force_login(proposer)
+    assert b'id="approve-parameterchange"' in client.get(page).content
+    refused = client.post(approve, follow=True)
+    assert "four-eyes" in refused.content.decode().lower() or "four eyes" in refused.content.decode().lower()
+    assert ParameterChange.objects.get().status == ParameterChangeStatus.PROPOSED
+
+    client.force_login(approver)
+    client.post(approve, follow=True)
+    market.refresh_from_db()
+    assert (ParameterChange.objects.get().status, market.max_open_orders) == (ParameterChangeStatus.APPROVED, 50)
