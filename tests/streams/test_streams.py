@@ -1,0 +1,124 @@
+"""WebSocket streams end to end (README "Streams"): real server and streamer processes, real PostgreSQL and
+Redis, the ``websockets`` client."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.streams.conftest import Client, order, rest_book, settle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MARKET = ["BTC-USD"]
+
+
+def subscribed(client: Client, channels: list[str], markets=MARKET) -> dict:
+    client.send(type="subscribe", channels=channels, markets=markets)
+    return client.of_type("subscriptions")
+
+
+def test_a_trade_placed_over_rest_reaches_every_channel_in_sequence(stream_server, alice, seller):
+    public = Client(stream_server.url)
+    buyer_ws = Client(stream_server.url, api_client=alice)
+    seller_ws = Client(stream_server.url, api_client=seller)
+    subscribed(public, ["level2", "matches", "ticker", "heartbeat"])
+    snapshot = public.of_type("snapshot")
+    assert snapshot["bids"] == [] and snapshot["asks"] == []
+    start = snapshot["sequence"]
+    assert rest_book(alice)["sequence"] == start
+    subscribed(buyer_ws, ["user"], markets=[])
+    subscribed(seller_ws, ["user"], markets=[])
+
+    resting = order(seller, "sell", "0.5", "20000.00", 1)
+    settle()
+    update = public.of_type("l2update")
+    assert update["sequence"] == start + 1
+    assert update["changes"] == [["sell", "20000.00", "0.50000000"]]
+
+    taken = order(alice, "buy", "0.2", "20000.00", 2)
+    settle()
+    update = public.of_type("l2update")
+    assert update["sequence"] == start + 2
+    assert update["changes"] == [["sell", "20000.00", "0.30000000"]]
+    match = public.of_type("match")
+    assert (match["price"], match["size"], match["taker_side"]) == ("20000.00", "0.20000000", "buy")
+    ticker = public.of_type("ticker")
+    assert (ticker["last_price"], ticker["best_ask"], ticker["sequence"]) == ("20000.00", "20000.00", start + 2)
+    assert public.of_type("heartbeat", timeout=3, sequence=start + 2)["market"] == "BTC-USD"  # every second
+    book = rest_book(alice)
+    assert book["sequence"] == start + 2
+    assert [(a["price"], a["size"]) for a in book["asks"]] == [("20000.00", "0.30000000")]
+
+    for ws, own_order, role in ((buyer_ws, taken, "taker"), (seller_ws, resting, "maker")):
+        events = []
+        while not any(e["type"] == "fill.created" for e in events):
+            events.append(ws.of_type("user")["event"])
+        while True:  # the rest of the batch's events of this account, if any
+            try:
+                events.append(ws.of_type("user", timeout=1)["event"])
+            except AssertionError:
+                break
+        seqs = [e["account_seq"] for e in events]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+        fill = next(e["data"] for e in events if e["type"] == "fill.created")
+        assert (fill["order_id"], fill["liquidity"], fill["size"]) == (own_order["id"], role, "0.20000000")
+        assert fill["balances"]  # the balances after the fill
+    for ws in (public, buyer_ws, seller_ws):
+        ws.close()
+
+
+def test_a_client_that_reconnects_resyncs_from_rest_and_ends_with_the_rest_book(stream_server, alice, seller):
+    first = Client(stream_server.url)
+    subscribed(first, ["level2"])
+    first.of_type("snapshot")
+    order(seller, "sell", "1", "20010.00", 1)
+    settle()
+    first.of_type("l2update")
+    first.close()
+
+    # Missed while away: a new level, a partial fill, another level.
+    order(seller, "sell", "1", "20020.00", 2)
+    order(alice, "buy", "0.4", "20010.00", 3)
+    order(alice, "buy", "0.25", "19990.00", 4)
+    settle()
+
+    again = Client(stream_server.url)
+    subscribed(again, ["level2"])
+    snapshot = again.of_type("snapshot")
+    book = {"buy": {p: s for p, s in snapshot["bids"]}, "sell": {p: s for p, s in snapshot["asks"]}}
+    sequence = snapshot["sequence"]
+    order(seller, "sell", "0.5", "20030.00", 5)
+    order(alice, "buy", "1", "19980.00", 6)
+    settle()
+    rest = rest_book(alice)
+    while sequence < rest["sequence"]:
+        update = again.of_type("l2update")
+        assert update["sequence"] == sequence + 1  # no gap: nothing to resync
+        sequence = update["sequence"]
+        for side, price, size in update["changes"]:
+            if size == "0.00000000":
+                book[side].pop(price, None)
+            else:
+                book[side][price] = size
+    assert sequence == rest["sequence"]
+    assert sorted(book["buy"].items(), reverse=True) == [(level["price"], level["size"]) for level in rest["bids"]]
+    assert sorted(book["sell"].items()) == [(level["price"], level["size"]) for level in rest["asks"]]
+    again.close()
+
+
+def test_an_unauthenticated_user_subscription_is_refused(stream_server, alice):
+    anonymous = Client(stream_server.url)
+    anonymous.send(type="subscribe", channels=["user"])
+    error = anonymous.of_type("error")
+    assert error["code"] == "authentication_required"
+    anonymous.send(type="subscribe", channels=["nonsense"], markets=MARKET)
+    assert anonymous.of_type("error")["code"] == "unknown_channel"
+    anonymous.ws.send("not json")
+    assert anonymous.of_type("error")["code"] == "invalid_message"
+    anonymous.close()
+
+    alice.secret = alice.secret[:-2] + "xx"
+    refused = Client(stream_server.url, api_client=alice)
+    with pytest.raises(Exception) as closed:
+        refused.ws.recv(timeout=5)
+    assert getattr(closed.value, "rcvd", None) is not None and closed.value.rcvd.code == 4001
