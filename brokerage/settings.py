@@ -418,7 +418,10 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # capacity: messages waiting per connection in Redis; each connection drains them at once into its own
         # bounded buffer (STREAMS_BUFFER_MESSAGES), where falling behind is detected and cut off.
-        "CONFIG": {"hosts": [STREAMS_REDIS_URL], "capacity": 1000, "expiry": 30, "prefix": "streams:"},
+        # socket_timeout above channels_redis's 5 s blocking pop: redis-py 8's default (5 s) raced it, and every
+        # connection idle for 5 s died with "Timeout reading".
+        "CONFIG": {"hosts": [{"address": STREAMS_REDIS_URL, "socket_timeout": 15}], "capacity": 1000, "expiry": 30,
+                   "prefix": "streams:"},
     }
     if STREAMS_REDIS_URL
     else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}

@@ -149,6 +149,61 @@ class Client:
         self.ws.close()
 
 
+class StalledClient:
+    """A client that stops reading: a raw socket with a small receive buffer, spoken to through websockets'
+    sans-I/O protocol, so nothing reads behind the test's back (the sync client's reader thread would)."""
+
+    def __init__(self, port: int, *, receive_buffer: int = 4096):
+        from websockets.client import ClientProtocol
+        from websockets.protocol import State
+        from websockets.uri import parse_uri
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
+        self.protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/ws/v1/"))
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+        while self.protocol.state is State.CONNECTING:
+            self._read()
+        self.texts: list[dict] = []
+
+    def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def _read(self) -> bool:
+        data = self.sock.recv(65536)
+        if data:
+            self.protocol.receive_data(data)
+        else:
+            self.protocol.receive_eof()
+        for event in self.protocol.events_received():
+            if getattr(event, "opcode", None) is not None and event.opcode.name == "TEXT":
+                self.texts.append(json.loads(event.data))
+        self._flush()
+        return bool(data)
+
+    def send(self, **message) -> None:
+        self.protocol.send_text(json.dumps(message).encode())
+        self._flush()
+
+    def read_until(self, test) -> dict:
+        while True:
+            for message in self.texts:
+                if test(message):
+                    return message
+            self._read()
+
+    def read_to_the_end(self):
+        """Everything until the server closes: (text messages, the close frame received or None)."""
+        while self._read():
+            pass
+        return self.texts, self.protocol.close_rcvd
+
+
 def settle() -> None:
     """Number what committed, as the events relay does after every commit."""
     sequence_all()

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.streams.conftest import Client, order, rest_book, settle
+from tests.streams.conftest import Client, StalledClient, order, rest_book, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MARKET = ["BTC-USD"]
+BURST = 200
 
 
 def subscribed(client: Client, channels: list[str], markets=MARKET) -> dict:
@@ -122,3 +123,65 @@ def test_an_unauthenticated_user_subscription_is_refused(stream_server, alice):
     with pytest.raises(Exception) as closed:
         refused.ws.recv(timeout=5)
     assert getattr(closed.value, "rcvd", None) is not None and closed.value.rcvd.code == 4001
+
+
+def book_burst(market, count: int, levels: int) -> int:
+    """``count`` book changes of ``levels`` price levels each, committed one by one as a matcher batch writes
+    them (the market's sequence bumped with its ``book.changed`` event), then numbered. Returns the last
+    sequence. The orders are fictitious: this is a firehose for the level2 channel, not a trading scenario."""
+    from django.db import transaction
+    from django.db.models import F
+
+    from events.services import NewEvent, events_record
+    from events.types import BOOK_CHANGED
+    from trading.models import Market
+
+    for n in range(count):
+        with transaction.atomic():
+            Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
+            market.refresh_from_db(fields=["match_seq", "cancel_seq"])
+            changes = [[10_000_000 + n * levels + i, "sell", f"{30000 + n * levels + i}.00", "0.1"]
+                       for i in range(levels)]
+            events_record([NewEvent(BOOK_CHANGED, None, {"sequence": market.book_sequence, "orders": changes,
+                                                         "reset": False}, market.pk)])
+    settle()
+    return market.book_sequence
+
+
+@pytest.fixture
+def small_buffers(tmp_path, streams_redis, market):
+    from tests.streams.conftest import StreamServer
+
+    server = StreamServer(tmp_path, streams_redis, STREAMS_BUFFER_MESSAGES="20", STREAMS_SEND_BUFFER_BYTES="8192")
+    yield server
+    server.stop()
+
+
+def test_a_slow_client_is_cut_off_without_delaying_the_others(small_buffers, market):
+    import time
+
+    slow = StalledClient(small_buffers.port)
+    slow.send(type="subscribe", channels=["level2"], markets=MARKET)
+    start = slow.read_until(lambda m: m["type"] == "snapshot")["sequence"]
+    fast = Client(small_buffers.url)
+    subscribed(fast, ["level2"])
+    assert fast.of_type("snapshot")["sequence"] == start
+    # From here on the slow client reads nothing.
+
+    began = time.monotonic()
+    last = book_burst(market, count=BURST, levels=100)  # messages of ~3 KB: far more than the buffers hold
+    sequence = start
+    while sequence < last:
+        update = fast.of_type("l2update", timeout=20)
+        assert update["sequence"] == sequence + 1
+        sequence = update["sequence"]
+    took = time.monotonic() - began
+    assert took < 30, f"the fast client waited {took:.1f}s"
+
+    texts, close = slow.read_to_the_end()
+    assert close is not None, f"no close frame after {len(texts)} messages\n" + small_buffers.log_text()
+    assert close.code == 4008 and "slow consumer" in close.reason
+    updates = [m["sequence"] for m in texts if m["type"] == "l2update"]
+    assert updates == list(range(start + 1, start + 1 + len(updates)))  # what it got was in order, no gap
+    assert len(updates) < BURST  # then the close, never the rest
+    fast.close()

@@ -25,7 +25,7 @@ class Command(BaseCommand):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.STREAMS_SEND_BUFFER_BYTES)
         sock.bind((host, port))
         config = uvicorn.Config(
-            "brokerage.asgi:application", ws="websockets", lifespan="on", access_log=False, log_config=None,
+            "brokerage.asgi:application", ws="websockets-sansio", lifespan="on", access_log=False, log_config=None,
             ws_max_size=max(settings.STREAMS_MAX_MESSAGE_BYTES, 1024), ws_ping_interval=20, ws_ping_timeout=20,
             timeout_graceful_shutdown=5,
         )
