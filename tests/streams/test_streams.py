@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.streams.conftest import Client, StalledClient, order, rest_book, settle
+from tests.streams.servers import Client, StalledClient, order, rest_book, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,7 +150,7 @@ def book_burst(market, count: int, levels: int) -> int:
 
 @pytest.fixture
 def small_buffers(tmp_path, streams_redis, market):
-    from tests.streams.conftest import StreamServer
+    from tests.streams.servers import StreamServer
 
     server = StreamServer(tmp_path, streams_redis, STREAMS_BUFFER_MESSAGES="20", STREAMS_SEND_BUFFER_BYTES="8192")
     yield server
@@ -185,3 +185,23 @@ def test_a_slow_client_is_cut_off_without_delaying_the_others(small_buffers, mar
     assert updates == list(range(start + 1, start + 1 + len(updates)))  # what it got was in order, no gap
     assert len(updates) < BURST  # then the close, never the rest
     fast.close()
+
+
+@pytest.fixture
+def in_memory_server(tmp_path, streams_redis, market):
+    from tests.streams.servers import StreamServer
+
+    server = StreamServer(tmp_path, streams_redis, in_memory=True)
+    yield server
+    server.stop()
+
+
+def test_without_redis_the_asgi_process_streams_by_itself(in_memory_server, seller):
+    client = Client(in_memory_server.url)
+    subscribed(client, ["level2"])
+    start = client.of_type("snapshot")["sequence"]
+    order(seller, "sell", "1", "20500.00", 1)
+    settle()
+    update = client.of_type("l2update")
+    assert (update["sequence"], update["changes"]) == (start + 1, [["sell", "20500.00", "1.00000000"]])
+    client.close()
