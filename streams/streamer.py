@@ -27,7 +27,7 @@ from decimal import Decimal
 import orjson
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from core.representation import fixed, iso
@@ -102,16 +102,20 @@ class Streamer:
     # --- the loop ---------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._start(stop)
         beats = asyncio.create_task(self._heartbeats(stop))
         waiter = wakeups.Waiter([wakeups.SEQUENCED])
+        started = False
         try:
             while not stop.is_set():
                 try:
+                    if not started:
+                        started = await self._start(stop)
+                        continue
                     read = await self.step()
-                except Exception:  # the database or Redis went away: log, reconnect, go on
+                except Exception:  # the database or Redis went away: log, reconnect, reread the books, go on
                     logger.exception("streamer: a pass failed; retrying")
-                    await self._db(connection.close)
+                    await self._db(connection.close)  # the lock, if held, went with the session
+                    started = False
                     await asyncio.sleep(1)
                     continue
                 if read < PAGE:
@@ -124,19 +128,22 @@ class Streamer:
             self.db.shutdown(wait=False)
             self.waits.shutdown(wait=False)
 
-    async def _start(self, stop: asyncio.Event) -> None:
+    async def _start(self, stop: asyncio.Event) -> bool:
+        """Take the lock (if exclusive) and read the books. False: stopped while standing by."""
         while self.exclusive and not await self._db(events_sql.consumer_lock, LOCK_NAME):
             logger.info("streamer: another streamer holds the log; standing by")
             await asyncio.sleep(2)
             if stop.is_set():
-                return
+                return False
         await self._db(self._load)
         logger.info("streamer running from seq %s, %s markets", self.position, len(self.markets))
+        return True
 
     def _load(self) -> None:
         """The log's head first, then each book: a book change the books miss committed after them, so it is
-        numbered after this head and read by the next passes."""
-        self.position = head()
+        numbered after this head and read by the next passes. After an error the position is kept (the books are
+        reread: changes they already hold are skipped by their sequence)."""
+        self.position = self.position or head()
         for market in Market.objects.select_related("base", "quote"):
             self.markets[market.pk] = self._stream(market)
 
@@ -169,7 +176,7 @@ class Streamer:
     # --- one pass (on the database thread) -----------------------------------------------------------------
 
     def _pass(self) -> tuple[int, list[tuple[str, dict]]]:
-        close_old_connections()
+        # One connection for the streamer's life (it holds the consumer lock), replaced only after an error.
         rows = stream_page(after=self.position, limit=PAGE)
         out: list[tuple[str, dict]] = []
         traded: set[int] = set()
