@@ -147,7 +147,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for channel, market_id, _ in wanted:
             if (channel, market_id) in self.subscriptions:
                 self.subscriptions.discard((channel, market_id))
-                self.level2_from.pop(market_id, None) if channel == "level2" else None
+                if channel == "level2":
+                    self.level2_from.pop(market_id, None)
                 await self.channel_layer.group_discard(self._group(channel, market_id), self.channel_name)
 
     def _group(self, channel: str, market_id: int | None) -> str:

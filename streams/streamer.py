@@ -184,7 +184,8 @@ class Streamer:
             if q.market_id is not None and q.market_id not in self.markets:
                 self._market_add(q.market_id)
             if q.type == BOOK_CHANGED:
-                out += self._book_changed(self.markets[q.market_id], q.event.payload)
+                out += self._book_changed(self.markets[q.market_id], {**q.event.payload,
+                                                                      "time": iso(q.event.created_at)})
             elif q.account_id is not None:
                 event = envelope(q)
                 out.append((user_group(q.account_id), layer_message(
@@ -226,7 +227,7 @@ class Streamer:
             book.sequence += 1
             body = {"type": "l2update", "channel": "level2", "market": stream.symbol, "sequence": book.sequence,
                     "changes": [[side, stream.price(price), stream.size(size)] for side, price, size in changed],
-                    "time": iso(timezone.now())}
+                    "time": payload["time"]}
             out.append((group, layer_message("level2", stream.market.pk, body, book.sequence)))
         stream.gap_since = (stream.gap_since or time.monotonic()) if stream.pending else None
         return out
