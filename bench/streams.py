@@ -9,9 +9,10 @@ wake-ups and the channel layer; one matcher worker, the events relay (sequencer 
 
 Phase 1, latency: SUBSCRIBERS clients on level2 + matches of BTC-USD; orders at --rate for --seconds. Latency is
 receipt time minus the ``time`` of each ``l2update`` (written just before the batch commits), over every client.
-Phase 2, push rate: --burst book changes of 10 levels each committed back to back (``book.changed`` events, as a
-matcher batch writes them, numbered by the sequencer), and the time from the first receipt to the last at every
-client: messages delivered per second by the one server process.
+Phase 2, push rate: --burst book changes of 10 levels each committed at once (``book.changed`` events, as a
+matcher batch writes them, numbered by the sequencer in one pass), and the time from the first receipt to the last
+over every client: messages per second one streamer and one server process deliver (the subscribers' process,
+parsing every message, is on the same two cores and may be the limit).
 
 Run: .venv/bin/python bench/streams.py [--rate 200] [--seconds 20] [--subscribers 100] [--burst 2000]
 """
@@ -68,8 +69,8 @@ async def subscriber(url: str, results: dict, ready: asyncio.Event, count: list)
 
 
 async def subscribers_main(url: str, clients: int) -> None:
-    """Connect ``clients``, print "ready", then on each line from stdin ("measure", "count", "reset", "stop")
-    answer with a JSON line of what was received."""
+    """Connect ``clients``, print "ready", then on each line from stdin ("count", "reset", "stop") answer with a
+    JSON line of what was received so far ("reset": then start again from nothing)."""
     results = {"clients": clients, "received": 0, "lags": [], "first": None, "last": None, "measure": True}
     ready, count = asyncio.Event(), [0]
     tasks = [asyncio.create_task(subscriber(url, results, ready, count)) for _ in range(clients)]
@@ -78,9 +79,9 @@ async def subscribers_main(url: str, clients: int) -> None:
     loop = asyncio.get_running_loop()
     while True:
         line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+        print(json.dumps({k: results[k] for k in ("received", "lags", "first", "last")}), flush=True)
         if line == "reset":
             results.update(received=0, lags=[], first=None, last=None)
-        print(json.dumps({k: results[k] for k in ("received", "lags", "first", "last")}), flush=True)
         if line in ("stop", ""):
             break
     for task in tasks:
@@ -90,8 +91,8 @@ async def subscribers_main(url: str, clients: int) -> None:
 # --- the bench ---------------------------------------------------------------------------------------------
 
 
-def process_start(args: list[str], log: str, nice: int = 0) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def process_start(args: list[str], log: str, nice: int = 0, **env_overrides: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **env_overrides)
     prefix = ["nice", "-n", str(nice)] if nice else []
     return subprocess.Popen(prefix + args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
 
@@ -110,15 +111,31 @@ def book_burst(market_id: int, count: int, levels: int) -> None:
     from events.types import BOOK_CHANGED
     from trading.models import Market
 
-    market = Market.objects.get(pk=market_id)
-    for n in range(count):
-        with transaction.atomic():
-            Market.objects.filter(pk=market_id).update(match_seq=F("match_seq") + 1)
-            market.refresh_from_db(fields=["match_seq", "cancel_seq"])
+    with transaction.atomic():  # one commit: the sequencer numbers them in one pass, the streamer sends at full speed
+        Market.objects.filter(pk=market_id).update(match_seq=F("match_seq") + count)
+        market = Market.objects.get(pk=market_id)
+        first = market.book_sequence - count + 1
+        events = []
+        for n in range(count):
             changes = [[50_000_000 + n * levels + i, "sell", f"{90000 + (n * levels + i) % 5000}.00", "0.1"]
                        for i in range(levels)]
-            events_record([NewEvent(BOOK_CHANGED, None, {"sequence": market.book_sequence, "orders": changes,
-                                                         "reset": False}, market_id)])
+            events.append(NewEvent(BOOK_CHANGED, None, {"sequence": first + n, "orders": changes, "reset": False},
+                                   market_id))
+        events_record(events)
+
+
+def wait_until_up(timeout: float = 180) -> None:
+    """On a loaded machine the worker can take a minute to start: wait for it to answer, and for the streamer."""
+    from brokerage.celery import app
+
+    deadline = time.time() + timeout
+    while not app.control.ping(timeout=1):
+        if time.time() > deadline:
+            raise SystemExit("the matcher worker did not start; see /tmp/bench-streams-worker.log")
+    while "streamer running" not in open("/tmp/bench-streams-streamer.log").read():
+        if time.time() > deadline:
+            raise SystemExit("the streamer did not start; see /tmp/bench-streams-streamer.log")
+        time.sleep(0.5)
 
 
 def main() -> None:
@@ -145,10 +162,10 @@ def main() -> None:
                        "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
                       "/tmp/bench-streams-worker.log", nice=10),
         process_start(manage + ["events_relay", "--channels", "sequence"], "/tmp/bench-streams-relay.log", nice=5),
-        process_start(manage + ["streams_relay"], "/tmp/bench-streams-streamer.log", nice=5),
+        process_start(manage + ["streams_relay"], "/tmp/bench-streams-streamer.log", nice=5, LOG_LEVEL="INFO"),
         process_start(manage + ["streams_server", "--port", str(PORT)], "/tmp/bench-streams-server.log"),
     ]
-    time.sleep(5)
+    wait_until_up()
     clients = subprocess.Popen([sys.executable, __file__, "--subscribers-process", str(args.subscribers)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:

@@ -419,9 +419,11 @@ CHANNEL_LAYERS = {
         # capacity: messages waiting per connection in Redis; each connection drains them at once into its own
         # bounded buffer (STREAMS_BUFFER_MESSAGES), where falling behind is detected and cut off.
         # socket_timeout above channels_redis's 5 s blocking pop: redis-py 8's default (5 s) raced it, and every
-        # connection idle for 5 s died with "Timeout reading".
-        "CONFIG": {"hosts": [{"address": STREAMS_REDIS_URL, "socket_timeout": 15}], "capacity": 1000, "expiry": 30,
-                   "prefix": "streams:"},
+        # connection idle for 5 s died with "Timeout reading". max_connections: redis-py 8's pool default (100)
+        # refused a burst of subscriptions ("Too many connections"); the pool keeps what it opened for reuse.
+        "CONFIG": {"hosts": [{"address": STREAMS_REDIS_URL, "socket_timeout": 15,
+                              "max_connections": env_int("STREAMS_REDIS_MAX_CONNECTIONS", 500)}],
+                   "capacity": 1000, "expiry": 30, "prefix": "streams:"},
     }
     if STREAMS_REDIS_URL
     else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}

@@ -114,7 +114,7 @@ class Streamer:
                     read = await self.step()
                 except Exception:  # the database or Redis went away: log, reconnect, reread the books, go on
                     logger.exception("streamer: a pass failed; retrying")
-                    await self._db(connection.close)  # the lock, if held, went with the session
+                    await self._db(lambda: connection.close())  # the lock, if held, went with the session
                     started = False
                     await asyncio.sleep(1)
                     continue
@@ -124,7 +124,7 @@ class Streamer:
         finally:
             beats.cancel()
             waiter.close()
-            await self._db(connection.close)
+            await self._db(lambda: connection.close())
             self.db.shutdown(wait=False)
             self.waits.shutdown(wait=False)
 
