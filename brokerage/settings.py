@@ -415,15 +415,16 @@ ASGI_APPLICATION = "brokerage.asgi.application"
 STREAMS_REDIS_URL = env_str("STREAMS_REDIS_URL", "") or env_str("REDIS_URL", "")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # capacity: messages waiting per connection in Redis; each connection drains them at once into its own
-        # bounded buffer (STREAMS_BUFFER_MESSAGES), where falling behind is detected and cut off.
-        # socket_timeout above channels_redis's 5 s blocking pop: redis-py 8's default (5 s) raced it, and every
-        # connection idle for 5 s died with "Timeout reading". max_connections: redis-py 8's pool default (100)
-        # refused a burst of subscriptions ("Too many connections"); the pool keeps what it opened for reuse.
+        # Redis pub/sub: a message to a group is published once and each ASGI process, subscribed once per group,
+        # hands it to its own connections (the list-based RedisChannelLayer pushed and popped one copy per
+        # connection through Redis: about 1,300 messages/s in all, measured). At most once, which streams
+        # accept: a client that misses a message sees the sequence gap and resyncs from REST.
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # redis-py 8 defaults a pool to 100 connections and sockets to a 5 s timeout; both bit the list-based
+        # layer (a burst of subscriptions; every idle blocking pop). Set explicitly.
         "CONFIG": {"hosts": [{"address": STREAMS_REDIS_URL, "socket_timeout": 15,
                               "max_connections": env_int("STREAMS_REDIS_MAX_CONNECTIONS", 500)}],
-                   "capacity": 1000, "expiry": 30, "prefix": "streams:"},
+                   "prefix": "streams"},
     }
     if STREAMS_REDIS_URL
     else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
