@@ -29,7 +29,7 @@ import sys
 import time
 from datetime import datetime
 
-from common import ROOT, django_setup, fresh_database, percentile, report
+from common import ROOT, django_setup, fresh_database, percentile, report, tree_cpu_seconds
 
 REDIS_URL = os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 for name in ("CELERY_BROKER_URL", "EVENTS_REDIS_URL", "STREAMS_REDIS_URL"):
@@ -171,12 +171,15 @@ def main() -> None:
     try:
         assert clients.stdout.readline().strip() == "ready", "the subscribers did not connect"
         ask(clients, "reset")
+        watched = {"server": processes[3].pid, "streamer": processes[2].pid, "subscribers": clients.pid}
+        cpu0 = {name: tree_cpu_seconds(pid) for name, pid in watched.items()}
         started = time.time()
         accepted = run_parallel(market_id, account_ids, int(args.rate * args.seconds), args.processes,
                                 rate=args.rate, seed=7)
         placing = time.time() - started
         time.sleep(3)  # the tail
         phase1 = ask(clients, "reset")
+        cpu1 = {name: tree_cpu_seconds(pid) for name, pid in watched.items()}
 
         started = time.time()
         book_burst(market_id, args.burst, levels=10)
@@ -185,6 +188,7 @@ def main() -> None:
         expected = args.burst * args.subscribers
         while ask(clients, "count")["received"] < expected and time.time() < deadline:
             time.sleep(0.5)
+        cpu2 = {name: tree_cpu_seconds(pid) for name, pid in watched.items()}
         phase2 = ask(clients, "stop")
     finally:
         clients.kill()
@@ -199,6 +203,7 @@ def main() -> None:
         "l2update commit -> receipt p99": f"{percentile(lags, 99):.0f} ms",
         "l2updates received (all clients)": f"{len(lags):,} ({len(lags) / args.subscribers:,.0f} per client)",
         "messages received (all clients)": f"{phase1['received']:,}",
+        "CPU s: server / streamer / clients": " / ".join(f"{cpu1[n] - cpu0[n]:.1f}" for n in watched),
     })
     span = (phase2["last"] or 0) - (phase2["first"] or 0)
     report(f"push rate: {args.burst:,} book changes x {args.subscribers} subscribers", {
@@ -206,6 +211,8 @@ def main() -> None:
         "messages delivered": f"{phase2['received']:,} of {expected:,}",
         "first -> last receipt": f"{span:.1f}s",
         "messages/s pushed by 1 server process": f"{phase2['received'] / span:,.0f}" if span else "-",
+        "CPU s: server / streamer / clients": " / ".join(f"{cpu2[n] - cpu1[n]:.1f}" for n in watched),
+        "server CPU per message delivered": f"{(cpu2['server'] - cpu1['server']) / max(phase2['received'], 1) * 1e6:.0f} us",
     })
 
 
