@@ -1,8 +1,8 @@
 """The WebSocket face, ``/ws/v1/`` (README "Streams"): subscriptions, a snapshot on ``level2`` subscribe, and
 everything the streamer sends for them, through a bounded buffer per connection.
 
-The channel layer hands each message to this consumer at once; the consumer only puts its text in the
-connection's buffer, and a writer task sends from there to the socket. A client that does not read fills its
+The process's hub (``streams.hub``) hands each message to this connection with a plain call (``deliver``) that
+only puts its text in the connection's buffer; a writer task sends from there to the socket. A client that does not read fills its
 buffer (``STREAMS_BUFFER_MESSAGES``) and is closed with 4008: neither the streamer nor other clients ever wait
 for it.
 """
@@ -23,17 +23,22 @@ from streams import limits
 from streams.authentication import handshake_authenticate
 from streams.errors import CloseCode, Code
 from streams.groups import CHANNELS, USER, market_group, user_group
+from streams.hub import hub
 from streams.snapshots import level2_snapshot_read, markets_by_symbol
 
 logger = logging.getLogger(__name__)
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
+    # No channel of its own in the layer (an alias that names no layer): the process's hub is the only member.
+    channel_layer_alias = "streams-connections-have-no-channel"
+
     async def connect(self):
         self.idents: list[str] = []
         self.credential = None
         self.subscriptions: set[tuple[str, int | None]] = set()
         self.level2_from: dict[int, int] = {}  # market id -> the sequence of the snapshot this client got
+        self.level2_early: dict[int, list[dict]] = {}  # market id -> updates that came while its snapshot was read
         self.buffer: asyncio.Queue[str] = asyncio.Queue(maxsize=settings.STREAMS_BUFFER_MESSAGES)
         self.closing = False
         self.writer = None
@@ -65,7 +70,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.writer is not None:
             self.writer.cancel()
         for channel, market_id in self.subscriptions:
-            await self.channel_layer.group_discard(self._group(channel, market_id), self.channel_name)
+            await hub().leave(self._group(channel, market_id), self)
         self.subscriptions.clear()
 
     # --- the client's messages --------------------------------------------------------------------------------
@@ -125,13 +130,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return self._error(Code.TOO_MANY_SUBSCRIPTIONS,
                                f"At most {settings.STREAMS_MAX_SUBSCRIPTIONS} (channel, market) pairs a connection.")
         for channel, market_id, symbol in new:
-            await self.channel_layer.group_add(self._group(channel, market_id), self.channel_name)
+            if channel == "level2":
+                self.level2_early[market_id] = []
+            await hub().join(self._group(channel, market_id), self)
             self.subscriptions.add((channel, market_id))
             if channel == "level2":
-                # Joined first, read second: every update after the snapshot's sequence is already on its way.
+                # Joined first, read second: updates after the snapshot's sequence are already held back.
                 snapshot = await database_sync_to_async(level2_snapshot_read)(market_id)
                 self.level2_from[market_id] = snapshot["sequence"]
                 self._reply(snapshot)
+                for message in self.level2_early.pop(market_id, []):
+                    self.deliver(message)
 
     def _may_read_own(self) -> bool:
         if self.credential is None:
@@ -149,7 +158,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 self.subscriptions.discard((channel, market_id))
                 if channel == "level2":
                     self.level2_from.pop(market_id, None)
-                await self.channel_layer.group_discard(self._group(channel, market_id), self.channel_name)
+                await hub().leave(self._group(channel, market_id), self)
 
     def _group(self, channel: str, market_id: int | None) -> str:
         return user_group(self.credential.account_id) if channel == USER else market_group(channel, market_id)
@@ -162,12 +171,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- the streamer's messages ------------------------------------------------------------------------------
 
-    async def stream_message(self, message: dict):
+    def deliver(self, message: dict) -> None:
+        """A message of a group this connection is in (called by the hub; never blocks)."""
         if message["channel"] == "level2":
-            sequence, start = message["sequence"], self.level2_from.get(message["market"])
+            market_id, sequence = message["market"], message["sequence"]
+            early = self.level2_early.get(market_id)
+            if early is not None:
+                early.append(message)  # its snapshot is being read: decided once it is
+                return
+            start = self.level2_from.get(market_id)
             if start is None or sequence <= start:
                 return  # unsubscribed since, or already in the snapshot this client got
-            self.level2_from[message["market"]] = sequence
+            self.level2_from[market_id] = sequence
         self._put(message["text"])
 
     # --- the buffer and the writer ----------------------------------------------------------------------------

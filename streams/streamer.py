@@ -69,9 +69,13 @@ class MarketStream:
         return fixed(value, self.market.base.precision)
 
 
-def layer_message(channel: str, market_id: int | None, body: dict, sequence: int | None = None) -> dict:
-    return {"type": "stream.message", "channel": channel, "market": market_id, "sequence": sequence,
+def layer_message(group: str, channel: str, market_id: int | None, body: dict, sequence: int | None = None) -> dict:
+    return {"type": "stream.message", "group": group, "channel": channel, "market": market_id, "sequence": sequence,
             "text": orjson.dumps(body).decode()}
+
+
+def sent(group: str, channel: str, market_id: int | None, body: dict, sequence: int | None = None) -> tuple[str, dict]:
+    return group, layer_message(group, channel, market_id, body, sequence)
 
 
 def level2_snapshot(stream: MarketStream, depth: int) -> dict:
@@ -167,8 +171,8 @@ class Streamer:
                 body = {"type": "heartbeat", "channel": "heartbeat", "market": stream.symbol,
                         "sequence": stream.book.sequence, "time": now}
                 try:
-                    await self.layer.group_send(market_group("heartbeat", market_id),
-                                                layer_message("heartbeat", market_id, body, stream.book.sequence))
+                    await self.layer.group_send(*sent(market_group("heartbeat", market_id), "heartbeat", market_id,
+                                                      body, stream.book.sequence))
                 except Exception:
                     logger.warning("streamer: heartbeat not sent", exc_info=True)
             await asyncio.sleep(settings.STREAMS_HEARTBEAT_SECONDS)
@@ -188,8 +192,8 @@ class Streamer:
                                                                       "time": iso(q.event.created_at)})
             elif q.account_id is not None:
                 event = envelope(q)
-                out.append((user_group(q.account_id), layer_message(
-                    "user", None, {"type": "user", "channel": "user", "event": event}, q.account_seq)))
+                out.append(sent(user_group(q.account_id), "user", None,
+                                {"type": "user", "channel": "user", "event": event}, q.account_seq))
                 if q.type == EventType.FILL_CREATED and event["data"].get("liquidity") == "taker":
                     out.append(self._match(q.market_id, event["data"]))
                     traded.add(q.market_id)
@@ -228,7 +232,7 @@ class Streamer:
             body = {"type": "l2update", "channel": "level2", "market": stream.symbol, "sequence": book.sequence,
                     "changes": [[side, stream.price(price), stream.size(size)] for side, price, size in changed],
                     "time": payload["time"]}
-            out.append((group, layer_message("level2", stream.market.pk, body, book.sequence)))
+            out.append(sent(group, "level2", stream.market.pk, body, book.sequence))
         stream.gap_since = (stream.gap_since or time.monotonic()) if stream.pending else None
         return out
 
@@ -244,14 +248,14 @@ class Streamer:
     def _reread(self, stream: MarketStream) -> list[tuple[str, dict]]:
         fresh = self._stream(stream.market)
         stream.book, stream.gap_since = fresh.book, None
-        out = [(market_group("level2", stream.market.pk), layer_message(
-            "level2", stream.market.pk, level2_snapshot(stream, settings.STREAMS_LEVEL2_DEPTH), stream.book.sequence))]
+        out = [sent(market_group("level2", stream.market.pk), "level2", stream.market.pk,
+                    level2_snapshot(stream, settings.STREAMS_LEVEL2_DEPTH), stream.book.sequence)]
         return out + self._drain(stream)
 
     def _match(self, market_id: int, fill: dict) -> tuple[str, dict]:
         body = {"type": "match", "channel": "matches", "market": fill["market"], "trade_id": fill["id"],
                 "price": fill["price"], "size": fill["size"], "taker_side": fill["side"], "time": fill["created_at"]}
-        return market_group("matches", market_id), layer_message("matches", market_id, body)
+        return sent(market_group("matches", market_id), "matches", market_id, body)
 
     def _ticker(self, stream: MarketStream) -> tuple[str, dict]:
         ticker = trading.ticker(market=stream.market)
@@ -261,4 +265,4 @@ class Streamer:
                 "last_at": iso(ticker.last_at), "best_bid": stream.price(stream.book.best("buy")),
                 "best_ask": stream.price(stream.book.best("sell")), "volume_24h": stream.size(ticker.volume_24h),
                 "quote_volume_24h": exact(ticker.quote_volume_24h, quote_places)}
-        return market_group("ticker", stream.market.pk), layer_message("ticker", stream.market.pk, body)
+        return sent(market_group("ticker", stream.market.pk), "ticker", stream.market.pk, body)
