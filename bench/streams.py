@@ -124,6 +124,19 @@ def book_burst(market_id: int, count: int, levels: int) -> None:
         events_record(events)
 
 
+def numbered_lag(since: float) -> tuple[float, float]:
+    """p50, p99 of write -> numbered (the sequencer's share) for the book changes written since ``since``."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d)"
+            " FROM (SELECT extract(epoch FROM q.sequenced_at - e.created_at) * 1000 AS d FROM events_sequenced q"
+            " JOIN events_event e ON e.id = q.event_id WHERE e.type = 'book.changed'"
+            " AND e.created_at >= to_timestamp(%s)) AS x", [since])
+        return cursor.fetchone()
+
+
 def wait_until_up(timeout: float = 180) -> None:
     """On a loaded machine the worker can take a minute to start: wait for it to answer, and for the streamer."""
     from brokerage.celery import app
@@ -179,6 +192,7 @@ def main() -> None:
         placing = time.time() - started
         time.sleep(3)  # the tail
         phase1 = ask(clients, "reset")
+        numbered = numbered_lag(started)
         cpu1 = {name: tree_cpu_seconds(pid) for name, pid in watched.items()}
 
         started = time.time()
@@ -201,6 +215,7 @@ def main() -> None:
         "orders placed": f"{len(accepted):,} in {placing:.1f}s ({len(accepted) / placing:,.0f}/s)",
         "l2update commit -> receipt p50": f"{percentile(lags, 50):.0f} ms",
         "l2update commit -> receipt p99": f"{percentile(lags, 99):.0f} ms",
+        "of which write -> numbered p50 / p99": f"{numbered[0]:.0f} / {numbered[1]:.0f} ms (the sequencer)",
         "l2updates received (all clients)": f"{len(lags):,} ({len(lags) / args.subscribers:,.0f} per client)",
         "messages received (all clients)": f"{phase1['received']:,}",
         "CPU s: server / streamer / clients": " / ".join(f"{cpu1[n] - cpu0[n]:.1f}" for n in watched),
