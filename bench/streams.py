@@ -36,6 +36,7 @@ for name in ("CELERY_BROKER_URL", "EVENTS_REDIS_URL", "STREAMS_REDIS_URL"):
     os.environ.setdefault(name, REDIS_URL)
 os.environ.setdefault("STREAMS_MAX_CONNECTIONS_PER_IP", "10000")  # every subscriber comes from 127.0.0.1
 PORT = int(os.environ.get("BENCH_STREAMS_PORT", "18430"))
+STREAMER_NICE = int(os.environ.get("BENCH_STREAMER_NICE", "0"))  # as ./run starts it
 
 
 def _parse(text: str) -> float:
@@ -175,7 +176,8 @@ def main() -> None:
                        "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
                       "/tmp/bench-streams-worker.log", nice=10),
         process_start(manage + ["events_relay", "--channels", "sequence"], "/tmp/bench-streams-relay.log", nice=5),
-        process_start(manage + ["streams_relay"], "/tmp/bench-streams-streamer.log", nice=5, LOG_LEVEL="INFO"),
+        process_start(manage + ["streams_relay"], "/tmp/bench-streams-streamer.log", nice=STREAMER_NICE,
+                      LOG_LEVEL="INFO"),
         process_start(manage + ["streams_server", "--port", str(PORT)], "/tmp/bench-streams-server.log"),
     ]
     wait_until_up()
@@ -227,7 +229,8 @@ def main() -> None:
         "first -> last receipt": f"{span:.1f}s",
         "messages/s pushed by 1 server process": f"{phase2['received'] / span:,.0f}" if span else "-",
         "CPU s: server / streamer / clients": " / ".join(f"{cpu2[n] - cpu1[n]:.1f}" for n in watched),
-        "server CPU per message delivered": f"{(cpu2['server'] - cpu1['server']) / max(phase2['received'], 1) * 1e6:.0f} us",
+        "server CPU per message delivered":
+            f"{(cpu2['server'] - cpu1['server']) / max(phase2['received'], 1) * 1e6:.0f} us",
     })
 
 
