@@ -56,6 +56,10 @@ class Hub:
                 continue
             for member in list(self.members.get(message["group"], ())):
                 member.deliver(message)
+            # Let the writers send before the next message: a burst (a pass of the streamer) would otherwise fill
+            # every buffer before any writer ran, and cut off clients that keep up (receive() does not yield
+            # while messages are queued).
+            await asyncio.sleep(0)
 
 
 _hubs: dict[int, Hub] = {}
