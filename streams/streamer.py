@@ -263,6 +263,8 @@ class Streamer:
         body = {"type": "ticker", "channel": "ticker", "market": stream.symbol, "sequence": stream.book.sequence,
                 "last_price": stream.price(ticker.last_price), "last_size": stream.size(ticker.last_size),
                 "last_at": iso(ticker.last_at), "best_bid": stream.price(stream.book.best("buy")),
-                "best_ask": stream.price(stream.book.best("sell")), "volume_24h": stream.size(ticker.volume_24h),
-                "quote_volume_24h": exact(ticker.quote_volume_24h, quote_places)}
+                "best_ask": stream.price(stream.book.best("sell")), "open_24h": stream.price(ticker.open_24h),
+                "high_24h": stream.price(ticker.high_24h), "low_24h": stream.price(ticker.low_24h),
+                "volume_24h": stream.size(ticker.volume_24h),
+                "quote_volume_24h": exact(ticker.quote_volume_24h, quote_places), "trades_24h": ticker.trades_24h}
         return sent(market_group("ticker", stream.market.pk), "ticker", stream.market.pk, body)
