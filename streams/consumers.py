@@ -93,7 +93,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if wanted is None:
             return
         if kind == "subscribe":
-            await self._subscribe(wanted)
+            if not await self._subscribe(wanted):
+                return  # refused as a whole, answered with an error
         else:
             await self._unsubscribe(wanted)
         self._reply({"type": "subscriptions", "channels": self._listing()})
@@ -122,13 +123,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 wanted += [(channel, market_id, symbol) for symbol, market_id in markets.items()]
         return wanted
 
-    async def _subscribe(self, wanted) -> None:
+    async def _subscribe(self, wanted) -> bool:
         if any(channel == USER for channel, *_ in wanted) and not self._may_read_own():
-            return
+            return False
         new = [(c, m, s) for c, m, s in wanted if (c, m) not in self.subscriptions]
         if len(self.subscriptions) + len(new) > settings.STREAMS_MAX_SUBSCRIPTIONS:
-            return self._error(Code.TOO_MANY_SUBSCRIPTIONS,
-                               f"At most {settings.STREAMS_MAX_SUBSCRIPTIONS} (channel, market) pairs a connection.")
+            self._error(Code.TOO_MANY_SUBSCRIPTIONS,
+                        f"At most {settings.STREAMS_MAX_SUBSCRIPTIONS} (channel, market) pairs a connection.")
+            return False
         for channel, market_id, symbol in new:
             if channel == "level2":
                 self.level2_early[market_id] = []
@@ -141,6 +143,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 self._reply(snapshot)
                 for message in self.level2_early.pop(market_id, []):
                     self.deliver(message)
+        return True
 
     def _may_read_own(self) -> bool:
         if self.credential is None:

@@ -3,6 +3,8 @@ Redis, the ``websockets`` client."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.streams.servers import Client, StalledClient, order, rest_book, settle
@@ -158,8 +160,6 @@ def small_buffers(tmp_path, streams_redis, market):
 
 
 def test_a_slow_client_is_cut_off_without_delaying_the_others(small_buffers, market):
-    import time
-
     slow = StalledClient(small_buffers.port)
     slow.send(type="subscribe", channels=["level2"], markets=MARKET)
     start = slow.read_until(lambda m: m["type"] == "snapshot")["sequence"]
@@ -205,3 +205,36 @@ def test_without_redis_the_asgi_process_streams_by_itself(in_memory_server, sell
     update = client.of_type("l2update")
     assert (update["sequence"], update["changes"]) == (start + 1, [["sell", "20500.00", "1.00000000"]])
     client.close()
+
+
+@pytest.fixture
+def tight_limits(tmp_path, streams_redis, market):
+    from tests.streams.servers import StreamServer
+
+    server = StreamServer(tmp_path, streams_redis, STREAMS_MAX_CONNECTIONS_PER_IP="2", STREAMS_MAX_SUBSCRIPTIONS="2")
+    yield server
+    server.stop()
+
+
+def test_connections_per_ip_and_subscriptions_per_connection_are_limited(tight_limits):
+    first, second = Client(tight_limits.url), Client(tight_limits.url)
+    third = Client(tight_limits.url)
+    with pytest.raises(Exception) as closed:
+        third.ws.recv(timeout=5)
+    assert closed.value.rcvd.code == 4029 and "IP" in closed.value.rcvd.reason
+    first.send(type="subscribe", channels=["level2", "matches", "ticker"], markets=MARKET)
+    assert first.of_type("error")["code"] == "too_many_subscriptions"
+    assert subscribed(first, ["matches", "ticker"])["channels"] == [{"name": "matches", "markets": [first_market_id()]},
+                                                                   {"name": "ticker", "markets": [first_market_id()]}]
+    first.close()
+    second.close()
+    time.sleep(1)  # the server notices the closes
+    again = Client(tight_limits.url)  # a closed connection no longer counts
+    assert subscribed(again, ["matches"])["channels"][0]["name"] == "matches"
+    again.close()
+
+
+def first_market_id() -> int:
+    from trading.models import Market
+
+    return Market.objects.get(symbol="BTC-USD").pk
