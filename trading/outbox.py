@@ -12,7 +12,7 @@
 - ``market.status_changed`` (public: no account);
 - ``kill_switch.engaged`` and ``kill_switch.released`` (the account's trading controls);
 - ``book.changed`` (public, for the WebSocket streamer only: README "Streams"): after every transaction that
-  changes the resting book (a matcher batch, a cancel of resting orders), the orders it changed with what each
+  changes the resting book (a matcher batch, a cancel of resting orders, an amend), the orders it changed with what each
   still rests, and the market's book sequence after it (``Market.book_sequence``).
 """
 
@@ -69,7 +69,11 @@ def orders_ended(orders: list[Order]) -> None:
 
 def order_amended(order: Order) -> None:
     """An order reduced in place (it kept its priority)."""
-    events_record([NewEvent(EventType.ORDER_AMENDED, order.account_id, order_data(order), order.market_id)])
+    events = [NewEvent(EventType.ORDER_AMENDED, order.account_id, order_data(order), order.market_id)]
+    if order.status != OrderStatus.NEW:  # it took a cancel number under the market lock: the book's next version
+        match_seq, cancel_seq = Market.objects.filter(pk=order.market_id).values_list("match_seq", "cancel_seq").get()
+        events.append(_book_event(order.market_id, match_seq + cancel_seq, [order]))
+    events_record(events)
 
 
 RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
