@@ -91,7 +91,13 @@ def test_a_client_that_reconnects_resyncs_from_rest_and_ends_with_the_rest_book(
     book = {"buy": {p: s for p, s in snapshot["bids"]}, "sell": {p: s for p, s in snapshot["asks"]}}
     sequence = snapshot["sequence"]
     order(seller, "sell", "0.5", "20030.00", 5)
-    order(alice, "buy", "1", "19980.00", 6)
+    bid = order(alice, "buy", "1", "19980.00", 6)
+    settle()
+    # Every kind of book change is followed: an amend that reduces in place, a cancel.
+    assert alice.patch(f"/api/v1/orders/{bid['id']}/", {"size": "0.6"}, format="json").status_code == 200
+    ask = order(seller, "sell", "0.7", "20040.00", 7)
+    settle()
+    assert seller.delete(f"/api/v1/orders/{ask['id']}/").status_code == 200
     settle()
     rest = rest_book(alice)
     while sequence < rest["sequence"]:
