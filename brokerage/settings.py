@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "trading",
     "compliance",
     "console.apps.ConsoleConfig",
+    "channels",
+    "streams",
 ]
 
 MIDDLEWARE = [
@@ -404,3 +406,37 @@ WEBHOOK_TIMEOUT_SECONDS = env_decimal("WEBHOOK_TIMEOUT_SECONDS", Decimal("10")) 
 WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 8)  # endpoints delivered to at once by one relay
 # Endpoints on loopback, private, link-local or reserved addresses are refused unless this is on (tests, local runs).
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)
+
+# --- Streams (README "Streams") ----------------------------------------------------------------------------
+# The WebSocket face (/ws/v1/, brokerage.asgi). With REDIS_URL the channel layer is Redis and one streamer
+# process (``manage.py streams_relay``, started by ./run) feeds every ASGI process; without it the layer is this
+# process's memory and each ASGI process runs its own streamer.
+ASGI_APPLICATION = "brokerage.asgi.application"
+STREAMS_REDIS_URL = env_str("STREAMS_REDIS_URL", "") or env_str("REDIS_URL", "")
+CHANNEL_LAYERS = {
+    "default": {
+        # Redis pub/sub: a message to a group is published once and each ASGI process, subscribed once per group,
+        # hands it to its own connections (the list-based RedisChannelLayer pushed and popped one copy per
+        # connection through Redis: about 1,300 messages/s in all, measured). At most once, which streams
+        # accept: a client that misses a message sees the sequence gap and resyncs from REST.
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # redis-py 8 defaults a pool to 100 connections and sockets to a 5 s timeout; both bit the list-based
+        # layer (a burst of subscriptions; every idle blocking pop). Set explicitly.
+        "CONFIG": {"hosts": [{"address": STREAMS_REDIS_URL, "socket_timeout": 15,
+                              "max_connections": env_int("STREAMS_REDIS_MAX_CONNECTIONS", 500)}],
+                   "prefix": "streams"},
+    }
+    if STREAMS_REDIS_URL
+    else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+}
+STREAMS_STREAMER_IN_PROCESS = env_bool("STREAMS_STREAMER_IN_PROCESS", not STREAMS_REDIS_URL)
+# Messages queued for one connection before it is cut off as too slow (close code 4008).
+STREAMS_BUFFER_MESSAGES = env_int("STREAMS_BUFFER_MESSAGES", 500)
+# The kernel's send buffer per connection (bytes; 0: the system's default): bounds what a stalled client holds.
+STREAMS_SEND_BUFFER_BYTES = env_int("STREAMS_SEND_BUFFER_BYTES", 0)
+STREAMS_MAX_CONNECTIONS_PER_IP = env_int("STREAMS_MAX_CONNECTIONS_PER_IP", 20)
+STREAMS_MAX_CONNECTIONS_PER_KEY = env_int("STREAMS_MAX_CONNECTIONS_PER_KEY", 5)
+STREAMS_MAX_SUBSCRIPTIONS = env_int("STREAMS_MAX_SUBSCRIPTIONS", 50)  # (channel, market) pairs per connection
+STREAMS_MAX_MESSAGE_BYTES = env_int("STREAMS_MAX_MESSAGE_BYTES", 4096)  # a client's message
+STREAMS_LEVEL2_DEPTH = env_int("STREAMS_LEVEL2_DEPTH", 1000)  # price levels per side in a level2 snapshot
+STREAMS_HEARTBEAT_SECONDS = 1.0

@@ -10,6 +10,7 @@ from django.db.models import Max, Q, QuerySet
 from core.representation import iso
 from events.models import Consumer, Event, Sequenced, WebhookEndpoint
 from events.services import SEQUENCER, head
+from events.types import STREAM_ONLY
 
 
 def envelope(sequenced: Sequenced) -> dict:
@@ -37,8 +38,14 @@ class Page:
 
 
 def sequenced(*, after: int, types: list[str] | None = None) -> QuerySet[Sequenced]:
+    """What the pull API, webhooks and RabbitMQ deliver: every numbered event but the streamer's own."""
     rows = Sequenced.objects.select_related("event").filter(seq__gt=after).order_by("seq")
-    return rows.filter(type__in=types) if types else rows
+    return rows.filter(type__in=types) if types else rows.exclude(type__in=STREAM_ONLY)
+
+
+def stream_page(*, after: int, limit: int) -> list[Sequenced]:
+    """The WebSocket streamer's read: every numbered event after ``after``, its own types included."""
+    return list(Sequenced.objects.select_related("event").filter(seq__gt=after).order_by("seq")[:limit])
 
 
 def account_events(*, account_id: int, after: int, limit: int, types: list[str] | None = None) -> Page:

@@ -41,5 +41,11 @@ class EventType(StrEnum):
 # Not stored in the log: sent to one webhook endpoint on request, to test it.
 PING = "ping"
 
+# Stored in the log for the WebSocket streamer only (README "Streams"): the pull API, webhooks and RabbitMQ skip
+# them. ``book.changed`` (public, with the market): the resting orders one transaction changed and the market's
+# book sequence after it (``trading.outbox.book_changed``).
+BOOK_CHANGED = "book.changed"
+STREAM_ONLY = (BOOK_CHANGED,)
+
 # As the API's choice fields list them (value, label); the OpenAPI schema names this set EventTypeEnum.
 EVENT_TYPE_CHOICES = [(t.value, t.value) for t in EventType]

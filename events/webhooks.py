@@ -38,7 +38,7 @@ from events.errors import EventsError, TooManyWebhooks, WebhookDeleted
 from events.models import AttemptKind, Event, Sequenced, WebhookAttempt, WebhookEndpoint
 from events.selectors import account_events, envelope
 from events.services import head
-from events.types import PING, EventType
+from events.types import PING, STREAM_ONLY, EventType
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,8 @@ def _attempt_add(endpoint, event, seq, response: http.Response, kind: str, numbe
 
 def _deliverable(now):
     has_own = Sequenced.objects.filter(account_id=OuterRef("account_id"), seq__gt=OuterRef("position"))
-    has_public = Sequenced.objects.filter(account_id__isnull=True, seq__gt=OuterRef("position"))
+    has_public = Sequenced.objects.filter(account_id__isnull=True, seq__gt=OuterRef("position")).exclude(
+        type__in=STREAM_ONLY)
     return (WebhookEndpoint.objects.filter(enabled=True, deleted_at__isnull=True)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
             .filter(Exists(has_own) | Exists(has_public)))

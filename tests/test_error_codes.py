@@ -8,7 +8,7 @@ from pathlib import Path
 from core.api.codes import all_codes, catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["core", "audit", "events", "ledger", "accounts", "trading", "compliance", "console"]
+APPS = ["core", "audit", "events", "ledger", "accounts", "trading", "compliance", "console", "streams"]
 
 
 def readme_catalogue() -> dict[str, set[str]]:

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["core", "audit", "events", "ledger", "accounts", "trading", "compliance", "console", "brokerage"]
+APPS = ["core", "audit", "events", "ledger", "accounts", "trading", "compliance", "console", "streams", "brokerage"]
 VENDOR_SQL_MODULES = {"core/db.py", "events/sql.py", "ledger/sql.py", "trading/sql.py"}
 
 

@@ -221,6 +221,8 @@ class BookLevelSerializer(serializers.Serializer):
 
 class BookSerializer(serializers.Serializer):
     market = serializers.CharField()
+    sequence = serializers.IntegerField(help_text="The book's version: WebSocket level2 updates carry the same "
+                                        "numbers, one per change (README \"Streams\").")
     bids = BookLevelSerializer(many=True)
     asks = BookLevelSerializer(many=True)
 
@@ -516,9 +518,10 @@ class OrderBookView(MarketDataView):
     def get(self, request, symbol):
         market = self.market()
         depth = _bounded_int(request, "depth", default=20, maximum=200)
-        snapshot = selectors.book_snapshot(market=market, depth=depth)
+        sequence, snapshot = selectors.sequenced_read(
+            market=market, read=lambda: selectors.book_snapshot(market=market, depth=depth))
         price_places, size_places = _places("price", market, Decimal(0)), market.base.precision
-        return Response({"market": market.symbol, **{
+        return Response({"market": market.symbol, "sequence": sequence, **{
             side: [
                 {"price": fixed(price, price_places), "size": fixed(size, size_places),
                  "orders": count}

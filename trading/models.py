@@ -103,6 +103,13 @@ class Market(models.Model):
     def __str__(self) -> str:
         return self.symbol
 
+    @property
+    def book_sequence(self) -> int:
+        """The book's version (README "Streams"): every transaction that changes the resting book bumps exactly
+        one of the two counters by one under the market lock (a matcher batch ``match_seq``, a cancel of resting
+        orders ``cancel_seq``), so their sum counts book changes. Level 2 updates and the REST book carry it."""
+        return self.match_seq + self.cancel_seq
+
 
 class FeeSchedule(models.Model):
     """Fee rates for a client tier, on one market or (market empty) on every market."""

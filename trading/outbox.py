@@ -10,7 +10,10 @@
 - amending: ``order.amended`` (reduced in place), or ``order.cancelled`` (reason ``replaced``) and the
   replacement's ``order.accepted``, with their holds' events;
 - ``market.status_changed`` (public: no account);
-- ``kill_switch.engaged`` and ``kill_switch.released`` (the account's trading controls).
+- ``kill_switch.engaged`` and ``kill_switch.released`` (the account's trading controls);
+- ``book.changed`` (public, for the WebSocket streamer only: README "Streams"): after every transaction that
+  changes the resting book (a matcher batch, a cancel of resting orders, an amend), the orders it changed with what each
+  still rests, and the market's book sequence after it (``Market.book_sequence``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from decimal import Decimal
 from core.representation import fixed, iso
 from events.rendering import draft
 from events.services import NewEvent, events_record
-from events.types import EventType
+from events.types import BOOK_CHANGED, EventType
 from ledger.models import Balance, Hold, HoldStatus
 from ledger.representations import hold_data
 from trading.models import AccountTradingControl, Fill, Market, Order, OrderStatus, Side
@@ -58,12 +61,35 @@ def orders_ended(orders: list[Order]) -> None:
         events.append(NewEvent(ORDER_EVENT[order.status], order.account_id, order_data(order, market=market),
                                market.pk))
         events.extend(_released(order))
+    resting = [o for o in orders if o.cancel_seq is not None]
+    if resting:  # read under the market lock after this cancel's number: the sequence it made
+        events.append(_book_event(market.pk, market.book_sequence, resting))
     events_record(events)
 
 
 def order_amended(order: Order) -> None:
     """An order reduced in place (it kept its priority)."""
-    events_record([NewEvent(EventType.ORDER_AMENDED, order.account_id, order_data(order), order.market_id)])
+    events = [NewEvent(EventType.ORDER_AMENDED, order.account_id, order_data(order), order.market_id)]
+    if order.status != OrderStatus.NEW:  # it took a cancel number under the market lock: the book's next version
+        match_seq, cancel_seq = Market.objects.filter(pk=order.market_id).values_list("match_seq", "cancel_seq").get()
+        events.append(_book_event(order.market_id, match_seq + cancel_seq, [order]))
+    events_record(events)
+
+
+RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
+def _book_event(market_id: int, sequence: int, orders, *, reset: bool = False) -> NewEvent:
+    """What one transaction did to the resting book: per order changed, [id, side, price, size still resting]
+    (unformatted; "0": off the book). ``reset``: the changes are not all listed, reread the book."""
+    changes = [[o.pk, str(o.side), None if o.price is None else str(o.price),
+                str(o.size - o.filled_size) if o.status in RESTING else "0"] for o in orders]
+    return NewEvent(BOOK_CHANGED, None, {"sequence": sequence, "orders": changes, "reset": reset}, market_id)
+
+
+def book_changed(market: Market, sequence: int, orders, *, reset: bool = False) -> None:
+    """A matcher batch (or its isolation run) changed the book of ``market`` to ``sequence``."""
+    events_record([_book_event(market.pk, sequence, orders, reset=reset)])
 
 
 def market_status_changed(market: Market) -> None:

@@ -10,15 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 
 from accounts.models import ClientAccount
-from trading import clock
+from trading import clock, sql
 from trading.candles import CandleRow, FillTrade, bucket_start, candle_merge, candles_of
 from trading.models import Candle, FeeSchedule, Fill, Market, Order, OrderStatus, Side
 
 RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 ZERO = Decimal(0)
+BOOK_READ_TRIES = 5
 
 
 def markets_list() -> QuerySet[Market]:
@@ -82,6 +84,34 @@ def book_snapshot(*, market: Market, depth: int) -> dict:
         "bids": book_levels(market=market, side=Side.BUY, depth=depth),
         "asks": book_levels(market=market, side=Side.SELL, depth=depth),
     }
+
+
+def book_sequence(*, market_id: int) -> int:
+    match_seq, cancel_seq = Market.objects.filter(pk=market_id).values_list("match_seq", "cancel_seq").get()
+    return match_seq + cancel_seq
+
+
+def sequenced_read(*, market: Market, read):
+    """``(sequence, read())`` where ``read()`` saw exactly the book of ``sequence`` (``Market.book_sequence``).
+
+    Every change of the resting book commits together with a bump of the sequence, so a read between two
+    equal readings of the sequence saw no change commit. Optimistic, so readers never wait for the matcher;
+    after a few busy tries it reads under the market lock that every book writer holds."""
+    for _ in range(BOOK_READ_TRIES):
+        before = book_sequence(market_id=market.pk)
+        result = read()
+        if book_sequence(market_id=market.pk) == before:
+            return before, result
+    with transaction.atomic():
+        sql.market_lock(market.pk, wait=True)
+        return book_sequence(market_id=market.pk), read()
+
+
+def resting_orders(*, market: Market) -> list[tuple[int, str, Decimal, Decimal]]:
+    """The book of record, order by order: (id, side, price, size still resting)."""
+    return [(pk, side, price, size - filled) for pk, side, price, size, filled in
+            Order.objects.filter(market=market, status__in=RESTING).order_by("id")
+            .values_list("id", "side", "price", "size", "filled_size")]
 
 
 def trades_recent(*, market: Market, limit: int) -> list[Fill]:

@@ -16,6 +16,7 @@ ENUMS = [
     ("trading", "trading.errors.Code"),
     ("quotes", "trading.errors.QuoteCode"),
     ("compliance", "compliance.errors.Code"),
+    ("streams", "streams.errors.Code"),
 ]
 
 

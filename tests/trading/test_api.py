@@ -149,7 +149,9 @@ def test_market_data_book_trades_and_ticker(market, alice, bob):
     markets = alice.get("/api/v1/markets/").json()
     assert [m["symbol"] for m in markets] == ["BTC-USD"] and markets[0]["tick_size"] == "0.01"
     book = alice.get("/api/v1/markets/BTC-USD/book/", {"depth": 1}).json()
-    assert book == {"market": "BTC-USD", "bids": [{"price": "19000.00", "size": "0.20000000", "orders": 1}],
+    # "sequence": the book's version (README "Streams"): two matcher batches changed the book.
+    assert book == {"market": "BTC-USD", "sequence": 2,
+                    "bids": [{"price": "19000.00", "size": "0.20000000", "orders": 1}],
                     "asks": [{"price": "20000.00", "size": "0.65000000", "orders": 2}]}
     trades = alice.get("/api/v1/markets/BTC-USD/trades/").json()
     assert [(t["price"], t["size"], t["side"]) for t in trades] == [("20000.00", "0.10000000", "buy")]

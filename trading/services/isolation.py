@@ -76,6 +76,9 @@ def batch_isolate(*, market_id: int, wait: bool, error: BaseException):
             run = _Isolation(market)
             run.chunk(ids)
             Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
+            market.refresh_from_db(fields=["match_seq", "cancel_seq"])
+            # Several book changes in one transaction: streams reread the book (README "Streams").
+            outbox.book_changed(market, market.book_sequence, [], reset=True)
             return MatchSummary(market_id, orders=len(ids), fills=run.fills, more=len(ids) == batch_size)
     finally:
         book_forget(market_id)  # rolled back to savepoints and probed: the next batch rebuilds the book

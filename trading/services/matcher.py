@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from trading import clock, sql
+from trading import clock, outbox, sql
 from trading.books import book_for, book_forget, order_incoming
 from trading.engine import Incoming
 from trading.models import TRADING_STATUSES, Market, MarketStatus, Order, OrderStatus
@@ -88,6 +88,7 @@ def _batch_match(market: Market, orders: list[Order], cached, now, expired) -> i
     fills = settlement.settle(outcomes)
     Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
     cached.match_seq = market.match_seq + 1
+    outbox.book_changed(market, market.book_sequence + 1, settlement.changed.values())
     return fills
 
 
