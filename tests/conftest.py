@@ -1,3 +1,6 @@
+import os
+import uuid
+
 import pytest
 
 from accounts.throttling import AuthFailureGuard
@@ -66,3 +69,20 @@ def staff_sessions_verified_with_otp(monkeypatch):
         otp_verify_session(self, user)
 
     monkeypatch.setattr(Client, "force_login", force_login)
+
+
+@pytest.fixture
+def redis_rates(settings):
+    """The default cache on the test Redis (a fresh key prefix: no counts from other tests), and throttle rates
+    set by the test through the returned function. Skipped without TEST_REDIS_URL."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                                   "KEY_PREFIX": f"t-{uuid.uuid4().hex[:12]}"}}
+
+    def rates(**values):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **values}}
+
+    return rates

@@ -9,9 +9,7 @@ no cap on keys; keys and staff tokens never expired. Signed requests for keys th
 import hashlib
 import hmac
 import json
-import os
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -156,23 +154,6 @@ def test_every_failed_credential_gets_the_same_answer():
 
 
 # --- #6 throttling per account and per IP, on Redis --------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_rates(settings):
-    """The default cache on the test Redis (a fresh key prefix: no counts from other tests), and rates set by
-    the test through the returned function."""
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
-                                   "KEY_PREFIX": f"t18-{uuid.uuid4().hex[:12]}"}}
-
-    def rates(**values):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **values}}
-
-    return rates
 
 
 def test_self_service_keys_do_not_multiply_the_limit(redis_rates):

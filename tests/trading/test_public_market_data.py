@@ -4,9 +4,6 @@ checked as before."""
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 from rest_framework.test import APIClient
 
@@ -88,22 +85,6 @@ def test_the_schema_marks_market_data_public_and_the_rest_not(market):
 
 
 # --- throttled per IP, on Redis ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_rates(settings):
-    """The default cache on the test Redis (a fresh key prefix), and rates set by the test."""
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
-                                   "KEY_PREFIX": f"t13-{uuid.uuid4().hex[:12]}"}}
-
-    def rates(**values):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **values}}
-
-    return rates
 
 
 def test_anonymous_reads_are_throttled_per_ip_with_a_code(market, redis_rates):
