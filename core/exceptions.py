@@ -49,6 +49,7 @@ class Code(StrEnum):
     DOES_NOT_EXIST = "does_not_exist"
     INCORRECT_TYPE = "incorrect_type"
     NOT_A_LIST = "not_a_list"
+    NOT_A_DICT = "not_a_dict"
     EMPTY = "empty"
     DATE = "date"
     DATETIME = "datetime"

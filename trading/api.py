@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
@@ -105,6 +106,18 @@ class MarketSymbolField(serializers.SlugRelatedField):
         return market
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
+class UtcDateTimeParam(serializers.Field):
+    """An ISO 8601 date-time (a query parameter or a body field) as aware UTC (naive means UTC): ``invalid``, or ``out_of_range`` for
+    an offset or a year PostgreSQL cannot store."""
+
+    def to_internal_value(self, data):
+        try:
+            return UtcDateTimeField().clean(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0], code=exc.code) from None
+
+
 class OrderCreateSerializer(SharedFieldsMixin, StrictSerializer):
     market = MarketSymbolField()
     side = serializers.ChoiceField(choices=Side.choices)
@@ -122,7 +135,7 @@ class OrderCreateSerializer(SharedFieldsMixin, StrictSerializer):
     stop_price = DecimalStringField(
         required=False, help_text="Stop and stop-limit orders: the last trade price that triggers them (a buy at or "
                                   "above it, a sell at or below it), a multiple of the tick size.")
-    expire_time = serializers.DateTimeField(
+    expire_time = UtcDateTimeParam(
         required=False, help_text="Good-til-time (time_in_force gtt) only: when the order expires, at least 10 s "
                                   "ahead.")
     metadata = serializers.DictField(
@@ -258,17 +271,6 @@ class CandleSerializer(serializers.ModelSerializer):
         model = Candle
         fields = ["start", "open", "high", "low", "close", "volume", "quote_volume", "trades"]
         read_only_fields = fields
-
-
-class UtcDateTimeParam(serializers.Field):
-    """An ISO 8601 date-time query parameter as aware UTC (naive means UTC): ``invalid``, or ``out_of_range`` for
-    an offset or a year PostgreSQL cannot store."""
-
-    def to_internal_value(self, data):
-        try:
-            return UtcDateTimeField().clean(data)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages[0], code=exc.code) from None
 
 
 class CandleQuerySerializer(serializers.Serializer):

@@ -124,6 +124,24 @@ def test_a_malformed_order_is_refused_with_its_code_and_leaves_nothing(market, a
     assert Order.objects.count() == 0 and Hold.objects.count() == holds
 
 
+@pytest.mark.parametrize("field, value, code", [
+    ("metadata", "x", "not_a_dict"),
+    ("metadata", [["k", "v"]], "not_a_dict"),
+    ("expire_time", "tomorrow", "invalid"),
+    ("expire_time", "9999-12-31T23:59:59-12:00", "out_of_range"),  # past what PostgreSQL stores
+])
+def test_a_malformed_field_through_the_api_is_a_400_with_a_catalogued_code(market, alice_api, field, value, code):
+    from core.api.codes import all_codes
+
+    body = {"market": "BTC-USD", "side": "buy", "size": "0.010", "price": "100.00", "time_in_force": "gtt",
+            field: value}
+    response = alice_api.post("/api/v1/orders/", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert (response.json()["code"], response.json()["field"]) == (code, field)
+    assert code in all_codes() and not Order.objects.exists()
+
+
 # --- stops ----------------------------------------------------------------------------------------------------
 
 
