@@ -26,7 +26,8 @@ from django.db import DatabaseError, connection
 
 from events import sql, wakeups
 from events.models import Consumer
-from events.selectors import envelope, sequenced
+from events.selectors import envelope, stream_page
+from events.types import STREAM_ONLY
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,11 @@ def routing_key(event: dict) -> str:
     return f"{event['type']}.{event['account'] if event['account'] is not None else 'public'}"
 
 
-def _batch(after: int, limit: int) -> list[dict]:
-    return [envelope(q) for q in sequenced(after=after)[:limit]]
+def _batch(after: int, limit: int) -> tuple[list[dict], int]:
+    """The next numbered events to publish, and the ``seq`` the read reached: the WebSocket streamer's own events
+    are passed over, not published, and the mark moves past them too (else it would wait behind them)."""
+    rows = stream_page(after=after, limit=limit)
+    return [envelope(q) for q in rows if q.type not in STREAM_ONLY], (rows[-1].seq if rows else after)
 
 
 def _position() -> int:
@@ -123,14 +127,14 @@ class AmqpRelay:
             logger.info("RabbitMQ relay connected; publishing to %s", self.exchange_name)
             while not stop.is_set():
                 after = await self._db(_position)
-                events = await self._db(_batch, after, self.batch)
-                if not events:
+                events, reached = await self._db(_batch, after, self.batch)
+                if reached == after:
                     await self._db(self.waiter.wait, IDLE_SECONDS)
                     continue
                 # Every message in flight at once; gather returns when the broker has confirmed them all (a
                 # nack or a lost connection raises, and the mark stays where it was).
                 await asyncio.gather(*(exchange.publish(_message(e), routing_key=routing_key(e)) for e in events))
-                await self._db(_advance, events[-1]["seq"])
+                await self._db(_advance, reached)
 
 
 def _message(event: dict) -> aio_pika.Message:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from core.db import rows_insert
 from events import rendering, sql, wakeups
 from events.models import Consumer, Sequenced
+from events.types import STREAM_ONLY
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def _sequence_pass(limit: int) -> SequencePass:
         consumer.state = snapshot
     consumer.save(update_fields=["position", "state", "updated_at"])
     return SequencePass(sequenced=len(rows), head=seq, more=more, account_ids=set(account_last),
-                        public=any(a is None for _, _, a, _, _ in rows))
+                        public=any(a is None and t not in STREAM_ONLY for _, t, a, _, _ in rows))
 
 
 def sequence_all() -> int:
