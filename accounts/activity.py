@@ -25,6 +25,8 @@ ORDER = ("market", "client_order_id", "side", "type", "time_in_force", "post_onl
          "status", "reason", "filled_size")
 API_KEY = ("name", "prefix", "scopes", "allowed_ips", "revoked_at", "expires_at", "signing_required")
 QUOTE = ("market", "side", "price", "size", "funds", "quote_amount", "fee", "total", "status", "expires_at")
+# The client's trading controls: never ``kill_switch_reason``, which operations may have written.
+TRADING_CONTROL = ("kill_switch", "kill_switch_by", "cancel_after", "cancel_after_timeout")
 
 CLIENT_ACTIVITY: dict[str, tuple[str, ...]] = {
     **{f"account.{action}": ACCOUNT
@@ -39,6 +41,9 @@ CLIENT_ACTIVITY: dict[str, tuple[str, ...]] = {
     "order.place": ORDER,
     "order.cancel": ORDER,
     "order.reject": ORDER,
+    "order.amend": ("size",),
+    **{action: TRADING_CONTROL for action in ("kill_switch.engage", "kill_switch.release", "cancel_after.arm",
+                                              "cancel_after.disarm", "cancel_after.lapse")},
     "adjustment.approve": ("asset", "amount", "status"),
     "client_user.deactivate": ("username", "is_active"),
     "client_user.reactivate": ("username", "is_active"),

@@ -235,3 +235,16 @@ def test_the_kill_switch_also_refuses_quotes_and_their_execution(desk, clock):
         quotes.quote_create(account=alice, market=desk, side="buy", size=D("0.1"), acting_user=None)
     with pytest.raises(KillSwitchEngaged):
         quotes.quote_execute(quote=quote, idempotency_key="k", acting_user=None)
+
+
+def test_the_clients_activity_shows_its_trading_controls_without_an_operations_reason(admin_client, operator):
+    admin_client.post(CANCEL_AFTER, {"timeout": 60}, format="json")
+    services.kill_switch_engage(account=admin_client.account, acting_user=operator, reason="AML hold, do not tell")
+
+    rows = admin_client.get("/api/v1/audit-log/?limit=50").json()["results"]
+
+    by_action = {row["action"]: row for row in rows}
+    assert {"cancel_after.arm", "kill_switch.engage"} <= set(by_action)
+    engaged = by_action["kill_switch.engage"]["after"]
+    assert (engaged["kill_switch"], engaged["kill_switch_by"]) == (True, "operations")
+    assert "AML hold" not in str(rows)
