@@ -17,9 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trading.engine import Book, Incoming, Resting
-from trading.models import OPEN_STATUSES, Fill, Market, Order, OrderStatus, OrderType, Side
-
-RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+from trading.models import OPEN_STATUSES, RESTING_STATUSES, Fill, Market, Order, OrderStatus, OrderType, Side
 
 
 @dataclass
@@ -57,7 +55,7 @@ def _book_load(market: Market) -> Book:
     last = Fill.objects.filter(market=market).order_by("-id").values_list("price", flat=True).first()
     book = Book(tick_size=market.tick_size, lot_size=market.lot_size, last_price=last)
     rows = (
-        Order.objects.filter(market=market, status__in=RESTING)
+        Order.objects.filter(market=market, status__in=RESTING_STATUSES)
         .order_by("id")
         .values_list("id", "account_id", "side", "price", "size", "filled_size", "expire_time", "book_priority")
     )

@@ -253,6 +253,7 @@ class OrderStatus(models.TextChoices):
 
 
 OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_TRIGGER)
+RESTING_STATUSES = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)  # in the book
 
 
 class Order(models.Model):

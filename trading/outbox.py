@@ -27,8 +27,9 @@ from events.services import NewEvent, events_record
 from events.types import BOOK_CHANGED, EventType
 from ledger.models import Balance, Hold, HoldStatus
 from ledger.representations import hold_data
-from trading.models import AccountTradingControl, Fill, Market, Order, OrderStatus, Side
+from trading.models import RESTING_STATUSES, AccountTradingControl, Fill, Market, Order, OrderStatus, Side
 from trading.representations import fill_data, market_data, market_places, order_data, trading_control_data
+from trading.selectors import book_sequence
 
 ORDER_EVENT = {
     OrderStatus.NEW: EventType.ORDER_ACCEPTED,
@@ -71,19 +72,17 @@ def order_amended(order: Order) -> None:
     """An order reduced in place (it kept its priority)."""
     events = [NewEvent(EventType.ORDER_AMENDED, order.account_id, order_data(order), order.market_id)]
     if order.status != OrderStatus.NEW:  # it took a cancel number under the market lock: the book's next version
-        match_seq, cancel_seq = Market.objects.filter(pk=order.market_id).values_list("match_seq", "cancel_seq").get()
-        events.append(_book_event(order.market_id, match_seq + cancel_seq, [order]))
+        events.append(_book_event(order.market_id, book_sequence(market_id=order.market_id), [order]))
     events_record(events)
 
 
-RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 
 
 def _book_event(market_id: int, sequence: int, orders, *, reset: bool = False) -> NewEvent:
     """What one transaction did to the resting book: per order changed, [id, side, price, size still resting]
     (unformatted; "0": off the book). ``reset``: the changes are not all listed, reread the book."""
     changes = [[o.pk, str(o.side), None if o.price is None else str(o.price),
-                str(o.size - o.filled_size) if o.status in RESTING else "0"] for o in orders]
+                str(o.size - o.filled_size) if o.status in RESTING_STATUSES else "0"] for o in orders]
     return NewEvent(BOOK_CHANGED, None, {"sequence": sequence, "orders": changes, "reset": reset}, market_id)
 
 

@@ -16,9 +16,8 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from accounts.models import ClientAccount
 from trading import clock, sql
 from trading.candles import CandleRow, FillTrade, bucket_start, candle_merge, candles_of
-from trading.models import Candle, FeeSchedule, Fill, Market, Order, OrderStatus, Side
+from trading.models import RESTING_STATUSES, Candle, FeeSchedule, Fill, Market, Order, Side
 
-RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 ZERO = Decimal(0)
 BOOK_READ_TRIES = 5
 
@@ -71,7 +70,7 @@ def fills_of_order(*, order: Order) -> QuerySet[Fill]:
 def book_levels(*, market: Market, side: str, depth: int) -> list[tuple[Decimal, Decimal, int]]:
     """The best ``depth`` price levels of one side: (price, open size, number of orders)."""
     rows = (
-        Order.objects.filter(market=market, side=side, status__in=RESTING)
+        Order.objects.filter(market=market, side=side, status__in=RESTING_STATUSES)
         .values("price")
         .annotate(size=Sum(F("size") - F("filled_size")), orders=Count("id"))
         .order_by("-price" if side == Side.BUY else "price")[:depth]
@@ -110,7 +109,7 @@ def sequenced_read(*, market: Market, read):
 def resting_orders(*, market: Market) -> list[tuple[int, str, Decimal, Decimal]]:
     """The book of record, order by order: (id, side, price, size still resting)."""
     return [(pk, side, price, size - filled) for pk, side, price, size, filled in
-            Order.objects.filter(market=market, status__in=RESTING).order_by("id")
+            Order.objects.filter(market=market, status__in=RESTING_STATUSES).order_by("id")
             .values_list("id", "side", "price", "size", "filled_size")]
 
 
@@ -168,11 +167,11 @@ def trades_since(*, market: Market, since: datetime) -> CandleRow | None:
     parts = candles_of((FillTrade(*values) for values in fills), granularities=(86400,))
     minutes = Candle.objects.filter(market=market, granularity=60, start__gte=edge)
     summed = minutes.aggregate(high=Max("high"), low=Min("low"), volume=Sum("volume"), quote_volume=Sum("quote_volume"),
-                               trade_count=Sum("trade_count"), first=Min("first_fill_id"), last=Max("last_fill_id"))
+                               trade_count=Sum("trade_count"))
     if summed["trade_count"]:
         first, last = minutes.order_by("first_fill_id").first(), minutes.order_by("-last_fill_id").first()
         parts.append(CandleRow(86400, edge, first.open, summed["high"], summed["low"], last.close, summed["volume"],
-                               summed["quote_volume"], summed["trade_count"], summed["first"], summed["last"]))
+                               summed["quote_volume"], summed["trade_count"], first.first_fill_id, last.last_fill_id))
     if not parts:
         return None
     day = parts[0]

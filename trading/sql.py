@@ -18,7 +18,16 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import AssetLimit, ClientAccount
 from trading.candles import GRANULARITIES, CandleRow, FillTrade, candle_merge, candles_of
-from trading.models import OPEN_STATUSES, AccountTradingControl, Candle, FeeSchedule, Fill, Market, Order
+from trading.models import (
+    OPEN_STATUSES,
+    RESTING_STATUSES,
+    AccountTradingControl,
+    Candle,
+    FeeSchedule,
+    Fill,
+    Market,
+    Order,
+)
 
 OPEN = tuple(str(status) for status in OPEN_STATUSES)  # a waiting stop counts as open
 PRICED = ("limit", "stop_limit")
@@ -146,7 +155,7 @@ def risk_reads(account_id: int, market_id: int, query: RiskQuery) -> RiskReads:
     return risk_reads_portable(account_id, market_id, query)
 
 
-_RESTING = "status IN ('open', 'partially_filled')"
+_RESTING = f"status IN ({', '.join(repr(str(status)) for status in RESTING_STATUSES)})"
 _OPEN = f"status IN ({', '.join(repr(status) for status in OPEN)})"
 
 
@@ -194,7 +203,7 @@ def risk_reads_postgresql(account_id: int, market_id: int, query: RiskQuery) -> 
 def risk_reads_portable(account_id: int, market_id: int, query: RiskQuery) -> RiskReads:
     reads = {}
     if query.reference:
-        resting = Order.objects.filter(market_id=market_id, status__in=["open", "partially_filled"])
+        resting = Order.objects.filter(market_id=market_id, status__in=RESTING_STATUSES)
         reads["best_bid"] = resting.filter(side="buy").order_by("-price").values_list("price", flat=True).first()
         reads["best_ask"] = resting.filter(side="sell").order_by("price").values_list("price", flat=True).first()
         reads["last_price"] = (Fill.objects.filter(market_id=market_id).order_by("-id")

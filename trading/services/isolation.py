@@ -33,7 +33,7 @@ from audit.services import audit_record, audit_values
 from core.exceptions import DomainError
 from ledger import services as ledger
 from trading import outbox, sql
-from trading.books import book_for, book_forget
+from trading.books import book_for, book_forget, order_incoming
 from trading.errors import Code
 from trading.models import MAX_FEE_RATE, Market, Order, OrderStatus
 from trading.services.settlement import BatchSettlement
@@ -136,14 +136,12 @@ class _Isolation:
         return _Attempt(ok=True, fills=fills)
 
     def _settle(self, ids: list[int], without: tuple[int, ...]) -> int:
-        from trading.services.matcher import _incoming
-
         orders = list(Order.objects.filter(pk__in=ids, status=OrderStatus.NEW).select_related("hold").order_by("id"))
         cached = book_for(self.market)
         for order_id in without:
             cached.book.remove(order_id)
         for order in orders:
-            self._outcomes.append(cached.book.submit(_incoming(order)))
+            self._outcomes.append(cached.book.submit(order_incoming(order)))
         return BatchSettlement(market=self.market, takers=orders).settle(self._outcomes)
 
     def _isolate(self, taker_id: int, failed: _Attempt) -> None:

@@ -12,7 +12,6 @@ from django.db.models import F
 
 from trading import clock, outbox, sql
 from trading.books import book_for, book_forget, order_incoming
-from trading.engine import Incoming
 from trading.models import TRADING_STATUSES, Market, MarketStatus, Order, OrderStatus
 from trading.services.isolation import SETTLEMENT_ERRORS, batch_isolate
 from trading.services.settlement import BatchSettlement
@@ -55,8 +54,7 @@ def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
             else:
                 fills = 0
             market_wake_at_on_commit(market_id, cached.book.next_expiry())
-            summary_status = market.status
-            return MatchSummary(market_id, status=summary_status, orders=len(orders), fills=fills,
+            return MatchSummary(market_id, status=market.status, orders=len(orders), fills=fills,
                                 more=len(orders) == batch_size)
     except SETTLEMENT_ERRORS as exc:
         # An order whose settlement cannot be written: redo the batch without it (trading.services.isolation).
@@ -83,14 +81,10 @@ def batch_market(market_id: int, *, wait: bool, expiring: bool = False) -> tuple
 
 
 def _batch_match(market: Market, orders: list[Order], cached, now, expired) -> int:
-    outcomes = [cached.book.submit(_incoming(order), now=now) for order in orders]
+    outcomes = [cached.book.submit(order_incoming(order), now=now) for order in orders]
     settlement = BatchSettlement(market=market, takers=orders, expired=expired)
     fills = settlement.settle(outcomes)
     Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
     cached.match_seq = market.match_seq + 1
     outbox.book_changed(market, market.book_sequence + 1, settlement.changed.values())
     return fills
-
-
-def _incoming(order: Order) -> Incoming:
-    return order_incoming(order)
