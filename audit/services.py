@@ -63,6 +63,17 @@ def audit_record(
     Inside a web request the client IP, and the API key the acting user authenticated with, are taken from
     the request's audit context unless given.
     """
+    row = audit_row(acting_user=acting_user, action=action, obj=obj, account=account, before=before, after=after,
+                    label=label, ip_address=ip_address)
+    row.save(force_insert=True)
+    return row
+
+
+def audit_row(*, acting_user, action: str, obj: models.Model, account: ClientAccount | None = None,
+              before: dict | None = None, after: dict | None = None, label: str | None = None,
+              ip_address: str | None = None) -> AuditLog:
+    """``audit_record``'s row, not saved yet: for a caller that inserts it together with its other writes in
+    the same transaction (order placement sends them as one statement)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     actor = user_or_none(acting_user)
@@ -71,7 +82,7 @@ def audit_record(
         ip_address = ip_address or context.ip_address
         if label is None and actor is not None and actor.pk == context.user_id:
             label = context.credential_label
-    return AuditLog.objects.create(
+    return AuditLog(
         actor=actor,
         actor_label=label or actor_label(acting_user),
         action=action,

@@ -48,9 +48,22 @@ def events_record(events: Sequence[NewEvent]) -> None:
         return
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events_record must run inside the transaction of the change it records")
-    now = timezone.now()
-    sql.events_insert([(e.type, e.account_id, e.market_id, e.created_at or now, e.data) for e in events])
+    sql.events_insert(_rows(events))
     wakeups.written_on_commit()
+
+
+def events_record_statement(events: Sequence[NewEvent]) -> tuple[str, list]:
+    """``events_record`` as a statement (text, parameters) that the caller sends with its other writes, on
+    PostgreSQL (``trading.sql.placement_write``); the sequencer is woken after the caller's commit."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("events_record must run inside the transaction of the change it records")
+    wakeups.written_on_commit()
+    return sql.events_insert_statement(_rows(events))
+
+
+def _rows(events: Sequence[NewEvent]) -> list[tuple]:
+    now = timezone.now()
+    return [(e.type, e.account_id, e.market_id, e.created_at or now, e.data) for e in events]
 
 
 def event_record(*, type: str, account_id: int | None, data: dict, market_id: int | None = None) -> None:

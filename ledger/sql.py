@@ -214,14 +214,19 @@ def balance_reserve_postgresql(account: LedgerAccount, asset: str, amount: Decim
     latest committed row); a missing row or a refusal takes the lock-and-check path, which creates the row or
     names the shortfall."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_balance SET held = held + %s, updated_at = %s WHERE account_id = %s AND asset_id = %s"
-            " AND (NOT enforce_floor OR amount - held - %s >= -credit_limit)",
-            [amount, timezone.now(), account.pk, asset, amount],
-        )
+        cursor.execute(*balance_reserve_statement(account.pk, asset, amount))
         if cursor.rowcount == 1:
             return
     balance_reserve_portable(account, asset, amount, field=field)
+
+
+def balance_reserve_statement(account_id: int, asset: str, amount: Decimal) -> tuple[str, list]:
+    """The reservation on PostgreSQL as (text, parameters): it updates one row if the balance exists and
+    ``amount`` is available, none otherwise (then ``balance_reserve_portable`` creates the row or names the
+    shortfall). For a caller that sends it as the last part of one statement with its other writes."""
+    return ("UPDATE ledger_balance SET held = held + %s, updated_at = %s WHERE account_id = %s AND asset_id = %s"
+            " AND (NOT enforce_floor OR amount - held - %s >= -credit_limit)",
+            [amount, timezone.now(), account_id, asset, amount])
 
 
 def balance_reserve_portable(account: LedgerAccount, asset: str, amount: Decimal, *, field: str) -> None:

@@ -44,11 +44,12 @@ ORDER_EVENT = {
 ZERO = Decimal(0)
 
 
-def order_placed(order: Order, market: Market) -> None:
-    events_record([
+def order_placed(order: Order, market: Market) -> list[NewEvent]:
+    """The events of a placed order, for placement to write with the order (``trading.sql.placement_write``)."""
+    return [
         NewEvent(EventType.ORDER_ACCEPTED, order.account_id, order_data(order, market=market), market.pk),
         NewEvent(EventType.HOLD_PLACED, order.account_id, hold_data(order.hold)),
-    ])
+    ]
 
 
 def orders_ended(orders: list[Order]) -> None:

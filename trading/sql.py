@@ -8,6 +8,7 @@ SQLite default; they also run on PostgreSQL, which is how the parity tests cover
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,10 @@ from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from accounts.models import AssetLimit, ClientAccount
+from audit.models import AuditLog
+from core.db import insert_statement
+from events.services import NewEvent, events_record, events_record_statement
+from ledger import services as ledger
 from trading.candles import GRANULARITIES, CandleRow, FillTrade, candle_merge, candles_of
 from trading.models import (
     OPEN_STATUSES,
@@ -32,6 +37,7 @@ from trading.models import (
 OPEN = tuple(str(status) for status in OPEN_STATUSES)  # a waiting stop counts as open
 PRICED = ("limit", "stop_limit")
 UNPRICED_WAITING = ("new", "pending_trigger")  # a market or stop-market order by funds that has not run yet
+Records = Callable[[Order], tuple[AuditLog, list[NewEvent]]]  # a placed order's audit row and events
 LOCK_NAMESPACE = 0x7472  # first key of the two-key advisory lock: "tr"(ading); the second is the market id
 
 
@@ -50,6 +56,9 @@ class PlacementReads:
     fee_schedules: dict[int | None, tuple[Decimal, Decimal]]  # market id (None: all markets) -> (maker, taker)
     kill_switch: bool = False  # the account's kill switch is engaged (trading.services.controls)
     risk: RiskReads | None = None  # pre-trade risk's reads, when asked for (``risk_reads``)
+    # PostgreSQL: (order id, hold id) taken from their sequences, so that ``placement_write`` can send every write
+    # of the placement in one statement (an unused pair leaves a gap in the ids, as a rolled back insert does).
+    new_ids: tuple[int, int] | None = None
 
 
 def placement_reads(account: ClientAccount, market: Market, client_order_id: str,
@@ -88,6 +97,9 @@ def placement_reads_postgresql(account: ClientAccount, market: Market, client_or
             " UNION ALL"
             " SELECT 'control', a.id, c.kill_switch::text, NULL, NULL, NULL FROM account a"
             " LEFT JOIN trading_accounttradingcontrol c ON c.account_id = a.id"
+            " UNION ALL"
+            " SELECT 'ids', nextval(pg_get_serial_sequence('trading_order', 'id')),"
+            " nextval(pg_get_serial_sequence('ledger_hold', 'id'))::text, NULL, NULL, NULL"
             + "".join(f" UNION ALL SELECT r.kind, NULL, NULL, r.value, NULL, NULL FROM ({part}) AS r(kind, value)"
                       for part in risk_parts),
             [account.pk, market.symbol, account.pk, client_order_id, account.pk, market.base_id, market.quote_id,
@@ -102,6 +114,7 @@ def placement_reads_postgresql(account: ClientAccount, market: Market, client_or
         kill_switch=any(kind == "control" and flag == "true" for kind, _, flag, *_ in rows),
         risk=_risk_found({kind: value for kind, _, _, value, *_ in rows if kind.startswith("risk:")}) if risk
         else None,
+        new_ids=next((order_id, int(hold_id)) for kind, order_id, hold_id, *_ in rows if kind == "ids"),
     )
 
 
@@ -122,6 +135,47 @@ def placement_reads_portable(account: ClientAccount, market: Market, client_orde
         kill_switch=AccountTradingControl.objects.filter(account=account, kill_switch=True).exists(),
         risk=risk_reads_portable(account.pk, market.pk, risk) if risk else None,
     )
+
+
+# --- order placement's writes -------------------------------------------------------------------------------
+
+
+def placement_write(order: Order, *, records: Records, field: str) -> None:
+    """Store a placed order: its hold (``order.hold``, not saved yet), the order, and what ``records(order)``
+    gives once the order has its id: its audit row and its events; then reserve what the hold holds, or raise
+    InsufficientFunds naming ``field``. The reservation is the last write, so the client's balance row is locked
+    only until the commit."""
+    if _on_postgresql():
+        placement_write_postgresql(order, records=records, field=field)
+    else:
+        placement_write_portable(order, records=records, field=field)
+
+
+def placement_write_postgresql(order: Order, *, records: Records, field: str) -> None:
+    """One round trip, with the order's and the hold's ids taken beforehand (``PlacementReads.new_ids``): the
+    inserts as data-modifying CTEs and the reservation as the main UPDATE. PostgreSQL runs every part exactly
+    once; the foreign keys between the new rows (order -> hold) are checked at the commit. No row updated: the
+    balance row is missing or short, and the lock-and-check path creates it or refuses."""
+    parts = [insert_statement(order.hold), insert_statement(order)]  # first: they set the timestamps
+    audit, events = records(order)
+    parts += [insert_statement(audit), events_record_statement(events)]
+    update, update_params = ledger.hold_reserve_statement(order.hold)
+    text = "WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts)) + " " + update
+    with connection.cursor() as cursor:
+        cursor.execute(text, [param for _, params in parts for param in params] + update_params)
+        reserved = cursor.rowcount == 1
+    if not reserved:
+        ledger.hold_reserve_checked(order.hold, field=field)
+
+
+def placement_write_portable(order: Order, *, records: Records, field: str) -> None:
+    """One write at a time, the ids assigned by the inserts unless taken beforehand."""
+    order.hold.save(force_insert=True)
+    order.save(force_insert=True)
+    audit, events = records(order)
+    audit.save(force_insert=True)
+    events_record(events)
+    ledger.hold_reserve_checked(order.hold, field=field)
 
 
 # --- pre-trade risk's reads ---------------------------------------------------------------------------------

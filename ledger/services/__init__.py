@@ -6,7 +6,15 @@ the names below are the ledger's write API, whichever module of this package hol
 
 from ledger.services.adjustments import adjustment_approve, adjustment_propose, adjustment_reject
 from ledger.services.chart import client_ledger_account_create, credit_limit_set, firm_account, reference_data_ensure
-from ledger.services.holds import hold_place, hold_placing, hold_reduce, holds_release
+from ledger.services.holds import (
+    hold_new,
+    hold_place,
+    hold_placing,
+    hold_reduce,
+    hold_reserve_checked,
+    hold_reserve_statement,
+    holds_release,
+)
 from ledger.services.posting import (
     Capture,
     EntrySpec,
@@ -33,9 +41,12 @@ __all__ = [
     "entry_post",
     "entry_reverse",
     "firm_account",
+    "hold_new",
     "hold_place",
     "hold_placing",
     "hold_reduce",
+    "hold_reserve_checked",
+    "hold_reserve_statement",
     "holds_release",
     "reference_data_ensure",
 ]

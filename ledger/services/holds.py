@@ -50,11 +50,8 @@ def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("hold_placing must run inside the caller's transaction")
-    asset = _code(asset)
-    if amount <= 0:
-        raise InvalidAmount("A hold must be positive.", field="amount")
-    require_exact(amount, asset_precisions([asset])[asset], field="amount")
-    hold = _hold_insert(key=key, account=account, asset=asset, amount=amount, reason=reason)
+    hold = hold_new(key=key, account=account, asset=asset, amount=amount, reason=reason)
+    _hold_insert(hold)
     yield hold
     try:
         sql.balance_reserve(account, asset, amount, field=field)
@@ -64,14 +61,40 @@ def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount
         raise
 
 
-def _hold_insert(*, key: str, account: LedgerAccount, asset: str, amount: Decimal, reason: str) -> Hold:
+def hold_new(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal, reason: str = "",
+             pk: int | None = None) -> Hold:
+    """An active hold of ``amount``, checked (positive, within the asset's precision) but not saved: for
+    ``hold_placing``, and for order placement on PostgreSQL, which inserts it and reserves its amount together
+    with its other writes (``trading.sql.placement_write``, ``ledger.sql.balance_reserve_statement``).
+    ``pk``: an id taken from the table's sequence beforehand."""
+    asset = _code(asset)
+    if amount <= 0:
+        raise InvalidAmount("A hold must be positive.", field="amount")
+    require_exact(amount, asset_precisions([asset])[asset], field="amount")
     now = timezone.now()
-    hold = Hold(key=key, account=account, asset_id=asset, amount=amount, remaining=amount,
+    return Hold(pk=pk, key=key, account=account, asset_id=asset, amount=amount, remaining=amount,
                 status=HoldStatus.ACTIVE, reason=reason, created_at=now, updated_at=now)
-    fields = ["key", "account_id", "asset_id", "amount", "remaining", "status", "reason", "created_at", "updated_at"]
-    [(hold.pk,)] = rows_insert(Hold, fields, [[getattr(hold, f) for f in fields]], returning=["id"])
+
+
+def hold_reserve_checked(hold: Hold, *, field: str) -> None:
+    """Reserve a new hold's amount by locking and checking the balance row: creates a missing row, or raises
+    InsufficientFunds naming ``field``. For a caller whose one-statement reservation updated no row."""
+    sql.balance_reserve_portable(hold.account, hold.asset_id, hold.amount, field=field)
+
+
+def hold_reserve_statement(hold: Hold) -> tuple[str, list]:
+    """The reservation of a new hold's amount as one UPDATE (text, parameters) that the caller sends last in a
+    statement with its other writes; it updates no row if the balance is missing or short (then
+    ``hold_reserve_checked``)."""
+    return sql.balance_reserve_statement(hold.account_id, hold.asset_id, hold.amount)
+
+
+HOLD_FIELDS = ["key", "account_id", "asset_id", "amount", "remaining", "status", "reason", "created_at", "updated_at"]
+
+
+def _hold_insert(hold: Hold) -> None:
+    [(hold.pk,)] = rows_insert(Hold, HOLD_FIELDS, [[getattr(hold, f) for f in HOLD_FIELDS]], returning=["id"])
     hold._state.adding, hold._state.db = False, connection.alias
-    return hold
 
 
 @transaction.atomic

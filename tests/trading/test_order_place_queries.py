@@ -21,15 +21,15 @@ def order_body(**overrides):
             "client_order_id": "o-1", **overrides}
 
 
-def test_placing_an_order_takes_nine_queries(market, alice, django_assert_max_num_queries,
+def test_placing_an_order_takes_five_queries(market, alice, django_assert_max_num_queries,
                                               django_capture_on_commit_callbacks):
     # The warm-up records the key's use and puts the market in the process's market cache.
     alice.post("/api/v1/orders/", order_body(client_order_id="warm-up"), format="json")
-    # key with user, membership, account and ledger account; BEGIN; market version, replay, limits and fees;
-    # hold; order; audit row; balance reservation (last: the balance row stays locked only until the commit);
-    # the events order.accepted and hold.placed (one insert); COMMIT. The market and its assets come from the
-    # cache, and the response serializer reuses them.
-    with django_assert_max_num_queries(9), django_capture_on_commit_callbacks() as wakeups:
+    # key with user, membership, account and ledger account; BEGIN; market version, replay, limits, fees and the
+    # new order's and hold's ids; one statement inserting the hold, the order, the audit row and the events
+    # order.accepted and hold.placed, then reserving the funds (last: the balance row stays locked only until the
+    # commit); COMMIT. The market and its assets come from the cache, and the response serializer reuses them.
+    with django_assert_max_num_queries(5), django_capture_on_commit_callbacks() as wakeups:
         response = alice.post("/api/v1/orders/", order_body(), format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["price"] == "20000.00" and response.json()["size"] == "0.50000000"

@@ -5,13 +5,19 @@ Each scenario is built through the real services, then both variants run from th
 savepoint that is rolled back, so what one writes the other does not see.
 """
 
+from dataclasses import replace
 from decimal import Decimal
 
 import psycopg
 import pytest
 from django.db import connection, transaction
+from django.forms.models import model_to_dict
 
 from accounts.models import AssetLimit, Tier
+from audit.models import AuditLog
+from events.models import Event
+from ledger.errors import InsufficientFunds
+from ledger.models import Balance, Hold
 from tests.factories import ClientAccountFactory, MarketFactory, fund
 from tests.trading.helpers import match, place
 from trading import services, sql
@@ -55,7 +61,9 @@ def trader():
 
 def placement_reads(account, market, client_order_id: str, risk=None) -> sql.PlacementReads:
     postgresql, portable = both("placement_reads", lambda reads: reads(account, market, client_order_id, risk))
-    assert postgresql == portable
+    # Only PostgreSQL hands out the new order's and hold's ids in advance (placement_write sends one statement).
+    assert [type(i) for i in postgresql.new_ids] == [int, int] and portable.new_ids is None
+    assert replace(postgresql, new_ids=None) == portable
     return postgresql
 
 
@@ -63,8 +71,9 @@ def test_placement_reads_of_a_fresh_order_in_an_open_market(trader):
     market = MarketFactory()
     reads = placement_reads(trader, market, "o-1")
     market.refresh_from_db()
-    assert reads == sql.PlacementReads(market_version=(market.pk, MarketStatus.OPEN, market.updated_at),
-                                       existing_order_id=None, max_order_sizes={}, fee_schedules={})
+    assert replace(reads, new_ids=None) == sql.PlacementReads(
+        market_version=(market.pk, MarketStatus.OPEN, market.updated_at), existing_order_id=None, max_order_sizes={},
+        fee_schedules={})
 
 
 def test_placement_reads_find_the_order_stored_under_the_client_order_id(trader):
@@ -124,6 +133,66 @@ def test_placement_reads_skip_a_limit_without_a_maximum_order_size(trader):
     market = MarketFactory()
     AssetLimit.objects.create(account=trader, asset_id="USD", daily_withdrawal_limit=D("100"))
     assert placement_reads(trader, market, "o-1").max_order_sizes == {}
+
+
+# --- placement_write -----------------------------------------------------------------------------------------
+
+
+def placed_with(variant, monkeypatch, account, market, **order):
+    """Place an order through ``variant`` of placement_write: what it stored, ids and times left out (the ids
+    come from sequences, which a rollback does not rewind)."""
+    monkeypatch.setattr(sql, "placement_write", variant)
+    placed = place(account, market, **order)
+    hold = Hold.objects.get(pk=placed.hold_id)
+    audit = AuditLog.objects.get(action="order.place", object_id=str(placed.pk))
+    events = [(e.type, e.account_id, e.market_id, dict(e.payload)) for e in Event.objects.order_by("id")]
+    for _, _, _, payload in events:
+        assert payload.pop("id") in (placed.pk, hold.pk)
+        payload.pop("created_at"), payload.pop("updated_at")
+    return {
+        "order": {k: v for k, v in model_to_dict(placed).items() if k not in ("id", "hold")},
+        "hold": (hold.key, hold.account_id, hold.asset_id, hold.amount, hold.remaining, hold.status, hold.reason,
+                 hold.created_at == placed.created_at),
+        "audit": (audit.actor_id, audit.actor_label, audit.object_type, audit.account_id, audit.after,
+                  audit.ip_address),
+        "events": events,
+        "balance": Balance.objects.filter(account=account.ledger_account).values_list("asset_id", "amount", "held")
+        .order_by("asset_id")[::1],
+    }
+
+
+def test_placement_write_stores_the_same_rows_either_way(trader, monkeypatch):
+    market = MarketFactory()
+    postgresql, portable = both("placement_write", lambda variant: placed_with(
+        variant, monkeypatch, trader, market, side="buy", size="0.5", price="20000.00", client_order_id="o-1",
+        metadata={"desk": "a"}))
+    assert postgresql == portable
+    assert postgresql["balance"] == [("USD", D("50000"), D("10020.00"))]
+    assert [e[0] for e in postgresql["events"]] == ["order.accepted", "hold.placed"]
+
+
+def test_placement_write_refuses_a_short_balance_the_same_way(trader, monkeypatch):
+    market = MarketFactory()
+
+    def refused(variant):
+        with pytest.raises(InsufficientFunds) as refusal:
+            placed_with(variant, monkeypatch, trader, market, side="buy", size="3", price="20000.00")
+        return refusal.value.field, str(refusal.value)
+
+    assert both("placement_write", refused) == [("size", "Insufficient available USD: 50000.00 available, "
+                                                          "60120.00 needed."), ] * 2
+    assert not Hold.objects.exists() and not Event.objects.exists()
+
+
+def test_placement_write_creates_a_missing_balance_row_and_refuses(trader, monkeypatch):
+    market = MarketFactory()  # the trader holds no BTC: no BTC balance row yet
+
+    def refused(variant):
+        with pytest.raises(InsufficientFunds) as refusal:
+            placed_with(variant, monkeypatch, trader, market, side="sell", size="0.5", price="20000.00")
+        return refusal.value.field
+
+    assert both("placement_write", refused) == ["size", "size"]
 
 
 # --- market_lock ---------------------------------------------------------------------------------------------

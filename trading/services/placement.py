@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import ClientAccount
 from accounts.services import account_require_can_trade
-from audit.services import audit_record, audit_values, user_or_none
+from audit.services import audit_row, audit_values, user_or_none
 from core.exceptions import Code as GenericCode
 from core.validation import require_choice
 from ledger import services as ledger
@@ -110,16 +110,19 @@ def _order_place(account: ClientAccount, market: Market, params: OrderParams, cl
                   **_params_fields(params))
     ledger_account = account.ledger_account  # authentication loads it with the account
     asset, amount = _hold_needed(order, market, ledger_account)
-    # The funds are reserved when the block ends, so the client's balance row is locked only from the reservation
-    # to the commit. No replay check of the hold key: it is derived from the order's (account, client order id),
-    # which has just been found unused (a concurrent twin fails on the unique index and is replayed).
-    with ledger.hold_placing(key=f"order:{account.pk}:{client_order_id}", account=ledger_account, asset=asset,
-                             amount=amount, reason=f"order {order.side} {market.symbol}",
-                             field="funds" if order.funds is not None else "size") as order.hold:
-        order.save()
-        audit_record(acting_user=acting_user, action="order.place", obj=order, account=account,
-                     after=audit_values(order, ORDER_AUDIT_FIELDS))
-    outbox.order_placed(order, market)
+    # No replay check of the hold key: it is derived from the order's (account, client order id), which has just
+    # been found unused (a concurrent twin fails on the unique index and is replayed).
+    order_id, hold_id = known.new_ids or (None, None)
+    order.pk = order_id
+    order.hold = ledger.hold_new(key=f"order:{account.pk}:{client_order_id}", account=ledger_account, asset=asset,
+                                 amount=amount, reason=f"order {order.side} {market.symbol}", pk=hold_id)
+
+    def records(placed: Order):
+        audit = audit_row(acting_user=acting_user, action="order.place", obj=placed, account=account,
+                          after=audit_values(placed, ORDER_AUDIT_FIELDS))
+        return audit, outbox.order_placed(placed, market)
+
+    sql.placement_write(order, records=records, field="funds" if order.funds is not None else "size")
     market_wake_on_commit(market.pk)
     return order
 
