@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import AssetLimit, ClientAccount
 from audit.models import AuditLog
-from core.db import insert_statement
+from core.db import insert_statement, prepared_cursor
 from events.services import NewEvent, events_record, events_record_statement
 from ledger import services as ledger
 from trading.candles import GRANULARITIES, CandleRow, FillTrade, candle_merge, candles_of
@@ -80,7 +80,7 @@ def placement_reads(account: ClientAccount, market: Market, client_order_id: str
 def placement_reads_postgresql(account: ClientAccount, market: Market, client_order_id: str,
                                risk: RiskQuery | None = None) -> PlacementReads:
     risk_parts, risk_params = _risk_parts(account.pk, market.pk, risk) if risk else ([], [])
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             "WITH account AS MATERIALIZED (SELECT id FROM accounts_clientaccount WHERE id = %s FOR NO KEY UPDATE)"
             " SELECT 'market', id, status, NULL::numeric, NULL::numeric, updated_at FROM trading_market"
@@ -161,7 +161,7 @@ def placement_write_postgresql(order: Order, *, records: Records, field: str) ->
     parts += [insert_statement(audit), events_record_statement(events)]
     update, update_params = ledger.hold_reserve_statement(order.hold)
     text = "WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts)) + " " + update
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(text, [param for _, params in parts for param in params] + update_params)
         reserved = cursor.rowcount == 1
     if not reserved:
