@@ -33,6 +33,7 @@ from accounts.models import ApiKey, ClientAccount, Membership
 from accounts.services import api_key_matches, api_key_signing_secret
 from accounts.throttling import AuthFailureGuard
 from audit.context import client_ip, credential_used
+from core.db import prepared_cursor
 from ledger.models import LedgerAccount
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def api_key_by_prefix(prefix: str) -> ApiKey | None:
     ledger account (order placement). A hand-written join: compiling the equivalent ``select_related`` query
     cost more CPU than all the rest of the authentication."""
     sql, slices, converters_per_column = _api_key_query()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:

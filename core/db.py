@@ -21,8 +21,13 @@ from django.db.models import JSONField, Model
 def prepared_cursor() -> Iterator:
     """PostgreSQL: a cursor that binds parameters on the server, so that psycopg prepares a statement once this
     connection has run it a few times (``prepare_threshold``) and PostgreSQL no longer parses and plans it. For
-    the fixed statements of the hot paths (order placement), where planning cost PostgreSQL as much CPU as
-    running them; Django's other queries bind on the client. Query logging and error wrapping stay Django's."""
+    the fixed statements of the hot paths (order placement, API-key authentication), where planning cost PostgreSQL as much CPU as
+    running them; Django's other queries bind on the client. Query logging and error wrapping stay Django's.
+    Other databases: Django's usual cursor."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     connection.ensure_connection()
