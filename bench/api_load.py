@@ -23,13 +23,49 @@ import sys
 import time
 
 from common import ROOT, django_setup, fresh_database, percentile, report
+from setup_desk import api_keys_create, desk_create, random_order
 
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 PORT = 8765
 WARM_UP_SECONDS = 3
 
 
+def server_options(parser: argparse.ArgumentParser) -> None:
+    """The desk's and the servers' options, shared by the benches that run gunicorn and a matcher worker."""
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-nice", type=int, default=10,
+                        help="CPU priority of the matcher worker (nice); ./run starts it at 10 as well")
+
+
+def desk_prepare(accounts: int) -> list[str]:
+    """A fresh database and broker, the BTC-USD desk with ``accounts`` funded clients: their API key headers."""
+    fresh_database()
+    import redis
+
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+    _, account_ids = desk_create(accounts=accounts)
+    return api_keys_create(account_ids=account_ids)
+
+
+def order_body(rng: random.Random, client_order_id: str) -> dict:
+    """A ``POST /api/v1/orders/`` body from the bench's order mix (``setup_desk.random_order``)."""
+    order = {k: str(v) for k, v in random_order(rng).items()}
+    return {"market": "BTC-USD", "client_order_id": client_order_id, **order}
+
+
+def serving() -> bool:
+    try:
+        http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/api/schema/")
+        return True
+    except OSError:
+        return False
+
+
 def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int) -> list[subprocess.Popen]:
+    if serving():  # another bench's server: its figures would be taken for ours
+        raise SystemExit(f"port {PORT} is already in use")
     # Production settings, but plain HTTP on loopback (no TLS proxy in front): no redirect to https.
     env = dict(os.environ, PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING", ALLOWED_HOSTS="127.0.0.1",
                SECURE_SSL_REDIRECT="0")
@@ -47,11 +83,9 @@ def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int
     ) if matcher else None
     deadline = time.time() + 30
     while time.time() < deadline:
-        try:
-            http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/api/schema/")
+        if serving():
             return [gunicorn, worker] if worker else [gunicorn]
-        except OSError:
-            time.sleep(0.2)
+        time.sleep(0.2)
     raise SystemExit("gunicorn did not start; see /tmp/bench-api.log")
 
 
@@ -72,10 +106,20 @@ class LoadClient:
 
     async def request(self, method: str, path: str, header: str, body: dict | None,
                       extra_headers: dict[str, str] | None = None) -> int:
+        status, _ = await self.send(self.message(method, path, header, body, extra_headers))
+        return status
+
+    @staticmethod
+    def message(method: str, path: str, header: str, body: dict | None,
+                extra_headers: dict[str, str] | None = None) -> bytes:
+        """The request's bytes, e.g. to build a run's requests before it starts."""
         payload = json.dumps(body).encode() if body is not None else b""
         extra = "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
-        message = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {header}\r\n{extra}"
-                   f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload
+        return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {header}\r\n{extra}"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload
+
+    async def send(self, message: bytes) -> tuple[int, bytes]:
+        """Send a request built by ``message``: its status and body."""
         while self.idle:  # the server closes keep-alive connections idle for a while: then take another
             reader, writer = self.idle.pop()
             try:
@@ -90,15 +134,15 @@ class LoadClient:
         writer.write(message)
         return await self._response(reader, writer, await reader.readline())
 
-    async def _response(self, reader, writer, status_line: bytes) -> int:
+    async def _response(self, reader, writer, status_line: bytes) -> tuple[int, bytes]:
         headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
         length = int(headers.split("content-length:", 1)[1].split("\r\n", 1)[0]) if "content-length:" in headers else 0
-        await reader.readexactly(length)
+        body = await reader.readexactly(length)
         if "connection: close" in headers:
             writer.close()
         else:
             self.idle.append((reader, writer))
-        return int(status_line.split()[1])
+        return int(status_line.split()[1]), body
 
 
 def open_loop(make_request, rate: float, seconds: int) -> tuple[list[float], dict[int, int], float, float]:
@@ -153,31 +197,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--accounts", type=int, default=50)
-    parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4)
+    server_options(parser)
     parser.add_argument("--no-matcher", action="store_true", help="no Celery worker: orders are only accepted")
-    parser.add_argument("--worker-nice", type=int, default=10,
-                        help="CPU priority of the matcher worker (nice); ./run starts it at 10 as well")
     args = parser.parse_args()
     django_setup()
-    fresh_database()
-    import redis
-
-    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
-    from setup_desk import api_keys_create, desk_create, random_order
-
-    _, account_ids = desk_create(accounts=args.accounts)
-    headers = api_keys_create(account_ids=account_ids)
+    headers = desk_prepare(args.accounts)
     processes = server_start(args.web_workers, args.threads, matcher=not args.no_matcher,
                              worker_nice=args.worker_nice)
     rng = random.Random(7)
     try:
         def placing(prefix: str):
             def place(client: LoadClient, i: int):
-                order = {k: str(v) for k, v in random_order(rng).items()}
                 return client.request("POST", "/api/v1/orders/", headers[i % len(headers)],
-                                      {"market": "BTC-USD", "client_order_id": f"{prefix}-{i}", **order})
+                                      order_body(rng, f"{prefix}-{i}"))
             return place
 
         def balances(client: LoadClient, i: int):

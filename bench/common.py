@@ -55,7 +55,14 @@ def report(title: str, figures: dict[str, str]) -> None:
 
 
 def tree_cpu_seconds(root_pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its children, e.g. a Celery worker and its pool."""
+    """CPU seconds (user + system) used so far by a process and its children, e.g. a Celery worker and its pool.
+    Children that have exited count too (in their parent's cutime and cstime once it has waited for them, as
+    PostgreSQL's postmaster does for every backend), so a connection closed in between does not take its CPU away."""
+    return trees_cpu_seconds({root_pid: root_pid})[root_pid]
+
+
+def trees_cpu_seconds(roots: dict) -> dict:
+    """``tree_cpu_seconds`` of each root process (``{name: pid}``) from one pass over /proc: ``{name: seconds}``."""
     stats = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -64,11 +71,12 @@ def tree_cpu_seconds(root_pid: int) -> float:
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
-    tree, total = {root_pid}, 0
-    for pid, (ppid, _) in sorted(stats.items()):
-        if ppid in tree:
-            tree.add(pid)
-    for pid in tree:
-        total += stats.get(pid, (0, 0))[1]
-    return total / os.sysconf("SC_CLK_TCK")
+            stats[int(entry)] = (int(fields[1]), sum(map(int, fields[11:15])))  # ppid, u+s time, children's
+    totals = {}
+    for name, root_pid in roots.items():
+        tree = {root_pid}
+        for pid, (ppid, _) in sorted(stats.items()):
+            if ppid in tree:
+                tree.add(pid)
+        totals[name] = sum(stats.get(pid, (0, 0))[1] for pid in tree) / os.sysconf("SC_CLK_TCK")
+    return totals
