@@ -35,6 +35,8 @@ def server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
+                        help="the WSGI server: gunicorn (brokerage/gunicorn_conf.py) or granian (Rust HTTP, threads)")
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="CPU priority of the matcher worker (nice); ./run starts it at 10 as well")
 
@@ -63,19 +65,25 @@ def serving() -> bool:
         return False
 
 
-def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int) -> list[subprocess.Popen]:
+def web_command(server: str, web_workers: int, threads: int) -> list[str]:
+    if server == "granian":
+        return [str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", "brokerage.wsgi:application",
+                "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(web_workers),
+                "--blocking-threads", str(threads), "--log-level", "warning", "--no-ws"]
+    return [str(ROOT / ".venv/bin/gunicorn"), "-c", "python:brokerage.gunicorn_conf", "brokerage.wsgi",
+            "--bind", f"127.0.0.1:{PORT}", "--workers", str(web_workers), "--threads", str(threads),
+            "--log-level", "warning"]
+
+
+def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int,
+                 server: str = "gunicorn") -> list[subprocess.Popen]:
     if serving():  # another bench's server: its figures would be taken for ours
         raise SystemExit(f"port {PORT} is already in use")
     # Production settings, but plain HTTP on loopback (no TLS proxy in front): no redirect to https.
     env = dict(os.environ, PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING", ALLOWED_HOSTS="127.0.0.1",
                SECURE_SSL_REDIRECT="0")
     log = open("/tmp/bench-api.log", "w")
-    gunicorn = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", "python:brokerage.gunicorn_conf", "brokerage.wsgi",
-         "--bind", f"127.0.0.1:{PORT}", "--workers", str(web_workers), "--threads", str(threads),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=log,
-    )
+    web = subprocess.Popen(web_command(server, web_workers, threads), cwd=ROOT, env=env, stdout=log, stderr=log)
     worker = subprocess.Popen(
         ["nice", "-n", str(worker_nice), str(ROOT / ".venv/bin/celery"), "-A", "brokerage", "worker", "--concurrency", "1", "--loglevel", "WARNING",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
@@ -84,9 +92,9 @@ def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int
     deadline = time.time() + 30
     while time.time() < deadline:
         if serving():
-            return [gunicorn, worker] if worker else [gunicorn]
+            return [web, worker] if worker else [web]
         time.sleep(0.2)
-    raise SystemExit("gunicorn did not start; see /tmp/bench-api.log")
+    raise SystemExit(f"{server} did not start; see /tmp/bench-api.log")
 
 
 def server_stop(processes: list[subprocess.Popen]) -> None:
@@ -202,7 +210,7 @@ def main() -> None:
     args = parser.parse_args()
     django_setup()
     headers = desk_prepare(args.accounts)
-    processes = server_start(args.web_workers, args.threads, matcher=not args.no_matcher,
+    processes = server_start(args.web_workers, args.threads, matcher=not args.no_matcher, server=args.server,
                              worker_nice=args.worker_nice)
     rng = random.Random(7)
     try:

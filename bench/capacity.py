@@ -258,7 +258,8 @@ def main() -> None:
     api_load.PORT = args.port
     django_setup()
     headers = api_load.desk_prepare(args.accounts)
-    processes = api_load.server_start(args.web_workers, args.threads, matcher=True, worker_nice=args.worker_nice)
+    processes = api_load.server_start(args.web_workers, args.threads, matcher=True, worker_nice=args.worker_nice,
+                                      server=args.server)
     rng = random.Random(7)
     endpoint = "POST /api/v1/orders/" if args.batch is None else f"POST /api/v1/orders/batch/, {args.batch} per request"
     try:
@@ -274,7 +275,7 @@ def main() -> None:
             failing = failing + 1 if steps[-1].failures() else 0
             if failing == SATURATED_AFTER and not args.all_steps:
                 break
-        print(f"== gunicorn {args.web_workers} workers x {args.threads} threads, 1 matcher worker "
+        print(f"== {args.server} {args.web_workers} workers x {args.threads} threads, 1 matcher worker "
               f"(nice {args.worker_nice}), {args.accounts} accounts")
         print("\n".join(capacity_lines(steps, args.batch)))
     finally:
