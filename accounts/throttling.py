@@ -16,6 +16,9 @@ timestamps that each request reads and writes back whole (two round trips, and a
 allows). On a Redis cache the window is a sorted set updated by one script instead: one round trip, and
 concurrent requests of one key no longer overwrite each other's timestamps. Other caches (tests,
 development) use DRF's code.
+
+A request weighs 1 unless its view says otherwise (``throttle_weight(request)``, like Binance's request weight): a
+batch of N orders counts as N requests in every window, and is refused whole when N do not fit.
 """
 
 from __future__ import annotations
@@ -37,33 +40,41 @@ from audit.context import client_ip
 
 logger = logging.getLogger(__name__)
 
-# KEYS: one sorted set per window; ARGV: now, a unique member, then (duration, num_requests) per window. The request
-# is accepted (and counted in every window) only if every window has room: returns {1}; else {0, the first full
-# window's position (1-based), requests in it, its oldest one's time}.
+# KEYS: one sorted set per window; ARGV: now, a unique member, the request's weight, then (duration, num_requests)
+# per window. The request is accepted (and counted ``weight`` times in every window) only if every window has room
+# for it: returns {1}; else {0, the first full window's position (1-based), requests in it, its oldest one's time}.
 SLIDING_WINDOW_SCRIPT = """
-local now = tonumber(ARGV[1])
+local now, weight = tonumber(ARGV[1]), tonumber(ARGV[3])
 for i, key in ipairs(KEYS) do
-  local duration, limit = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+  local duration, limit = tonumber(ARGV[2 * i + 2]), tonumber(ARGV[2 * i + 3])
   redis.call("ZREMRANGEBYSCORE", key, "-inf", now - duration)
   local count = redis.call("ZCARD", key)
-  if count >= limit then
+  if count + weight > limit then
     local oldest = redis.call("ZRANGE", key, 0, 0, "WITHSCORES")
     return {0, i, count, oldest[2] or false}
   end
 end
 for i, key in ipairs(KEYS) do
-  redis.call("ZADD", key, now, ARGV[2])
-  redis.call("EXPIRE", key, math.ceil(tonumber(ARGV[2 * i + 1])))
+  for n = 1, weight do
+    redis.call("ZADD", key, now, ARGV[2] .. ":" .. n)
+  end
+  redis.call("EXPIRE", key, math.ceil(tonumber(ARGV[2 * i + 2])))
 end
 return {1}
 """
 
 
-def _redis_windows(backend: RedisCache, throttles: list[SlidingWindowThrottle], now: float):
+def request_weight(request, view) -> int:
+    """How many requests this one counts as: the view's ``throttle_weight(request)``, else 1."""
+    weigh = getattr(view, "throttle_weight", None)
+    return max(1, weigh(request)) if weigh is not None else 1
+
+
+def _redis_windows(backend: RedisCache, throttles: list[SlidingWindowThrottle], now: float, weight: int):
     """Run the sliding-window script over the throttles' windows (each with its ``key`` set): None if the
     request is accepted, else the throttle whose window is full, its ``window`` set for ``wait()``."""
     keys = [backend.make_and_validate_key(f"{t.key}:window") for t in throttles]  # not DRF's keys: another type
-    args = [now, secrets.token_hex(8)]
+    args = [now, secrets.token_hex(8), weight]
     for throttle in throttles:
         throttle.now = now
         args += [throttle.duration, throttle.num_requests]
@@ -88,6 +99,7 @@ class SlidingWindowThrottle(SimpleRateThrottle):
 
     scope: str
     window: tuple[int, float | None] | None = None  # Redis: (requests in the window, oldest time) on refusal
+    weight = 1  # how many requests the current one counts as (``request_weight``)
 
     def get_rate(self):
         # DRF binds THROTTLE_RATES when the class is defined; reading it here honours settings changes.
@@ -106,13 +118,22 @@ class SlidingWindowThrottle(SimpleRateThrottle):
         return None if ident is None else self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request, view):
+        self.weight = request_weight(request, view)
         backend = caches[DEFAULT_CACHE_ALIAS]  # what DRF's ``self.cache`` stands for
         if self.rate is None or not isinstance(backend, RedisCache):
             return super().allow_request(request, view)
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        return _redis_windows(backend, [self], self.timer()) is None
+        return _redis_windows(backend, [self], self.timer(), self.weight) is None
+
+    def throttle_success(self):
+        """DRF's window (other caches): DRF found room for one request; a heavier one needs room for its weight,
+        and is counted that many times."""
+        if len(self.history) + self.weight > self.num_requests:
+            return self.throttle_failure()
+        self.history[:0] = [self.now] * (self.weight - 1)
+        return super().throttle_success()
 
     def wait(self):
         if self.window is None:  # DRF's window (other caches)
@@ -195,7 +216,8 @@ class ClientRateThrottle(BaseThrottle):
             throttle.key = throttle.get_cache_key(request, view) if throttle.rate is not None else None
             if throttle.key is not None:
                 counted.append(throttle)
-        refused = _redis_windows(backend, counted, throttles[0].timer()) if counted else None
+        weight = request_weight(request, view)
+        refused = _redis_windows(backend, counted, throttles[0].timer(), weight) if counted else None
         self.refused = [refused] if refused is not None else []
         return refused is None
 

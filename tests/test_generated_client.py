@@ -53,7 +53,7 @@ EXPECTED_MODULES = {
     "withdrawal_destinations.v1_withdrawal_destinations_create",
     "withdrawal_destinations.v1_withdrawal_destinations_remove_create",
     "orders.v1_orders_cancel_after_create", "kill_switch.v1_kill_switch_retrieve", "kill_switch.v1_kill_switch_create",
-    "fees.v1_fees_retrieve",
+    "fees.v1_fees_retrieve", "orders.v1_orders_batch_create",
 }
 
 
@@ -143,6 +143,16 @@ def test_a_generated_client_imports_and_trades_against_a_live_server(generated_c
 
     cancelled = api("orders.v1_orders_cancel_create").sync(placed.id, client=client)
     assert cancelled.status == models.OrderStatusEnum.CANCELLED
+    # A batch: each order answered on its own (a replay of the order above, and a refusal), nothing new placed.
+    batch = api("orders.v1_orders_batch_create").sync(client=client, body=models.OrderBatchRequest(orders=[
+        models.OrderBatchItemRequest(market="BTC-USD", side=models.SideEnum.BUY, size="0.01000", price="20000.00",
+                                     client_order_id="generated-1"),
+        models.OrderBatchItemRequest(market="BTC-USD", side=models.SideEnum.BUY, size="0.01", price="20000.001"),
+    ]))
+    assert [result.status for result in batch.results] == [201, 400]
+    assert (batch.results[0].order.id, batch.results[0].order.status) == (placed.id,
+                                                                        models.OrderStatusEnum.CANCELLED)
+    assert (batch.results[1].error.code, batch.results[1].error.field) == ("invalid_tick", "price")
 
     withdrawal = api("withdrawals.v1_withdrawals_create").sync(
         client=client, idempotency_key="generated-w-1",

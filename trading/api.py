@@ -23,10 +23,11 @@ from accounts.idempotency import idempotent_response
 from accounts.models import Scope
 from accounts.permissions import AccountScopedMixin, PublicReadPermission, client_account_of
 from accounts.throttling import PublicReadRateThrottle
-from core.api.errors import error_code
+from core.api.errors import client_error_answer, error_code
 from core.api.pagination import CreatedCursorPagination
-from core.api.serializers import SharedFieldsMixin, StrictSerializer, validated
+from core.api.serializers import ErrorSerializer, SharedFieldsMixin, StrictSerializer, validated
 from core.exceptions import Code as CoreCode
+from core.exceptions import DomainError
 from core.representation import fixed
 from ledger.dates import UtcDateTimeField, UtcDateTimeFilter, parse_utc_datetime
 from ledger.serializers import DecimalStringField
@@ -148,6 +149,31 @@ class OrderCreateSerializer(SharedFieldsMixin, StrictSerializer):
                   "rejected or expired) before answering.")
 
 
+class OrderBatchItemSerializer(OrderCreateSerializer):
+    """One order of a batch: the fields of ``POST /orders/`` but ``await_fill_ms`` (a batch answers at once, so
+    it is an ``unknown_field`` here)."""
+
+    await_fill_ms = None
+
+
+@extend_schema_field(OrderBatchItemSerializer)
+class BatchItemField(serializers.Field):
+    """One order of a batch as sent, whatever it is: each is validated on its own (``OrderBatchItemSerializer``),
+    so a malformed order is answered in its own result and never refuses the others."""
+
+    def run_validation(self, data=serializers.empty):
+        return data
+
+
+class OrderBatchSerializer(StrictSerializer):
+    """The body of POST /orders/batch/: the orders, each answered on its own."""
+
+    orders = serializers.ListField(
+        child=BatchItemField(), allow_empty=False, min_length=1, max_length=services.ORDER_BATCH_MAX,
+        help_text=f"1 to {services.ORDER_BATCH_MAX} orders, placed in this order in one transaction; each counts "
+                  f"as one request against the rate limits.")
+
+
 class OrderAmendSerializer(StrictSerializer):
     size = DecimalStringField(required=False, help_text="The new total size, what has filled included. Smaller "
                                                         "and nothing else: reduced in place, keeps its priority.")
@@ -183,6 +209,17 @@ class OrderSerializer(SharedFieldsMixin, serializers.ModelSerializer):
 
     def to_representation(self, instance) -> dict:
         return order_data(instance)  # the fields above document it; events carry the same dict
+
+
+class OrderBatchResultSerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="201: the order was placed (or replayed by its client_order_id); "
+                                                "else the 4xx POST /orders/ would have answered, with its error.")
+    order = OrderSerializer(required=False, help_text="With status 201: the order, as POST /orders/ answers it.")
+    error = ErrorSerializer(required=False, help_text="With a 4xx status: the error POST /orders/ would answer.")
+
+
+class OrderBatchResponseSerializer(serializers.Serializer):
+    results = OrderBatchResultSerializer(many=True, help_text="One per order sent, in the same order.")
 
 
 class CancelAllSerializer(StrictSerializer):
@@ -359,6 +396,59 @@ class OrderListView(OrderView, generics.ListAPIView):
         if await_ms:
             order = awaiting.order_await_done(order=order, milliseconds=await_ms)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderBatchView(generics.GenericAPIView):
+    """Place up to 50 orders in one request. Each order takes the fields of POST /orders/ (but ``await_fill_ms``)
+    and is validated and answered on its own, in the order sent: a refused order does not stop the others. The
+    batch is one transaction (the answers come after its commit), so a later order sees the holds and limits of
+    the earlier ones; an error that is not a refusal (e.g. the database) fails the whole request and places
+    nothing. Each order keeps the idempotency of its ``client_order_id``, and counts as one request against the
+    rate limits."""
+
+    serializer_class = OrderBatchSerializer
+    required_scopes = TRADE
+    pagination_class = None
+    queryset = Order.objects.none()
+
+    def throttle_weight(self, request) -> int:
+        """The number of orders sent (accounts.throttling); a body that is no batch is refused and weighs 1."""
+        orders = request.data.get("orders") if isinstance(request.data, dict) else None
+        return len(orders) if isinstance(orders, list) and len(orders) <= services.ORDER_BATCH_MAX else 1
+
+    @extend_schema(request=OrderBatchSerializer, responses={200: OrderBatchResponseSerializer})
+    def post(self, request):
+        checked = [_batch_item_checked(item) for item in validated(OrderBatchSerializer, request)["orders"]]
+        valid = [item for item in checked if isinstance(item, dict)]
+        try:
+            placed = iter(services.orders_place_batch(account=client_account_of(request), acting_user=request.user,
+                                                      orders=valid))
+        except Exception as exc:
+            for _ in valid:
+                metrics.order_rejected(code=error_code(exc))
+            raise
+        results = [next(placed) if isinstance(item, dict) else item for item in checked]
+        return Response({"results": [_batch_result(result) for result in results]})
+
+
+def _batch_item_checked(item) -> dict | serializers.ValidationError:
+    """The order's validated fields, or the validation error POST /orders/ would answer it with."""
+    serializer = OrderBatchItemSerializer(data=item)
+    if serializer.is_valid():
+        return serializer.validated_data
+    return serializers.ValidationError(serializer.errors)
+
+
+def _batch_result(result: Order | DomainError | serializers.ValidationError) -> dict:
+    """One order's answer in a batch, counted in the metrics as POST /orders/ counts it (a refusal by the
+    serializer is not counted there either)."""
+    if isinstance(result, Order):
+        metrics.order_accepted(symbol=result.market.symbol)
+        return {"status": status.HTTP_201_CREATED, "order": OrderSerializer(result).data}
+    if isinstance(result, DomainError):
+        metrics.order_rejected(code=error_code(result))
+    code, body = client_error_answer(result)
+    return {"status": code, "error": body}
 
 
 class OrderDetailView(OrderView, generics.RetrieveAPIView):

@@ -6,6 +6,7 @@ urlpatterns = [
     path("orders/", api.OrderListView.as_view(), name="order-list"),
     path("orders/cancel-all/", api.OrdersCancelAllView.as_view(), name="order-cancel-all"),
     path("orders/cancel-after/", risk_api.CancelAfterView.as_view(), name="order-cancel-after"),
+    path("orders/batch/", api.OrderBatchView.as_view(), name="order-batch"),
     path("orders/<int:pk>/", api.OrderDetailView.as_view(), name="order-detail"),
     path("orders/by-client-id/<str:client_order_id>/", api.OrderByClientIdView.as_view(), name="order-by-client-id"),
     path("orders/<int:pk>/cancel/", api.OrderCancelView.as_view(), name="order-cancel"),

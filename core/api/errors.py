@@ -84,6 +84,13 @@ def api_exception_handler(exc, context):
     return response
 
 
+def client_error_answer(exc: DomainError | drf_exceptions.ValidationError) -> tuple[int, dict]:
+    """The status and body the API answers a refusal with, for a response that carries several answers (each
+    order of a batch answered as ``POST /orders/`` would have answered it alone)."""
+    response = api_exception_handler(exc, {})
+    return response.status_code, response.data
+
+
 def bad_request(request, exception=None):
     """``handler400``: a request Django refused (malformed body, suspicious input) as JSON on API paths."""
     from django.views.defaults import bad_request as django_bad_request

@@ -7,6 +7,7 @@ the names below are the ledger's write API, whichever module of this package hol
 from ledger.services.adjustments import adjustment_approve, adjustment_propose, adjustment_reject
 from ledger.services.chart import client_ledger_account_create, credit_limit_set, firm_account, reference_data_ensure
 from ledger.services.holds import (
+    balances_lock_for_holds,
     hold_new,
     hold_place,
     hold_placing,
@@ -33,6 +34,7 @@ __all__ = [
     "adjustment_approve",
     "adjustment_propose",
     "adjustment_reject",
+    "balances_lock_for_holds",
     "client_ledger_account_create",
     "credit",
     "credit_limit_set",

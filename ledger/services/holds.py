@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -59,6 +59,16 @@ def hold_placing(*, key: str, account: LedgerAccount, asset: str | Asset, amount
         # The caller's transaction rolls back with this error anyway; this only keeps a caught refusal clean.
         sql.hold_delete(hold.pk)
         raise
+
+
+def balances_lock_for_holds(*, account: LedgerAccount, assets: Iterable[str | Asset]) -> None:
+    """Lock the account's balance rows of ``assets`` now, in id order, in the caller's transaction, which will then
+    place several holds on them (a batch of orders). Each hold's reservation locks its row, in the holds' order,
+    until the commit: a transaction holding one row while it waits for another could deadlock with one (a matcher
+    batch) that locks both in id order. Missing rows are not created: nothing can be reserved from them."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("balances_lock_for_holds must run inside the caller's transaction")
+    sql.balances_select_for_update([(account.pk, asset) for asset in sorted({_code(a) for a in assets})])
 
 
 def hold_new(*, key: str, account: LedgerAccount, asset: str | Asset, amount: Decimal, reason: str = "",

@@ -29,15 +29,16 @@ def rate(value: str):
     return override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": value}})
 
 
-def decisions(cache: dict, times: list[float], *, key_id: int) -> list[tuple[bool, float | None]]:
-    """(allowed, wait) for a request of one key at each time."""
+def decisions(cache: dict, times: list[float], *, key_id: int,
+              weights: list[int] | None = None) -> list[tuple[bool, float | None]]:
+    """(allowed, wait) for a request of one key at each time, weighing ``weights`` (default 1 each)."""
     request = SimpleNamespace(auth=ApiKey(pk=key_id))
     out = []
     with override_settings(CACHES={"default": cache}):
-        for now in times:
+        for now, weight in zip(times, weights or [1] * len(times), strict=True):
             throttle = ApiKeyRateThrottle()
             throttle.timer = lambda now=now: now
-            allowed = throttle.allow_request(request, view=None)
+            allowed = throttle.allow_request(request, view=SimpleNamespace(throttle_weight=lambda _, w=weight: w))
             out.append((allowed, None if allowed else throttle.wait()))
         caches["default"].delete(f"throttle_api_key_key:{key_id}")
         caches["default"].delete(f"throttle_api_key_key:{key_id}:window")
@@ -54,6 +55,18 @@ def test_redis_and_drf_decide_alike_over_a_sliding_window():
         expected = decisions(LOCMEM, times, key_id=key_id)
         assert decisions(redis_cache(), times, key_id=key_id) == expected
     assert [allowed for allowed, _ in expected].count(False) >= 5  # the sequence does test refusals
+
+
+def test_redis_and_drf_weigh_heavy_requests_alike():
+    """A batch of N orders counts N requests, and is refused whole when N do not fit (README "Batch orders")."""
+    start = 1_700_000_000.0
+    times = [start, start + 1, start + 2, start + 3, start + 4, start + 60.5, start + 61, start + 62, start + 63]
+    weights = [3, 3, 2, 1, 9, 5, 5, 1, 1]
+    key_id = random.randrange(10**9, 2 * 10**9)
+    with rate("6/min"):
+        expected = decisions(LOCMEM, times, key_id=key_id, weights=weights)
+        assert decisions(redis_cache(), times, key_id=key_id, weights=weights) == expected
+    assert [allowed for allowed, _ in expected] == [True, True, False, False, False, False, True, True, False]
 
 
 def test_a_zero_rate_refuses_everything_on_redis():

@@ -7,6 +7,7 @@ orders. Placing an order takes no market lock: it only inserts a ``new`` row and
 """
 
 from trading.services.amends import order_amend
+from trading.services.batches import ORDER_BATCH_MAX, orders_place_batch
 from trading.services.cancels import CANCELLED_BY_OPERATIONS, USER_REQUESTED, order_cancel, orders_cancel_all
 from trading.services.candles import BackfillSummary, candles_backfill
 from trading.services.controls import (
@@ -32,6 +33,7 @@ __all__ = [
     "CANCELLED_BY_OPERATIONS",
     "LOCK_NAMESPACE",
     "MARKET_FIELDS",
+    "ORDER_BATCH_MAX",
     "RISK_FIELDS",
     "USER_REQUESTED",
     "BackfillSummary",
@@ -48,6 +50,7 @@ __all__ = [
     "order_cancel",
     "order_place",
     "orders_cancel_all",
+    "orders_place_batch",
     "parameter_change_approve",
     "parameter_change_propose",
     "parameter_change_reject",
