@@ -8,12 +8,13 @@ no model instance is built per row. Elsewhere (SQLite, the embedded default) Dja
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import JSONField, Model
 
 
@@ -37,6 +38,33 @@ def prepared_cursor() -> Iterator:
         yield cursor
     finally:
         cursor.close()
+
+
+_coalescing_from: ContextVar[int | None] = ContextVar("coalescing_from", default=None)
+
+
+@contextmanager
+def on_commit_coalesced() -> Iterator[None]:
+    """Inside it, ``on_commit_once`` registers one callback per key for all the writes of the block (a batch of
+    orders wakes its market and the event sequencer once, not once per order); outside, every call registers."""
+    token = _coalescing_from.set(len(transaction.get_connection().run_on_commit))
+    try:
+        yield
+    finally:
+        _coalescing_from.reset(token)
+
+
+def on_commit_once(key: Hashable, func: Callable[[], None]) -> None:
+    """``transaction.on_commit(func, robust=True)``, unless inside ``on_commit_coalesced`` a callback of the same
+    ``key`` registered in that block still waits for the commit (one dropped with a rolled-back savepoint no
+    longer counts: Django removes it from the list)."""
+    start = _coalescing_from.get()
+    if start is not None:
+        pending = transaction.get_connection().run_on_commit[start:]
+        if any(getattr(waiting, "once_key", None) == key for _, waiting, _ in pending):
+            return
+    func.once_key = key
+    transaction.on_commit(func, robust=True)
 
 
 def row_locked(obj: Model) -> Model:

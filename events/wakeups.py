@@ -18,7 +18,8 @@ from functools import cache
 
 import redis
 from django.conf import settings
-from django.db import transaction
+
+from core.db import on_commit_once
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def _publish(pairs: Iterable[tuple[str, str]]) -> None:
 
 def written_on_commit() -> None:
     """After this transaction commits, wake the sequencer (robust: the events are committed whatever happens)."""
-    transaction.on_commit(lambda: _publish([(WRITTEN, "1")]), robust=True)
+    on_commit_once("events-written", lambda: _publish([(WRITTEN, "1")]))
 
 
 def sequenced(head: int, account_ids: Iterable[int], public: bool) -> None:

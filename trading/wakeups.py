@@ -19,6 +19,8 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from core.db import on_commit_once
+
 logger = logging.getLogger(__name__)
 
 FLAG_TTL_SECONDS = 2
@@ -59,7 +61,7 @@ def market_wake(market_id: int) -> None:
 
 def market_wake_on_commit(market_id: int) -> None:
     # robust: the order is committed whatever happens to the message; the sweep finds it if this fails.
-    transaction.on_commit(lambda: market_wake(market_id), robust=True)
+    on_commit_once(("market-wake", market_id), lambda: market_wake(market_id))
 
 
 def wake_flag_clear(market_id: int) -> None:

@@ -285,3 +285,21 @@ def test_a_batch_never_deadlocks_with_a_matcher_locking_the_same_balances_in_id_
     assert statuses(response) == [201, 201]
     assert_balance(alice.account, "BTC", "1", held="0.1")
     assert_balance(alice.account, "USD", "50000", held="2004.00")
+
+
+def test_a_batch_wakes_the_matcher_and_the_event_sequencer_once_after_its_commit(
+        market, alice, django_capture_on_commit_callbacks):
+    # The first order is refused by its write (a short balance) after it registered the sequencer's wake-up: that
+    # went with its savepoint, and the second order's registration stands in for the batch.
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = batch(alice, [order(1, size="3"), order(2, size="0.5"), order(3, size="0.5")])
+    assert statuses(response) == [400, 201, 201]
+    assert sorted(str(callback.once_key) for callback in callbacks) == [
+        "('market-wake', %d)" % market.pk, "events-written"]
+
+
+def test_single_orders_each_wake_after_their_own_commit(market, alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        for n in (1, 2):
+            assert alice.post("/api/v1/orders/", order(n), format="json").status_code == 201
+    assert len(callbacks) == 4  # per order: the market's wake-up and the sequencer's

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from django.db import transaction
 
 from accounts.models import ClientAccount
-from core.db import row_locked
+from core.db import on_commit_coalesced, row_locked
 from core.exceptions import Code as GenericCode
 from core.exceptions import DomainError
 from ledger import services as ledger
@@ -40,7 +40,8 @@ def orders_place_batch(*, account: ClientAccount, orders: Sequence[dict], acting
     if not orders:
         return []
     _balances_locked(account, orders)
-    return [_order_placed_or_refused(account, order, acting_user) for order in orders]
+    with on_commit_coalesced():  # one matcher wake-up per market and one for the event sequencer
+        return [_order_placed_or_refused(account, order, acting_user) for order in orders]
 
 
 def _balances_locked(account: ClientAccount, orders: Sequence[dict]) -> None:
@@ -55,8 +56,9 @@ def _balances_locked(account: ClientAccount, orders: Sequence[dict]) -> None:
 
 
 def _order_placed_or_refused(account: ClientAccount, order: dict, acting_user) -> Order | DomainError:
+    # order_place writes in a savepoint of its own (its transaction, nested in the batch's): a refusal undoes
+    # this order only.
     try:
-        with transaction.atomic():  # the order's savepoint: a refusal undoes this order only
-            return order_place(account=account, acting_user=acting_user, **order)
+        return order_place(account=account, acting_user=acting_user, **order)
     except DomainError as refused:
         return refused
