@@ -103,6 +103,11 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if "postgresql" in DATABASES["default"]["ENGINE"]:
     # An unreachable server fails a request in seconds (503 service_unavailable), not a TCP timeout later.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3)
+    # The hot paths' statements (core.db.prepared_cursor: order placement, API-key authentication) are prepared
+    # after this many runs on a connection; Django's other queries bind on the client and are never prepared.
+    # 0 turns it off (behind a pooler in transaction mode, e.g. PgBouncer before 1.21).
+    _prepare_threshold = env_int("DB_PREPARE_THRESHOLD", 5)
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = _prepare_threshold or None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
