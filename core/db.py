@@ -15,7 +15,7 @@ from functools import cache
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import JSONField, Model
+from django.db.models import Model
 
 
 @contextmanager
@@ -142,23 +142,17 @@ def _insert_text(model: type[Model], with_pk: bool) -> tuple[str, tuple]:
 
 def insert_statement(obj: Model) -> tuple[str, list]:
     """The INSERT of one model instance as (text, parameters), for a caller that sends several writes in one
-    statement (PostgreSQL). Each value is prepared as Django's ``save`` would (``auto_now_add`` and the like,
-    then the database form) and the row travels as one JSON parameter that PostgreSQL casts column by column
+    statement (PostgreSQL). The row travels as one JSON parameter that PostgreSQL casts column by column
     (decimals as text, exact): a short text with one parameter, where one parameter per column would be quoted
-    one by one in Python and make the statement too long for psycopg's cache of parsed queries. Without a
-    primary key the database assigns it (and the instance does not learn it). The instance is then marked as
-    saved. The statement text is cached per model."""
+    one by one in Python and make the statement too long for psycopg's cache of parsed queries. Each value is
+    the field's ``pre_save`` (``auto_now_add`` and the like applied), as Django's ``save`` takes it; what JSON
+    has no type for (decimals, IP addresses, UUIDs) goes as its text, which PostgreSQL casts. Without a primary
+    key the database assigns it (and the instance does not learn it). The instance is then marked as saved. The
+    statement text is cached per model."""
     text, fields = _insert_text(type(obj), obj.pk is not None)
-    row = {field.column: _json_ready(field, field.pre_save(obj, True)) for field in fields}
+    row = {field.column: field.pre_save(obj, True) for field in fields}
     obj._state.adding, obj._state.db = False, connection.alias
-    # What orjson does not know (decimals, IP addresses, UUIDs) is sent as its text form, which PostgreSQL casts.
     return text, [orjson.dumps(row, default=str).decode()]
-
-
-def _json_ready(field, value):
-    if value is None or isinstance(field, JSONField):
-        return value  # a JSON field's value is JSON already; get_db_prep_save would wrap it for psycopg
-    return field.get_db_prep_save(value, connection)
 
 
 def _attname(model: type[Model], name: str) -> str:
