@@ -140,7 +140,7 @@ def _insert_text(model: type[Model], with_pk: bool) -> tuple[str, tuple]:
             fields)
 
 
-def insert_statement(obj: Model) -> tuple[str, list]:
+def insert_statement(obj: Model, *, when: str | None = None) -> tuple[str, list]:
     """The INSERT of one model instance as (text, parameters), for a caller that sends several writes in one
     statement (PostgreSQL). The row travels as one JSON parameter that PostgreSQL casts column by column
     (decimals as text, exact): a short text with one parameter, where one parameter per column would be quoted
@@ -148,8 +148,11 @@ def insert_statement(obj: Model) -> tuple[str, list]:
     the field's ``pre_save`` (``auto_now_add`` and the like applied), as Django's ``save`` takes it; what JSON
     has no type for (decimals, IP addresses, UUIDs) goes as its text, which PostgreSQL casts. Without a primary
     key the database assigns it (and the instance does not learn it). The instance is then marked as saved. The
-    statement text is cached per model."""
+    statement text is cached per model. ``when``: an SQL condition; the row is inserted only if it holds (a
+    caller's statement that writes all or nothing)."""
     text, fields = _insert_text(type(obj), obj.pk is not None)
+    if when:
+        text += f" WHERE {when}"
     row = {field.column: field.pre_save(obj, True) for field in fields}
     obj._state.adding, obj._state.db = False, connection.alias
     return text, [orjson.dumps(row, default=str).decode()]

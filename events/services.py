@@ -52,13 +52,14 @@ def events_record(events: Sequence[NewEvent]) -> None:
     wakeups.written_on_commit()
 
 
-def events_record_statement(events: Sequence[NewEvent]) -> tuple[str, list]:
+def events_record_statement(events: Sequence[NewEvent], *, when: str | None = None) -> tuple[str, list]:
     """``events_record`` as a statement (text, parameters) that the caller sends with its other writes, on
-    PostgreSQL (``trading.sql.placement_write``); the sequencer is woken after the caller's commit."""
+    PostgreSQL (``trading.sql.placement_write``); the sequencer is woken after the caller's commit. ``when``: an
+    SQL condition; the events are inserted only if it holds."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events_record must run inside the transaction of the change it records")
     wakeups.written_on_commit()
-    return sql.events_insert_statement(_rows(events))
+    return sql.events_insert_statement(_rows(events), when=when)
 
 
 def _rows(events: Sequence[NewEvent]) -> list[tuple]:

@@ -40,19 +40,21 @@ def events_insert(rows: Sequence[tuple]) -> None:
         Event.objects.bulk_create([Event(**dict(zip(EVENT_FIELDS, row))) for row in rows])
 
 
-def events_insert_statement(rows: Sequence[tuple]) -> tuple[str, list]:
+def events_insert_statement(rows: Sequence[tuple], *, when: str | None = None) -> tuple[str, list]:
     """The INSERT of ``events_insert`` on PostgreSQL as (text, parameters), for a caller that sends it with other
     writes.
 
     Two text parameters, whatever the number of rows: the small columns as one JSON document, and the payloads
     (orjson renders them in C; JSON text never contains the ASCII record separator) joined by chr(30). An array
     parameter would be quoted element by element in Python, and a jsonb payload column parsed row by row: each
-    cost several times the rest of the insert."""
+    cost several times the rest of the insert. ``when``: an SQL condition; the events are inserted only if it
+    holds (a caller's statement that writes all or nothing)."""
     return (
         "INSERT INTO events_event (type, account_id, market_id, created_at, payload)"
         " SELECT m.v->>0, (m.v->>1)::bigint, (m.v->>2)::bigint, (m.v->>3)::timestamptz, p.v"
         " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS m(v, n)"
-        " JOIN unnest(string_to_array(%s, chr(30))) WITH ORDINALITY AS p(v, n) USING (n) ORDER BY n",
+        " JOIN unnest(string_to_array(%s, chr(30))) WITH ORDINALITY AS p(v, n) USING (n)"
+        + (f" WHERE {when}" if when else "") + " ORDER BY n",
         [orjson.dumps([row[:4] for row in rows]).decode(), "\x1e".join(orjson.dumps(row[4]).decode() for row in rows)],
     )
 

@@ -142,40 +142,55 @@ def placement_reads_portable(account: ClientAccount, market: Market, client_orde
 
 def placement_write(order: Order, *, records: Records, field: str) -> None:
     """Store a placed order: its hold (``order.hold``, not saved yet), the order, and what ``records(order)``
-    gives once the order has its id: its audit row and its events; then reserve what the hold holds, or raise
-    InsufficientFunds naming ``field``. The reservation is the last write, so the client's balance row is locked
-    only until the commit."""
+    gives once the order has its id: its audit row and its events, and reserve what the hold holds; or raise
+    InsufficientFunds naming ``field`` and write nothing at all, so that a caller placing several orders in one
+    transaction needs no savepoint per order (``trading.services.batches``)."""
     if _on_postgresql():
         placement_write_postgresql(order, records=records, field=field)
     else:
         placement_write_portable(order, records=records, field=field)
 
 
+RESERVED = "EXISTS (SELECT FROM reserved)"
+
+
 def placement_write_postgresql(order: Order, *, records: Records, field: str) -> None:
     """One round trip, with the order's and the hold's ids taken beforehand (``PlacementReads.new_ids``): the
-    inserts as data-modifying CTEs and the reservation as the main UPDATE. PostgreSQL runs every part exactly
-    once; the foreign keys between the new rows (order -> hold) are checked at the commit. No row updated: the
-    balance row is missing or short, and the lock-and-check path creates it or refuses."""
-    parts = [insert_statement(order.hold), insert_statement(order)]  # first: they set the timestamps
-    audit, events = records(order)
-    parts += [insert_statement(audit), events_record_statement(events)]
+    reservation and, only if it reserved, the inserts, as data-modifying CTEs (PostgreSQL runs each exactly once;
+    the foreign keys between the new rows, order -> hold, are checked at the commit). The balance row is locked by
+    the statement, whose transaction commits next. Nothing reserved: the balance row is missing or short, and
+    the lock-and-check path refuses, or creates the row and reserves, and then the inserts go on their own."""
     update, update_params = ledger.hold_reserve_statement(order.hold)
-    text = "WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts)) + " " + update
+    parts = _placement_inserts(order, records, when=RESERVED)
+    text = (f"WITH reserved AS ({update} RETURNING 1), "
+            + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts)) + " SELECT count(*) FROM reserved")
     with prepared_cursor() as cursor:
-        cursor.execute(text, [param for _, params in parts for param in params] + update_params)
-        reserved = cursor.rowcount == 1
-    if not reserved:
-        ledger.hold_reserve_checked(order.hold, field=field)
+        cursor.execute(text, update_params + [param for _, params in parts for param in params])
+        [(reserved,)] = cursor.fetchall()
+    if reserved:
+        return
+    ledger.hold_reserve_checked(order.hold, field=field)
+    parts = _placement_inserts(order, records)
+    with prepared_cursor() as cursor:
+        cursor.execute("WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts)) + " SELECT 1",
+                       [param for _, params in parts for param in params])
+
+
+def _placement_inserts(order: Order, records: Records, *, when: str | None = None) -> list[tuple[str, list]]:
+    parts = [insert_statement(order.hold, when=when), insert_statement(order, when=when)]  # first: the timestamps
+    audit, events = records(order)
+    return parts + [insert_statement(audit, when=when), events_record_statement(events, when=when)]
 
 
 def placement_write_portable(order: Order, *, records: Records, field: str) -> None:
-    """One write at a time, the ids assigned by the inserts unless taken beforehand."""
+    """One write at a time, the ids assigned by the inserts unless taken beforehand; the reservation first, the
+    only write that can refuse (SQLite has one writer at a time, so the order of row locks is moot there)."""
+    ledger.hold_reserve_checked(order.hold, field=field)
     order.hold.save(force_insert=True)
     order.save(force_insert=True)
     audit, events = records(order)
     audit.save(force_insert=True)
     events_record(events)
-    ledger.hold_reserve_checked(order.hold, field=field)
 
 
 # --- pre-trade risk's reads ---------------------------------------------------------------------------------

@@ -289,8 +289,8 @@ def test_a_batch_never_deadlocks_with_a_matcher_locking_the_same_balances_in_id_
 
 def test_a_batch_wakes_the_matcher_and_the_event_sequencer_once_after_its_commit(
         market, alice, django_capture_on_commit_callbacks):
-    # The first order is refused by its write (a short balance) after it registered the sequencer's wake-up: that
-    # went with its savepoint, and the second order's registration stands in for the batch.
+    # The first order is refused by its write (a short balance); the orders placed after it are woken for all the
+    # same, once.
     with django_capture_on_commit_callbacks() as callbacks:
         response = batch(alice, [order(1, size="3"), order(2, size="0.5"), order(3, size="0.5")])
     assert statuses(response) == [400, 201, 201]

@@ -21,7 +21,7 @@ from ledger.models import Balance, Hold
 from tests.factories import ClientAccountFactory, MarketFactory, fund
 from tests.trading.helpers import match, place
 from trading import services, sql
-from trading.models import FeeSchedule, Market, MarketStatus
+from trading.models import FeeSchedule, Market, MarketStatus, Order
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -193,6 +193,24 @@ def test_placement_write_creates_a_missing_balance_row_and_refuses(trader, monke
         return refusal.value.field
 
     assert both("placement_write", refused) == ["size", "size"]
+
+
+def test_placement_write_refusing_leaves_nothing_behind_even_without_a_savepoint(trader, monkeypatch):
+    market = MarketFactory()  # no BTC: the sell is refused by the lock-and-check path, the buy by the statement
+
+    def refused_then_placed(variant):
+        monkeypatch.setattr(sql, "placement_write", variant)
+        for side, size in (("buy", "3"), ("sell", "0.5")):
+            with pytest.raises(InsufficientFunds):
+                services.order_place(account=trader, market=market, side=side, type="limit", size=D(size),
+                                     price=D("20000.00"), client_order_id=f"o-{side}", acting_user=None,
+                                     savepoint=False)
+        left = (Hold.objects.count(), Order.objects.count(), Event.objects.count(),
+                AuditLog.objects.filter(action="order.place").count())
+        placed = place(trader, market, "buy", size="0.5", price="20000.00", client_order_id="o-buy")  # goes on
+        return left, placed.hold.amount
+
+    assert both("placement_write", refused_then_placed) == [((0, 0, 0, 0), D("10020.00"))] * 2
 
 
 # --- market_lock ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Placing a batch of orders (``POST /api/v1/orders/batch/``) with a group commit: one transaction for the whole
-batch, each order placed by ``order_place`` in a savepoint of its own.
+"""Placing a batch of orders (``POST /api/v1/orders/batch/``) with a group commit: one transaction, and one
+commit, for the whole batch, each order placed by ``order_place`` in it.
 
-A refused order rolls back only its own savepoint; the others stand. Orders later in a batch see the earlier ones
-(their holds, open-order counts and notional) because they share the transaction. Anything that is not a refusal
-of one order (a ``DomainError``), e.g. a database error, propagates and rolls the whole batch back.
+A refused order has written nothing (``trading.sql.placement_write`` writes all or nothing), so the others stand
+without a savepoint per order. Orders later in a batch see the earlier ones (their holds, open-order counts and
+notional) because they share the transaction. Anything that is not a refusal of one order (a ``DomainError``),
+e.g. a database error, propagates and rolls the whole batch back.
 
 The batch locks the client account's row, then the balance rows its orders may reserve from (in id order), before
 its first order, and keeps them until its commit: one account's batches and placements wait for each other, and a
@@ -56,9 +57,9 @@ def _balances_locked(account: ClientAccount, orders: Sequence[dict]) -> None:
 
 
 def _order_placed_or_refused(account: ClientAccount, order: dict, acting_user) -> Order | DomainError:
-    # order_place writes in a savepoint of its own (its transaction, nested in the batch's): a refusal undoes
-    # this order only.
+    # No savepoint per order: a refused placement has written nothing, and the account's row, locked by the batch
+    # before its first order, keeps any other placement from racing an order's client order id.
     try:
-        return order_place(account=account, acting_user=acting_user, **order)
+        return order_place(account=account, acting_user=acting_user, savepoint=False, **order)
     except DomainError as refused:
         return refused

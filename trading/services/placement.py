@@ -60,7 +60,7 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
                 post_only: bool = False, stp: str = SelfTradePrevention.CANCEL_NEWEST,
                 client_order_id: str | None = None, stop_price: Decimal | None = None,
                 expire_time: datetime | None = None, metadata: dict | None = None, replaces: Order | None = None,
-                acting_user) -> Order:
+                acting_user, savepoint: bool = True) -> Order:
     """Accept an order: validate it, hold what it may spend, store it as ``new`` and wake the matcher.
 
     Idempotent on (account, client_order_id): the same id with the same parameters returns the stored order,
@@ -68,6 +68,11 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
 
     ``market`` may have been read long before (the API takes it from a per-process cache): the transaction reads
     the market's status and version fresh, and reloads the market if it changed.
+
+    ``savepoint=False``: place it in the caller's transaction as it is, without a transaction or savepoint of its
+    own. A refusal has written nothing (``sql.placement_write`` writes all or nothing), so the caller's transaction
+    goes on; for a caller that holds the account's row lock from an earlier statement, so that no concurrent
+    placement can take the client order id between this one's check and its insert (``batches``).
     """
     client_order_id = client_order_id or uuid.uuid4().hex
     if len(client_order_id) > 64:
@@ -76,8 +81,13 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
     params = _params_normalised(OrderParams(market.pk, side, type, size, price, funds, time_in_force,
                                             bool(post_only), stp, stop_price, expire_time,
                                             metadata if metadata is not None else {}))
-    try:
+    if not savepoint:
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("order_place(savepoint=False) must run inside the caller's transaction")
         return _order_place(account, market, params, client_order_id, acting_user, replaces)
+    try:
+        with transaction.atomic():
+            return _order_place(account, market, params, client_order_id, acting_user, replaces)
     except IntegrityError:
         # A concurrent request with the same client order id committed first (the unique index made us wait).
         existing = Order.objects.filter(account=account, client_order_id=client_order_id).first()
@@ -86,7 +96,6 @@ def order_place(*, account: ClientAccount, market: Market, side: str, type: str,
         return _replayed(existing, params)
 
 
-@transaction.atomic
 def _order_place(account: ClientAccount, market: Market, params: OrderParams, client_order_id: str,
                  acting_user, replaces: Order | None = None) -> Order:
     intent = risk.OrderIntent(params.side, params.type, params.price, params.size, params.funds, params.post_only,
