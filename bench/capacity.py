@@ -18,7 +18,8 @@ cluster, the postmaster's tree; matcher: the Celery worker tree; Redis: redis-se
 process), and the machine's idle share (/proc/stat). PostgreSQL, Redis and the machine are shared: whatever else
 runs on them counts, so measure on a quiet machine.
 
-A step passes when p99 < 50 ms, completed >= 98% of offered, no answer is outside 2xx and the matcher lag is
+A step passes when p99 < 50 ms (``--p99-ms``: a batch of 50 orders is one request carrying 50 placements, so
+batch runs state their own bound), completed >= 98% of offered, no answer is outside 2xx and the matcher lag is
 <= 1 s. Printed last: the capacity (the highest passing step's offered rate), the first failing step and why, and
 the p99 at 500 orders/s against the issue's 25 ms target.
 
@@ -49,7 +50,7 @@ os.environ.setdefault("API_IP_THROTTLE_RATE", "10000000/min")  # every request c
 import api_load  # noqa: E402 - after the environment it reads
 from common import django_setup, percentile, report, trees_cpu_seconds  # noqa: E402
 
-P99_LIMIT_MS = 50
+P99_LIMIT_MS = 50  # per request; --p99-ms changes it (a 50-order batch request carries 50 placements)
 COMPLETED_SHARE = 0.98
 MATCHER_LAG_LIMIT_S = 1.0
 SATURATED_AFTER = 2  # failing steps in a row
@@ -74,6 +75,7 @@ class Step(Load):
     matcher_lag: float  # seconds
     cpu_ms: dict[str, float]  # per completed order
     idle_share: float  # of the machine's cores
+    p99_limit_ms: float = P99_LIMIT_MS
 
     @property
     def completed_rate(self) -> float:
@@ -83,8 +85,8 @@ class Step(Load):
         """Why the step fails the capacity conditions (none: it passes)."""
         reasons = []
         p99 = percentile(self.latencies, 99)
-        if not p99 < P99_LIMIT_MS:
-            reasons.append(f"p99 {p99:.1f} ms >= {P99_LIMIT_MS} ms")
+        if not p99 < self.p99_limit_ms:
+            reasons.append(f"p99 {p99:.1f} ms >= {self.p99_limit_ms:g} ms")
         if self.completed_rate < COMPLETED_SHARE * self.offered:
             reasons.append(f"completed {self.completed_rate:,.0f}/s < {COMPLETED_SHARE:.0%} of {self.offered:g}/s")
         errors = {code: n for code, n in (self.statuses + self.order_statuses).items() if not 200 <= code < 300}
@@ -181,7 +183,7 @@ def load_run(headers, rng, prefix: str, offered: float, seconds: int, batch: int
     return Load(offered, requests * per_request, completed, elapsed, latencies, statuses, order_statuses)
 
 
-def step_run(pids, headers, rng, offered: float, seconds: int, batch: int | None) -> Step:
+def step_run(pids, headers, rng, offered: float, seconds: int, batch: int | None, p99_limit_ms: float) -> Step:
     idle0, total0 = machine_idle()
     cpu0 = cpu_seconds(pids)
     load = load_run(headers, rng, f"step-{offered:g}", offered, seconds, batch)
@@ -189,7 +191,8 @@ def step_run(pids, headers, rng, offered: float, seconds: int, batch: int | None
     cpu1 = cpu_seconds(pids)
     idle1, total1 = machine_idle()
     cpu_ms = {name: (cpu1[name] - cpu0[name]) * 1000 / max(load.completed, 1) for name in COMPONENTS}
-    return Step(**vars(load), matcher_lag=lag, cpu_ms=cpu_ms, idle_share=(idle1 - idle0) / (total1 - total0))
+    return Step(**vars(load), matcher_lag=lag, cpu_ms=cpu_ms, idle_share=(idle1 - idle0) / (total1 - total0),
+                p99_limit_ms=p99_limit_ms)
 
 
 # --- the report -------------------------------------------------------------------------------------------------
@@ -252,6 +255,8 @@ def main() -> None:
     parser.add_argument("--all-steps", action="store_true", help="do not stop once two steps in a row fail")
     parser.add_argument("--batch", type=batch_size, metavar="N",
                         help="N orders (1-50) per request to POST /api/v1/orders/batch/")
+    parser.add_argument("--p99-ms", type=float, default=P99_LIMIT_MS,
+                        help="the capacity condition's bound on p99 latency per request (issue 15: 50 ms)")
     parser.add_argument("--port", type=int, default=8767)
     api_load.server_options(parser)
     args = parser.parse_args()
@@ -269,7 +274,7 @@ def main() -> None:
         api_load.matcher_drained(timeout=DRAIN_TIMEOUT_S)
         steps, failing = [], 0
         for offered in args.rates:
-            steps.append(step_run(pids, headers, rng, offered, args.seconds, args.batch))
+            steps.append(step_run(pids, headers, rng, offered, args.seconds, args.batch, args.p99_ms))
             report(f"{offered:g} orders/s offered for {args.seconds} s ({endpoint})",
                    step_figures(steps[-1], args.batch))
             failing = failing + 1 if steps[-1].failures() else 0
