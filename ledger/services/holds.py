@@ -93,7 +93,7 @@ def hold_reserve_checked(hold: Hold, *, field: str) -> None:
 
 
 def hold_reserve_statement(hold: Hold) -> tuple[str, list]:
-    """The reservation of a new hold's amount as one UPDATE (text, parameters) that the caller sends last in a
+    """The reservation of a new hold's amount as one UPDATE (text, parameters) that the caller sends in one
     statement with its other writes; it updates no row if the balance is missing or short (then
     ``hold_reserve_checked``)."""
     return sql.balance_reserve_statement(hold.account_id, hold.asset_id, hold.amount)
