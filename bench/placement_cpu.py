@@ -17,7 +17,7 @@ import random
 import sys
 import time
 
-from common import django_setup, fresh_database, report
+from common import django_setup, fresh_database, report, tree_cpu_seconds
 
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")  # wake-ups published, never consumed
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
@@ -25,21 +25,16 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("API_IP_THROTTLE_RATE", "10000000/min")  # every request comes from 127.0.0.1
 
 
-def backend_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measured(run, n: int, backend: int) -> str:
     for i in range(20):  # warm: caches, and statements prepared on the connection
         run(-1 - i)
-    cpu, pg, wall = time.process_time(), backend_cpu_seconds(backend), time.perf_counter()
+    cpu, pg, wall = time.process_time(), tree_cpu_seconds(backend), time.perf_counter()  # a backend has no children
     for i in range(n):
         run(i)
     per = 1000 / n
-    return (f"Python {(time.process_time() - cpu) * per:.2f} ms, PostgreSQL {(backend_cpu_seconds(backend) - pg) * per:.2f}"
-            f" ms, wall {(time.perf_counter() - wall) * per:.2f} ms")
+    return (f"Python {(time.process_time() - cpu) * per:.2f} ms, "
+            f"PostgreSQL {(tree_cpu_seconds(backend) - pg) * per:.2f} ms, "
+            f"wall {(time.perf_counter() - wall) * per:.2f} ms")
 
 
 def wsgi_post(app, path: str, header: str, body: dict) -> None:

@@ -22,9 +22,9 @@ from django.db.models import Model
 def prepared_cursor() -> Iterator:
     """PostgreSQL: a cursor that binds parameters on the server, so that psycopg prepares a statement once this
     connection has run it a few times (``prepare_threshold``) and PostgreSQL no longer parses and plans it. For
-    the fixed statements of the hot paths (order placement, API-key authentication), where planning cost PostgreSQL as much CPU as
-    running them; Django's other queries bind on the client. Query logging and error wrapping stay Django's.
-    Other databases: Django's usual cursor."""
+    the fixed statements of the hot paths (order placement, API-key authentication), where planning cost
+    PostgreSQL about as much as running them; Django's other queries bind on the client. Query logging and error
+    wrapping stay Django's. Other databases: Django's usual cursor."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             yield cursor

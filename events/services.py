@@ -46,8 +46,7 @@ def events_record(events: Sequence[NewEvent]) -> None:
     """Append events to the log, in this order, in the caller's transaction (one statement)."""
     if not events:
         return
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("events_record must run inside the transaction of the change it records")
+    _require_transaction()
     sql.events_insert(_rows(events))
     wakeups.written_on_commit()
 
@@ -56,10 +55,14 @@ def events_record_statement(events: Sequence[NewEvent], *, when: str | None = No
     """``events_record`` as a statement (text, parameters) that the caller sends with its other writes, on
     PostgreSQL (``trading.sql.placement_write``); the sequencer is woken after the caller's commit. ``when``: an
     SQL condition; the events are inserted only if it holds."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("events_record must run inside the transaction of the change it records")
+    _require_transaction()
     wakeups.written_on_commit()
     return sql.events_insert_statement(_rows(events), when=when)
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("events_record must run inside the transaction of the change it records")
 
 
 def _rows(events: Sequence[NewEvent]) -> list[tuple]:

@@ -77,8 +77,6 @@ def order_amended(order: Order) -> None:
     events_record(events)
 
 
-
-
 def _book_event(market_id: int, sequence: int, orders, *, reset: bool = False) -> NewEvent:
     """What one transaction did to the resting book: per order changed, [id, side, price, size still resting]
     (unformatted; "0": off the book). ``reset``: the changes are not all listed, reread the book."""

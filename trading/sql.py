@@ -161,25 +161,29 @@ def placement_write_postgresql(order: Order, *, records: Records, field: str) ->
     the statement, whose transaction commits next. Nothing reserved: the balance row is missing or short, and
     the lock-and-check path refuses, or creates the row and reserves, and then the inserts go on their own."""
     update, update_params = ledger.hold_reserve_statement(order.hold)
-    parts = _placement_inserts(order, records, when=RESERVED)
-    text = (f"WITH reserved AS ({update} RETURNING 1), "
-            + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts)) + " SELECT count(*) FROM reserved")
+    reserve = ("reserved", f"{update} RETURNING 1", update_params)
     with prepared_cursor() as cursor:
-        cursor.execute(text, update_params + [param for _, params in parts for param in params])
+        cursor.execute(*_ctes([reserve, *_placement_inserts(order, records, when=RESERVED)],
+                              "SELECT count(*) FROM reserved"))
         [(reserved,)] = cursor.fetchall()
     if reserved:
         return
     ledger.hold_reserve_checked(order.hold, field=field)
-    parts = _placement_inserts(order, records)
     with prepared_cursor() as cursor:
-        cursor.execute("WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts)) + " SELECT 1",
-                       [param for _, params in parts for param in params])
+        cursor.execute(*_ctes(_placement_inserts(order, records), "SELECT 1"))
 
 
-def _placement_inserts(order: Order, records: Records, *, when: str | None = None) -> list[tuple[str, list]]:
+def _ctes(parts: list[tuple[str, str, list]], query: str) -> tuple[str, list]:
+    """One statement: ``WITH`` each (name, data-modifying statement, parameters) of ``parts``, then ``query``."""
+    return (f"WITH {', '.join(f'{name} AS ({text})' for name, text, _ in parts)} {query}",
+            [param for _, _, params in parts for param in params])
+
+
+def _placement_inserts(order: Order, records: Records, *, when: str | None = None) -> list[tuple[str, str, list]]:
     parts = [insert_statement(order.hold, when=when), insert_statement(order, when=when)]  # first: the timestamps
     audit, events = records(order)
-    return parts + [insert_statement(audit, when=when), events_record_statement(events, when=when)]
+    parts += [insert_statement(audit, when=when), events_record_statement(events, when=when)]
+    return [(f"w{i}", text, params) for i, (text, params) in enumerate(parts)]
 
 
 def placement_write_portable(order: Order, *, records: Records, field: str) -> None:

@@ -43,7 +43,8 @@ def orders_cancel_all(*, account: ClientAccount, market: Market | None = None, a
     market_ids = sorted(set(scope.values_list("market_id", flat=True)))
     for market_id in market_ids:  # in id order: two cancel-alls never wait for each other in a cycle
         sql.market_lock(market_id, wait=True)
-    orders = list(scope.filter(market_id__in=market_ids).select_for_update(of=("self",), no_key=True).select_related("hold").order_by("id"))
+    orders = list(scope.filter(market_id__in=market_ids).select_for_update(of=("self",), no_key=True)
+                  .select_related("hold").order_by("id"))
     for market_id in market_ids:
         in_market = [o for o in orders if o.market_id == market_id]
         resting = any(o.status != OrderStatus.NEW for o in in_market)

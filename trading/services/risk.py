@@ -103,8 +103,8 @@ def _mode_check(market: Market, order: OrderIntent) -> None:
         raise MarketNotOpen(f"{market.symbol} is in limit-only mode: only limit and stop-limit orders are accepted.",
                             code=Code.MARKET_LIMIT_ONLY, field="type")
     if market.status == MarketStatus.POST_ONLY and not order.post_only:
-        raise MarketNotOpen(f"{market.symbol} is in post-only mode: only post-only limit and stop-limit orders are accepted.",
-                            code=Code.MARKET_POST_ONLY, field="post_only")
+        raise MarketNotOpen(f"{market.symbol} is in post-only mode: only post-only limit and stop-limit orders are "
+                            "accepted.", code=Code.MARKET_POST_ONLY, field="post_only")
 
 
 def _walk_needed(market: Market, order: OrderIntent) -> bool:

@@ -59,7 +59,8 @@ class BatchSettlement:
         return len(self.fills)
 
     def _makers_load(self, outcomes: list[engine.Outcome], expired) -> None:
-        ids = ({m.maker_id for o in outcomes for m in o.matches} | {c.order_id for o in outcomes for c in o.maker_cancels}
+        ids = ({m.maker_id for o in outcomes for m in o.matches}
+               | {c.order_id for o in outcomes for c in o.maker_cancels}
                | {d.order_id for o in outcomes for d in o.maker_decrements} | {o.order_id for o in outcomes}
                | {x.order_id for x in expired})
         missing = ids - self.orders.keys()
