@@ -26,6 +26,21 @@ def _connect_request_ids():
 _connect_request_ids()
 
 
+# Celery's Django fix-up closes the database connection before and after every task unless CELERY_DB_REUSE_MAX
+# is set: a new PostgreSQL backend per matcher batch, and none of the batch's statements ever prepared. The
+# settings set it; connections then live as they do in the web (CONN_MAX_AGE), closed after a task that broke
+# one. Not for tasks run in-process (no broker): they run inside the caller's request and transaction.
+def _task_connections_tidy(task=None, **_):
+    if task is not None and not getattr(task.request, "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
+signals.task_prerun.connect(_task_connections_tidy, weak=False, dispatch_uid="db_connections_prerun")
+signals.task_postrun.connect(_task_connections_tidy, weak=False, dispatch_uid="db_connections_postrun")
+
+
 @signals.worker_ready.connect
 def _worker_metrics(**_):
     from django.conf import settings

@@ -254,6 +254,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keep a worker's database connection between tasks (brokerage/celery.py): Celery's fix-up would otherwise open a
+# new one for every task. It still closes them every this many tasks; Django's CONN_MAX_AGE applies as in the web.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 10_000)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 # RabbitMQ (amqp://) or Redis (redis://), chosen by the URL. CELERY_QUEUE renames the default queue (tests use
