@@ -1,9 +1,11 @@
-"""Row-level helpers: ``row_locked`` for state transitions, and bulk writes for the hot paths (the matcher's
-batch), one statement each whatever the number of rows.
+"""Row-level helpers: ``row_locked`` for state transitions, bulk writes for the hot paths (the matcher's batch),
+one statement each whatever the number of rows, and ``models_select`` for their fixed reads.
 
 On PostgreSQL every column travels as one array parameter and ``unnest`` turns the arrays back into rows: the
 statement text stays the same size for any batch (no thousands of placeholders to build, send and parse), and
-no model instance is built per row. Elsewhere (SQLite, the embedded default) Django's bulk methods do it.
+no model instance is built per row. The arrays bind on the server (``prepared_cursor``): no quoting of every
+value in Python, and the statement, whose text depends only on the model and the columns, gets prepared.
+Elsewhere (SQLite, the embedded default) Django's bulk methods do it.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def rows_insert(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
            "ORDER BY n")
     if returning:
         sql += " RETURNING " + ", ".join(f'"{_column(model, r)}"' for r in returning)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [list(column) for column in zip(*rows)])
         return [tuple(row) for row in cursor.fetchall()] if returning else []
 
@@ -127,7 +129,7 @@ def rows_update(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
     arrays = ", ".join(f"%s::{array_type}" for _, array_type in columns)
     sql = (f'UPDATE "{model._meta.db_table}" AS m SET {assignments} '
            f"FROM unnest({arrays}) AS v({', '.join(aliases)}) WHERE m.\"{columns[0][0]}\" = v.c0")
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [list(column) for column in zip(*rows)])
         return cursor.rowcount
 
@@ -156,6 +158,62 @@ def insert_statement(obj: Model, *, when: str | None = None) -> tuple[str, list]
     row = {field.column: field.pre_save(obj, True) for field in fields}
     obj._state.adding, obj._state.db = False, connection.alias
     return text, [orjson.dumps(row, default=str).decode()]
+
+
+@cache
+def _joined_select(model: type[Model], related: str | None) -> tuple[str, int]:
+    """``SELECT <model's columns>[, <related model's columns>] FROM <table> AS m [LEFT JOIN ... AS r]`` and the
+    number of the model's columns. Cached: models don't change."""
+    fields = model._meta.concrete_fields
+    columns = [f'm."{field.column}"' for field in fields]
+    joins = ""
+    if related is not None:
+        field = model._meta.get_field(related)
+        target = field.related_model
+        columns += [f'r."{f.column}"' for f in target._meta.concrete_fields]
+        joins = (f' LEFT JOIN "{target._meta.db_table}" AS r'
+                 f' ON r."{target._meta.pk.column}" = m."{field.column}"')
+    return f'SELECT {", ".join(columns)} FROM "{model._meta.db_table}" AS m{joins}', len(fields)
+
+
+def models_select(model: type[Model], where: str, params: Sequence, *, related: str | None = None) -> list[Model]:
+    """Instances of ``model`` for the rows that ``where`` (SQL after ``WHERE``, the table aliased ``m``; it may go
+    on with ORDER BY and LIMIT) selects, with the foreign key ``related`` loaded as ``select_related`` would
+    (joined as ``r``). For the fixed reads of a hot path: the statement text is built once per model and bound
+    on the server (``prepared_cursor``), where an ORM queryset is compiled again on every run. PostgreSQL only:
+    values are taken as psycopg returns them (other backends need Django's converters, e.g. for decimals)."""
+    text, width = _joined_select(model, related)
+    db = connection.alias
+    names = [field.attname for field in model._meta.concrete_fields]
+    if related is not None:
+        target = model._meta.get_field(related).related_model
+        related_names = [field.attname for field in target._meta.concrete_fields]
+    with prepared_cursor() as cursor:
+        cursor.execute(f"{text} WHERE {where}", params)
+        rows = cursor.fetchall()
+    converters = _converters(model, related)
+    out = []
+    for row in rows:
+        row = [convert(value) for convert, value in zip(converters, row)] if converters else row
+        obj = model.from_db(db, names, row[:width])
+        if related is not None:
+            rest = row[width:]
+            obj._state.fields_cache[related] = None if rest[0] is None else target.from_db(db, related_names, rest)
+        out.append(obj)
+    return out
+
+
+@cache
+def _converters(model: type[Model], related: str | None) -> list | None:
+    """What Django's query would convert each column's value with (``from_db_value``: e.g. JSON fields on backends
+    that return text), or None when no column needs it."""
+    fields = list(model._meta.concrete_fields)
+    if related is not None:
+        fields += list(model._meta.get_field(related).related_model._meta.concrete_fields)
+    if not any(hasattr(field, "from_db_value") for field in fields):
+        return None
+    return [(lambda value, f=field: f.from_db_value(value, None, connection)) if hasattr(field, "from_db_value")
+            else (lambda value: value) for field in fields]
 
 
 def _attname(model: type[Model], name: str) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 import orjson
 from django.db import connection
 
+from core.db import prepared_cursor
 from events.models import Event
 
 LOCK_NAMESPACE = 0x6576  # first key of the sequencer's advisory lock: "ev"(ents)
@@ -34,7 +35,7 @@ def events_insert(rows: Sequence[tuple]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(*events_insert_statement(rows))
     else:
         Event.objects.bulk_create([Event(**dict(zip(EVENT_FIELDS, row))) for row in rows])

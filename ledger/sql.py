@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from core.db import models_select, prepared_cursor
 from ledger.errors import InsufficientFunds
 from ledger.models import Balance, Hold, HoldStatus, JournalEntry, LedgerAccount, Purpose
 from ledger.selectors import amount_text
@@ -41,7 +42,7 @@ def entries_existing_postgresql(keys: list[str]) -> dict[str, JournalEntry]:
     a query compiled for hundreds of placeholders."""
     if not keys:
         return {}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute("SELECT key FROM ledger_journalentry WHERE key = ANY(%s::varchar[])", [keys])
         keys = [key for (key,) in cursor.fetchall()]
     return entries_existing_portable(keys)
@@ -51,6 +52,25 @@ def entries_existing_portable(keys: list[str]) -> dict[str, JournalEntry]:
     if not keys:
         return {}
     return {e.key: e for e in JournalEntry.objects.filter(key__in=keys)}
+
+
+# --- ledger accounts ----------------------------------------------------------------------------------------
+
+
+def ledger_accounts_of(client_ids: Iterable[int], code: str) -> list[LedgerAccount]:
+    """The ledger accounts of these client accounts, and the account with ``code`` if it exists: one read (the
+    matcher's batch needs its clients' accounts and the fee account)."""
+    if _on_postgresql():
+        return ledger_accounts_of_postgresql(client_ids, code)
+    return ledger_accounts_of_portable(client_ids, code)
+
+
+def ledger_accounts_of_postgresql(client_ids: Iterable[int], code: str) -> list[LedgerAccount]:
+    return models_select(LedgerAccount, "m.client_id = ANY(%s::bigint[]) OR m.code = %s", [list(client_ids), code])
+
+
+def ledger_accounts_of_portable(client_ids: Iterable[int], code: str) -> list[LedgerAccount]:
+    return list(LedgerAccount.objects.filter(Q(client_id__in=list(client_ids)) | Q(code=code)))
 
 
 # --- deferred checks --------------------------------------------------------------------------------------
@@ -89,7 +109,7 @@ def holds_release_rows(hold_ids: list[int], now) -> list[tuple[int, int, str, De
 
 def holds_release_rows_postgresql(hold_ids: list[int], now) -> list[tuple[int, int, str, Decimal]]:
     """One statement."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             "WITH locked AS (SELECT id, remaining FROM ledger_hold WHERE id = ANY(%s::bigint[]) AND status = 'active'"
             " ORDER BY id FOR NO KEY UPDATE)"
@@ -120,7 +140,7 @@ def captures_apply(per_hold: dict[int, Decimal], now) -> int:
 
 def captures_apply_postgresql(per_hold: dict[int, Decimal], now) -> int:
     """One statement (the matcher captures hundreds of holds per batch)."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             "UPDATE ledger_hold AS h SET remaining = h.remaining - v.amount, updated_at = %s, "
             "status = CASE WHEN h.remaining = v.amount THEN 'captured' ELSE 'active' END "

@@ -8,7 +8,7 @@ SQLite default; they also run on PostgreSQL, which is how the parity tests cover
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import AssetLimit, ClientAccount
 from audit.models import AuditLog
-from core.db import insert_statement, prepared_cursor
+from core.db import insert_statement, models_select, prepared_cursor
 from events.services import NewEvent, events_record, events_record_statement
 from ledger import services as ledger
 from trading.candles import GRANULARITIES, CandleRow, FillTrade, candle_merge, candles_of
@@ -308,7 +308,7 @@ def market_lock(market_id: int, *, wait: bool) -> bool:
 
 def market_lock_postgresql(market_id: int, *, wait: bool) -> bool:
     function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(f"SELECT {function}(%s::int, %s::int)::text", [LOCK_NAMESPACE, market_id])
         return wait or cursor.fetchone()[0] == "true"
 
@@ -316,6 +316,80 @@ def market_lock_postgresql(market_id: int, *, wait: bool) -> bool:
 def market_lock_portable(market_id: int, *, wait: bool) -> bool:
     """Nothing to take: SQLite lets one transaction write at a time, which serialises writes anyway."""
     return True
+
+
+# --- the matcher's batch -----------------------------------------------------------------------------------
+# Read and written once per batch whatever its size: at a few orders a second every batch holds one order or
+# two, and these fixed statements were most of its cost as compiled ORM queries.
+
+
+def market_version(market_id: int) -> tuple | None:
+    """The market's (created_at, status, updated_at, match_seq, cancel_seq), or None if there is no such market.
+    Every change of the row but the two counters moves ``updated_at``; ``created_at`` tells a market from one
+    that reuses its id after a test flushes the database."""
+    if _on_postgresql():
+        return market_version_postgresql(market_id)
+    return market_version_portable(market_id)
+
+
+def market_version_postgresql(market_id: int) -> tuple | None:
+    with prepared_cursor() as cursor:
+        cursor.execute("SELECT created_at, status, updated_at, match_seq, cancel_seq FROM trading_market"
+                       " WHERE id = %s", [market_id])
+        return cursor.fetchone()
+
+
+def market_version_portable(market_id: int) -> tuple | None:
+    return (Market.objects.filter(pk=market_id)
+            .values_list("created_at", "status", "updated_at", "match_seq", "cancel_seq").first())
+
+
+def orders_new(market_id: int, limit: int) -> list[Order]:
+    """The market's oldest ``new`` orders, at most ``limit``, with their holds."""
+    if _on_postgresql():
+        return orders_new_postgresql(market_id, limit)
+    return orders_new_portable(market_id, limit)
+
+
+def orders_new_postgresql(market_id: int, limit: int) -> list[Order]:
+    return models_select(Order, "m.market_id = %s AND m.status = 'new' ORDER BY m.id LIMIT %s", [market_id, limit],
+                         related="hold")
+
+
+def orders_new_portable(market_id: int, limit: int) -> list[Order]:
+    return list(Order.objects.filter(market_id=market_id, status="new").select_related("hold").order_by("id")[:limit])
+
+
+def orders_with_holds(order_ids: Collection[int]) -> list[Order]:
+    """These orders, with their holds."""
+    if _on_postgresql():
+        return orders_with_holds_postgresql(order_ids)
+    return orders_with_holds_portable(order_ids)
+
+
+def orders_with_holds_postgresql(order_ids: Collection[int]) -> list[Order]:
+    return models_select(Order, "m.id = ANY(%s::bigint[])", [list(order_ids)], related="hold")
+
+
+def orders_with_holds_portable(order_ids: Collection[int]) -> list[Order]:
+    return list(Order.objects.filter(pk__in=order_ids).select_related("hold"))
+
+
+def match_seq_next(market_id: int) -> None:
+    """Count one more committed batch of the market (``Market.match_seq``)."""
+    if _on_postgresql():
+        match_seq_next_postgresql(market_id)
+    else:
+        match_seq_next_portable(market_id)
+
+
+def match_seq_next_postgresql(market_id: int) -> None:
+    with prepared_cursor() as cursor:
+        cursor.execute("UPDATE trading_market SET match_seq = match_seq + 1 WHERE id = %s", [market_id])
+
+
+def match_seq_next_portable(market_id: int) -> None:
+    Market.objects.filter(pk=market_id).update(match_seq=F("match_seq") + 1)
 
 
 # --- cancel sequence numbers --------------------------------------------------------------------------------
@@ -376,7 +450,7 @@ CANDLES_UPSERT = (
 def candles_upsert_postgresql(market_id: int, rows: list[CandleRow]) -> None:
     """One statement: the rows' columns as arrays (``unnest``), merged into stored candles as ``candle_merge``
     does."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(CANDLES_UPSERT, [market_id, *(list(column) for column in zip(*rows))])
 
 

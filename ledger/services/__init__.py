@@ -5,7 +5,13 @@ the names below are the ledger's write API, whichever module of this package hol
 """
 
 from ledger.services.adjustments import adjustment_approve, adjustment_propose, adjustment_reject
-from ledger.services.chart import client_ledger_account_create, credit_limit_set, firm_account, reference_data_ensure
+from ledger.services.chart import (
+    client_and_firm_accounts,
+    client_ledger_account_create,
+    credit_limit_set,
+    firm_account,
+    reference_data_ensure,
+)
 from ledger.services.holds import (
     balances_lock_for_holds,
     hold_new,
@@ -35,6 +41,7 @@ __all__ = [
     "adjustment_propose",
     "adjustment_reject",
     "balances_lock_for_holds",
+    "client_and_firm_accounts",
     "client_ledger_account_create",
     "credit",
     "credit_limit_set",

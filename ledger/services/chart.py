@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db import transaction
@@ -20,6 +21,15 @@ def firm_account(purpose: str) -> LedgerAccount:
         code=code, defaults={"name": name, "type": account_type, "purpose": purpose}
     )
     return account
+
+
+def client_and_firm_accounts(client_ids: Iterable[int], purpose: str) -> tuple[dict[int, LedgerAccount], LedgerAccount]:
+    """The ledger accounts of these client accounts by client id, and the firm's account for ``purpose``
+    (``firm_account``), in one read once the firm's account exists."""
+    code = FIRM_ACCOUNTS[purpose][0]
+    found = sql.ledger_accounts_of(client_ids, code)
+    firm = next((account for account in found if account.code == code), None) or firm_account(purpose)
+    return {account.client_id: account for account in found if account.client_id is not None}, firm
 
 
 def client_ledger_account_create(*, client) -> LedgerAccount:

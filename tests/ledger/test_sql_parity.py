@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, InternalError, connection, transaction
+from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -17,7 +18,8 @@ from core.exceptions import DomainError
 from ledger import services as ledger
 from ledger import sql
 from ledger.errors import InsufficientFunds
-from ledger.models import Balance, Hold, HoldStatus, JournalEntry, Purpose
+from ledger.models import Balance, Hold, HoldStatus, JournalEntry, LedgerAccount, Purpose
+from ledger.reference import FIRM_ACCOUNTS
 from tests.factories import ClientAccountFactory, fund, ledger_account_of
 
 pytestmark = pytest.mark.django_db
@@ -318,8 +320,37 @@ def test_balance_reserve_lets_an_account_without_a_floor_hold_beyond_its_balance
 
 # --- the dispatchers --------------------------------------------------------------------------------------
 
+def accounts_seen(accounts) -> list[dict]:
+    return sorted((model_to_dict(account) | {"id": account.pk} for account in accounts), key=lambda row: row["id"])
+
+
+def test_ledger_accounts_of_finds_the_clients_accounts_and_the_coded_one():
+    first, second, third = (ledger_account_of(ClientAccountFactory()) for _ in range(3))
+    fees = ledger.firm_account(Purpose.FEES)
+    found = both("ledger_accounts_of", [first.client_id, second.client_id, 999_999], fees.code,
+                 shape=accounts_seen)
+    assert [row["id"] for row in found.seen()[0]] == sorted([first.pk, second.pk, fees.pk])
+    assert third.pk not in [row["id"] for row in found.seen()[0]]
+
+
+def test_ledger_accounts_of_without_the_coded_account_finds_the_clients_only():
+    account = ledger_account_of(ClientAccountFactory())
+    found = both("ledger_accounts_of", [account.client_id], "no-such-code", shape=accounts_seen)
+    assert [row["id"] for row in found.seen()[0]] == [account.pk]
+
+
+def test_client_and_firm_accounts_create_a_missing_firm_account():
+    account = ledger_account_of(ClientAccountFactory())
+    LedgerAccount.objects.filter(code=FIRM_ACCOUNTS[Purpose.FEES][0]).delete()
+    clients, firm = ledger.client_and_firm_accounts([account.client_id], Purpose.FEES)
+    assert clients == {account.client_id: account}
+    assert (firm.code, firm.purpose) == (FIRM_ACCOUNTS[Purpose.FEES][0], Purpose.FEES)
+    assert ledger.client_and_firm_accounts([], Purpose.FEES) == ({}, firm)
+
+
 TWINS = {  # name: the arguments of a call (the variants are replaced, so any will do)
     "entries_existing": ([],),
+    "ledger_accounts_of": ([], "code"),
     "deferred_checks_run": (),
     "holds_release_rows": ([], None),
     "captures_apply": ({}, None),

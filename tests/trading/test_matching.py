@@ -440,3 +440,29 @@ def test_the_sweep_wakes_open_markets_with_new_orders_only(market, seller, buyer
     assert sweep_markets() == [market.pk]  # tasks run in-process here: the sweep matched the market
     assert reloaded(bid).status == OrderStatus.FILLED and reloaded(stuck).status == OrderStatus.NEW
     assert sweep_markets() == []
+
+
+def test_a_batch_sees_the_market_as_edited_since_the_last_batch(market, buyer, seller):
+    """The matcher reuses the market it read while the row's version is unchanged (trading.services.matcher):
+    an edit (which moves ``updated_at``) is read again by the next batch."""
+    place(seller, market, "sell", size="0.1", price="20000")
+    match(market)
+    market.symbol = "XBT-USD"
+    market.save()
+    place(buyer, market, "buy", size="0.1", price="20000")
+    match(market)
+    [entry] = JournalEntry.objects.filter(kind="trade")
+    assert entry.memo.startswith("XBT-USD buy")
+
+
+def test_a_batch_reads_the_counters_fresh_while_it_reuses_the_market(market, buyer, seller):
+    resting = place(seller, market, "sell", size="0.2", price="20000")
+    match(market)
+    services.order_cancel(order=resting, acting_user=None)  # moves cancel_seq, not updated_at
+    place(seller, market, "sell", size="0.1", price="20001")
+    place(buyer, market, "buy", size="0.3", price="20001")
+    match(market)
+    assert reloaded(resting).status == OrderStatus.CANCELLED
+    assert Fill.objects.get().price == D("20001")  # the cancelled order did not trade: the book knew
+    stored = Market.objects.get(pk=market.pk)
+    assert (stored.match_seq, stored.cancel_seq) == (2, 1)

@@ -266,6 +266,61 @@ def test_cancel_seq_next_counts_on_from_the_cancels_of_resting_orders(trader):
     assert Market.objects.get(pk=market.pk).cancel_seq == 2  # both rolled back
 
 
+# --- the matcher's batch: market_version, orders_new, orders_with_holds, match_seq_next ------------------------
+
+
+def orders_seen(orders) -> list[tuple]:
+    """Each order's every field and its hold's, as loaded (the hold without a query: select_related's cache)."""
+    return [(model_to_dict(o) | {"id": o.pk},
+             None if o._state.fields_cache["hold"] is None else model_to_dict(o._state.fields_cache["hold"]))
+            for o in orders]
+
+
+def test_market_version_reads_the_row_as_it_is_now(trader):
+    market = MarketFactory()
+    sql.cancel_seq_next(market.pk)
+    postgresql, portable = both("market_version", lambda version: version(market.pk))
+    stored = Market.objects.get(pk=market.pk)
+    assert postgresql == portable == (stored.created_at, "open", stored.updated_at, 0, 1)
+    assert both("market_version", lambda version: version(999_999)) == [None, None]
+
+
+def test_orders_new_takes_the_oldest_new_orders_of_the_market_with_their_holds(trader):
+    market = MarketFactory()
+    other = MarketFactory(symbol="ETH-USD", base_id="ETH", lot_size=D("0.0001"), min_size=D("0.0001"))
+    resting = place(trader, market, "buy", size="0.1", price="19000", metadata={"desk": "a"})
+    match(market)  # now open, no longer new
+    waiting = [place(trader, market, "buy", size="0.1", price=price) for price in ("19100", "19200", "19300")]
+    place(trader, other, "buy", size="0.1", price="1000")
+    postgresql, portable = both("orders_new", lambda new: orders_seen(new(market.pk, 2)))
+    assert postgresql == portable
+    assert [row["id"] for row, _ in postgresql] == [o.pk for o in waiting[:2]]
+    assert [hold["id"] for _, hold in postgresql] == [o.hold_id for o in waiting[:2]]
+    assert resting.pk not in [row["id"] for row, _ in both("orders_new", lambda new: orders_seen(new(market.pk, 9)))[0]]
+
+
+def test_orders_with_holds_loads_those_orders_with_their_holds_and_metadata(trader):
+    market = MarketFactory()
+    orders = [place(trader, market, "buy", size="0.1", price=price, metadata={"n": price})
+              for price in ("19000", "19100")]
+    orders.append(place(trader, market, "buy", type="market", funds="100"))
+    ids = [orders[0].pk, orders[2].pk, 999_999]
+    postgresql, portable = both("orders_with_holds", lambda load: sorted(orders_seen(load(ids)), key=lambda r: r[0]["id"]))
+    assert postgresql == portable
+    assert [row["metadata"] for row, _ in postgresql] == [{"n": "19000"}, {}]
+
+
+def test_match_seq_next_counts_one_batch_more(trader):
+    market = MarketFactory()
+
+    def run(variant):
+        variant(market.pk)
+        return Market.objects.get(pk=market.pk).match_seq
+
+    assert both("match_seq_next", run) == [1, 1]
+    assert Market.objects.get(pk=market.pk).match_seq == 0  # both rolled back
+
+
 # --- risk_reads ----------------------------------------------------------------------------------------------
 
 

@@ -4,15 +4,15 @@ happened. After commit the market's next expiry is scheduled (``trading.wakeups.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 
 from trading import clock, outbox, sql
 from trading.books import book_for, book_forget, order_incoming
-from trading.models import TRADING_STATUSES, Market, MarketStatus, Order, OrderStatus
+from trading.models import TRADING_STATUSES, Market, MarketStatus, Order
 from trading.services.isolation import SETTLEMENT_ERRORS, batch_isolate
 from trading.services.settlement import BatchSettlement
 from trading.wakeups import market_wake_at_on_commit, wake_flag_clear
@@ -42,10 +42,7 @@ def market_match(*, market_id: int, wait: bool = False) -> MatchSummary:
             if market is None:
                 return no_batch
             batch_size = settings.MATCHER_BATCH_SIZE
-            orders = [] if market.status not in TRADING_STATUSES else list(
-                Order.objects.filter(market=market, status=OrderStatus.NEW).select_related("hold")
-                .order_by("id")[:batch_size]
-            )
+            orders = [] if market.status not in TRADING_STATUSES else sql.orders_new(market_id, batch_size)
             cached = book_for(market)
             now = clock.now()
             expired = cached.book.expire(now)
@@ -72,7 +69,7 @@ def batch_market(market_id: int, *, wait: bool, expiring: bool = False) -> tuple
     if not sql.market_lock(market_id, wait=wait):
         return None, MatchSummary(market_id, locked=False)
     wake_flag_clear(market_id)
-    market = Market.objects.select_related("base", "quote").filter(pk=market_id).first()
+    market = _market_current(market_id)
     if market is None:
         return None, MatchSummary(market_id, status="missing")
     if market.status not in TRADING_STATUSES and not expiring:
@@ -80,11 +77,33 @@ def batch_market(market_id: int, *, wait: bool, expiring: bool = False) -> tuple
     return market, None
 
 
+# The market with its assets as this process's batches last read it, by id: reused while the row's version
+# says it has not changed but for its counters. Entries are replaced, never changed in place.
+_markets_read: dict[int, tuple[tuple, Market]] = {}
+
+
+def _market_current(market_id: int) -> Market | None:
+    """The market as it is now, with its assets: one short read while it has not changed since the last batch."""
+    version = sql.market_version(market_id)
+    if version is None:
+        _markets_read.pop(market_id, None)
+        return None
+    created_at, status, updated_at, match_seq, cancel_seq = version
+    known = _markets_read.get(market_id)
+    if known is None or known[0] != (created_at, status, updated_at):
+        market = Market.objects.select_related("base", "quote").get(pk=market_id)
+        _markets_read[market_id] = ((market.created_at, market.status, market.updated_at), market)
+        return market
+    market = copy.copy(known[1])
+    market.match_seq, market.cancel_seq = match_seq, cancel_seq
+    return market
+
+
 def _batch_match(market: Market, orders: list[Order], cached, now, expired) -> int:
     outcomes = [cached.book.submit(order_incoming(order), now=now) for order in orders]
     settlement = BatchSettlement(market=market, takers=orders, expired=expired)
     fills = settlement.settle(outcomes)
-    Market.objects.filter(pk=market.pk).update(match_seq=F("match_seq") + 1)
+    sql.match_seq_next(market.pk)
     cached.match_seq = market.match_seq + 1
     outbox.book_changed(market, market.book_sequence + 1, settlement.changed.values())
     return fills

@@ -1,8 +1,8 @@
 """Persisting one matcher batch: the engine's outcomes become fills, ledger entries, hold changes and order
 updates, written with a handful of bulk statements inside the caller's transaction.
 
-Queries per batch, whatever its size: makers not in the batch (1), client ledger accounts (1), the fee
-account (1), the ledger batch (``ledger.services.entries_post``: replay check, one balance lock, hold captures,
+Queries per batch, whatever its size: makers not in the batch (1), client ledger accounts with the fee account
+(1), the ledger batch (``ledger.services.entries_post``: replay check, one balance lock, hold captures,
 hold releases, balances, entries, postings), fills (1), orders (1), candles (1: ``trading.sql.candles_upsert``,
 one row per granularity whatever the number of fills, since a batch's fills share one time).
 """
@@ -48,9 +48,8 @@ class BatchSettlement:
         outcomes = [each for outcome in outcomes for each in outcome.all()]
         expired = self.expired
         self._makers_load(outcomes, expired)
-        account_ids = {o.account_id for o in self.orders.values()}
-        self.ledger_accounts = {a.client_id: a for a in LedgerAccount.objects.filter(client_id__in=account_ids)}
-        self.fees_account = ledger.firm_account(Purpose.FEES)
+        self.ledger_accounts, self.fees_account = ledger.client_and_firm_accounts(
+            {o.account_id for o in self.orders.values()}, Purpose.FEES)
         for gone in expired:
             self._end(self.orders[gone.order_id], OrderStatus.EXPIRED, engine.EXPIRED_REASON)
         for outcome in outcomes:
@@ -65,7 +64,7 @@ class BatchSettlement:
                | {x.order_id for x in expired})
         missing = ids - self.orders.keys()
         if missing:
-            self.orders.update({o.pk: o for o in Order.objects.filter(pk__in=missing).select_related("hold")})
+            self.orders.update({o.pk: o for o in sql.orders_with_holds(missing)})
 
     def _outcome_apply(self, outcome: engine.Outcome) -> None:
         taker = self.orders[outcome.order_id]
