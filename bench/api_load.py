@@ -1,5 +1,6 @@
 """API latency and throughput under an open-loop load from a second process, against gunicorn (not runserver)
-with a Celery worker matching the orders, on PostgreSQL and Redis.
+with a Celery worker matching the orders, on PostgreSQL and Redis (the Celery broker, and the web's cache as in a
+deployment).
 
 Requests are sent on a fixed schedule (``--rate`` per second for ``--seconds``) from one asyncio loop over
 keep-alive connections, and latency is measured from the *scheduled* send time, so a slow server cannot hide
@@ -26,6 +27,10 @@ from common import ROOT, django_setup, fresh_database, percentile, report
 from setup_desk import api_keys_create, desk_create, random_order
 
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+# The web's cache (rate-limit windows, failed-authentication counters) on that Redis too, shared by the web
+# processes as a deployment has it (deploy/compose.yaml: REDIS_URL); without it each process would keep its own.
+if os.environ["CELERY_BROKER_URL"].startswith(("redis://", "rediss://")):
+    os.environ.setdefault("CACHE_URL", os.environ.get("REDIS_URL") or os.environ["CELERY_BROKER_URL"])
 PORT = 8765
 WARM_UP_SECONDS = 3
 

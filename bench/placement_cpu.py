@@ -20,6 +20,7 @@ import time
 from common import django_setup, fresh_database, report, tree_cpu_seconds
 
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")  # wake-ups published, never consumed
+os.environ.setdefault("CACHE_URL", os.environ["CELERY_BROKER_URL"])  # rate-limit windows as deployed: on Redis
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("API_IP_THROTTLE_RATE", "10000000/min")  # every request comes from 127.0.0.1

@@ -193,7 +193,8 @@ CONTENT_SECURITY_POLICY = {
 # Throttle counters must be shared by every web process: Redis when configured, else this process's memory.
 CACHE_URL = env_str("CACHE_URL", "") or env_str("REDIS_URL", "")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    # Django's Redis cache, with one redis-py client per pool instead of one per call (core/cache.py).
+    "default": {"BACKEND": "core.cache.RedisCache", "LOCATION": CACHE_URL}
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }

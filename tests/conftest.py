@@ -78,7 +78,7 @@ def redis_rates(settings):
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         pytest.skip("TEST_REDIS_URL is not set")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+    settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": url,
                                    "KEY_PREFIX": f"t-{uuid.uuid4().hex[:12]}"}}
 
     def rates(**values):

@@ -22,7 +22,7 @@ def redis_cache() -> dict:
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         pytest.skip("TEST_REDIS_URL is not set")
-    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    return {"BACKEND": "core.cache.RedisCache", "LOCATION": url}
 
 
 def rate(value: str):
