@@ -15,7 +15,7 @@ import random
 import sys
 import time
 
-from common import django_setup, fresh_database, report, tree_cpu_seconds
+from common import django_setup, report, tree_cpu_seconds
 
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")  # wake-ups published, never consumed
 WARM_UP_BATCHES = 20
@@ -28,22 +28,13 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20)
     args = parser.parse_args()
     django_setup()
-    fresh_database()
-    import redis
-    from django.db import connection
-    from setup_desk import desk_create, random_order
+    from setup_desk import in_process_desk_create, random_order
 
-    from accounts.models import ClientAccount
     from trading import services
-    from trading.models import Market
 
-    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
-    market_id, account_ids = desk_create(accounts=args.accounts)
-    accounts = list(ClientAccount.objects.select_related("ledger_account").filter(pk__in=account_ids))
-    market = Market.objects.get(pk=market_id)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        [(backend,)] = cursor.fetchall()
+    desk = in_process_desk_create(accounts=args.accounts)
+    market, accounts, backend = desk.market, desk.accounts, desk.backend
+    market_id = market.pk
     rng, placed = random.Random(7), iter(range(10**9))
 
     def place(count: int) -> None:

@@ -5,10 +5,11 @@ Redis and the load generator).
 Reuses ``api_load``'s machinery: gunicorn with ``brokerage/gunicorn_conf.py`` and one matcher worker (nice 10) on
 production settings (DEBUG unset), a fresh database (``brokerage_bench``, or DATABASE_URL) and Celery broker
 (CELERY_BROKER_URL, else REDIS_URL, else Redis db 14; the web's cache on it too, as deployed), the order mix of
-``setup_desk.random_order`` from ``--accounts`` (50) accounts with one API key each, and the open-loop asyncio client on keep-alive connections
-with latency from the *scheduled* send time. After one warm-up (not measured) it steps the offered rate through
-``--rates``, ``--seconds`` each, and stops after two steps in a row fail the capacity conditions (``--all-steps``:
-runs them all). Every request of a step is built before the step starts, so the generator only sends and reads.
+``setup_desk.random_order`` from ``--accounts`` (50) accounts with one API key each, and the open-loop asyncio
+client on keep-alive connections with latency from the *scheduled* send time. After one warm-up (not measured) it
+steps the offered rate through ``--rates``, ``--seconds`` each, and stops after two steps in a row fail the capacity
+conditions (``--all-steps``: runs them all). Every request of a step is built before the step starts, so the
+generator only sends and reads.
 
 Per step: offered and completed rate (orders answered 201 per second, from the first scheduled send to the last
 answer), status counts, latency p50 / p99 / p99.9 / max, matcher lag (from the last answer until no order is left

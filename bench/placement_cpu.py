@@ -17,7 +17,7 @@ import random
 import sys
 import time
 
-from common import django_setup, fresh_database, report, tree_cpu_seconds
+from common import django_setup, report, tree_cpu_seconds
 
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")  # wake-ups published, never consumed
 os.environ.setdefault("CACHE_URL", os.environ["CELERY_BROKER_URL"])  # rate-limit windows as deployed: on Redis
@@ -58,25 +58,17 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20)
     args = parser.parse_args()
     django_setup()
-    fresh_database()
-    import redis
     from django.core.handlers.wsgi import WSGIHandler
-    from django.db import connection
-    from setup_desk import api_keys_create, desk_create, random_order
+    from setup_desk import api_keys_create, in_process_desk_create, random_order
 
     from accounts.authentication import api_key_by_prefix
-    from accounts.models import ApiKey, ClientAccount
+    from accounts.models import ApiKey
     from trading import services
-    from trading.models import Market
 
-    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
-    market_id, account_ids = desk_create(accounts=args.accounts)
-    headers = api_keys_create(account_ids=account_ids)
-    accounts = list(ClientAccount.objects.select_related("ledger_account").filter(pk__in=account_ids))
-    market, prefix = Market.objects.get(pk=market_id), ApiKey.objects.first().prefix
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        [(backend,)] = cursor.fetchall()
+    desk = in_process_desk_create(accounts=args.accounts)
+    market, accounts, backend = desk.market, desk.accounts, desk.backend
+    headers = api_keys_create(account_ids=desk.account_ids)
+    prefix = ApiKey.objects.first().prefix
     rng, app = random.Random(7), WSGIHandler()
 
     def place(i: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from decimal import Decimal
 
 FUNDING = {"USD": Decimal("100000000.00"), "BTC": Decimal("10000")}
@@ -66,3 +68,33 @@ def api_keys_create(*, account_ids: list[int]) -> list[str]:
         _, secret = accounts_services.api_key_create(user=membership.user, name="bench", scopes=["read", "trade"])
         headers.append(f"ApiKey {secret}")
     return headers
+
+
+@dataclass
+class InProcessDesk:
+    market: object  # trading.models.Market
+    account_ids: list[int]
+    accounts: list  # accounts.models.ClientAccount, with their ledger accounts
+    backend: int  # the PostgreSQL backend of this process's connection, for its CPU time
+
+
+def in_process_desk_create(*, accounts: int) -> InProcessDesk:
+    """For the benches that measure one process and its PostgreSQL backend: a fresh database and broker database
+    (``CELERY_BROKER_URL``: wake-ups are published there and never consumed), and the desk of ``desk_create``."""
+    import redis
+    from common import fresh_database
+    from django.db import connection
+
+    from accounts.models import ClientAccount
+    from trading.models import Market
+
+    fresh_database()
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+    market_id, account_ids = desk_create(accounts=accounts)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [(backend,)] = cursor.fetchall()
+    return InProcessDesk(
+        market=Market.objects.get(pk=market_id), account_ids=account_ids, backend=backend,
+        accounts=list(ClientAccount.objects.select_related("ledger_account").filter(pk__in=account_ids)),
+    )
