@@ -160,7 +160,10 @@ def book_burst(market, count: int, levels: int) -> int:
 def small_buffers(tmp_path, streams_redis, market):
     from tests.streams.servers import StreamServer
 
-    server = StreamServer(tmp_path, streams_redis, STREAMS_BUFFER_MESSAGES="20", STREAMS_SEND_BUFFER_BYTES="8192")
+    # 60 messages: the stalled client's kernel buffers hold a few, so it overflows long before the burst of 200
+    # ends; the fast client's reader thread shares the GIL with the burst's commits and, on a loaded machine,
+    # fell more than 20 behind (CI, 2026-11-29).
+    server = StreamServer(tmp_path, streams_redis, STREAMS_BUFFER_MESSAGES="60", STREAMS_SEND_BUFFER_BYTES="8192")
     yield server
     server.stop()
 
