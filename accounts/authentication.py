@@ -23,7 +23,6 @@ from functools import cache
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache as default_cache
-from django.db import connection
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, TokenAuthentication, get_authorization_header
@@ -33,7 +32,7 @@ from accounts.models import ApiKey, ClientAccount, Membership
 from accounts.services import api_key_matches, api_key_signing_secret
 from accounts.throttling import AuthFailureGuard
 from audit.context import client_ip, credential_used
-from core.db import prepared_cursor
+from core.db import JoinedSelect, joined_instances, joined_select, prepared_cursor
 from ledger.models import LedgerAccount
 
 logger = logging.getLogger(__name__)
@@ -64,18 +63,13 @@ def api_key_by_prefix(prefix: str) -> ApiKey | None:
     the request needs next: its user with the user's membership (scopes), and its account with the account's
     ledger account (order placement). A hand-written join: compiling the equivalent ``select_related`` query
     cost more CPU than all the rest of the authentication."""
-    sql, slices, converters_per_column = _api_key_query()
+    select = _api_key_query()
     with prepared_cursor() as cursor:
-        cursor.execute(sql, [prefix])
+        cursor.execute(f"{select.text} WHERE k.prefix = %s", [prefix])
         row = cursor.fetchone()
     if row is None:
         return None
-    row = [value if value is None or not converters else _converted(value, converters)
-           for value, converters in zip(row, converters_per_column)]
-    key, user, membership, account, ledger_account = (
-        model.from_db(connection.alias, names, row[start:end]) if row[start + pk_index] is not None else None
-        for model, names, pk_index, start, end in slices
-    )
+    key, user, membership, account, ledger_account = joined_instances(select, row)
     ApiKey._meta.get_field("user").set_cached_value(key, user)
     ApiKey._meta.get_field("account").set_cached_value(key, account)
     user._meta.get_field("membership").set_cached_value(user, membership)  # None: known to have none
@@ -88,38 +82,15 @@ def api_key_by_prefix(prefix: str) -> ApiKey | None:
 
 
 @cache
-def _api_key_query() -> tuple[str, list[tuple[type, list[str], int, int, int]], list[list]]:
-    """The SQL selecting every column of the key, user, membership, account and ledger account; per model its
-    attribute names, where its primary key is among them (NULL: no such row) and its slice of the row; per
-    column the ORM's converters of the value read."""
-    tables = [
+def _api_key_query() -> JoinedSelect:
+    """Every column of the key, user, membership, account and ledger account."""
+    return joined_select([
         (ApiKey, "k", "{table} k"),
         (get_user_model(), "u", "JOIN {table} u ON u.id = k.user_id"),
         (Membership, "m", "LEFT JOIN {table} m ON m.user_id = u.id"),
         (ClientAccount, "a", "JOIN {table} a ON a.id = k.account_id"),
         (LedgerAccount, "l", "LEFT JOIN {table} l ON l.client_id = a.id"),
-    ]
-    qn = connection.ops.quote_name
-    columns, converters, sources, slices = [], [], [], []
-    for model, alias, source in tables:
-        fields = model._meta.concrete_fields
-        slices.append((model, [f.attname for f in fields], fields.index(model._meta.pk), len(columns),
-                       len(columns) + len(fields)))
-        columns += [f"{alias}.{qn(f.column)}" for f in fields]
-        # What the ORM applies to these columns on reading (e.g. JSONField decodes its text).
-        converters += [
-            [(convert, col) for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection)]
-            for col in (f.get_col(alias) for f in fields)
-        ]
-        sources.append(source.format(table=qn(model._meta.db_table)))
-    sql = f"SELECT {', '.join(columns)} FROM {' '.join(sources)} WHERE k.prefix = %s"
-    return sql, slices, converters
-
-
-def _converted(value, converters):
-    for convert, col in converters:
-        value = convert(value, col, connection)
-    return value
+    ])
 
 
 class ApiKeyAuthentication(BaseAuthentication):

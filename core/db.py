@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 
 import orjson
@@ -160,60 +161,76 @@ def insert_statement(obj: Model, *, when: str | None = None) -> tuple[str, list]
     return text, [orjson.dumps(row, default=str).decode()]
 
 
+@dataclass(frozen=True)
+class JoinedSelect:
+    """A ``SELECT`` of every column of some models joined in one statement (``joined_select``), and how to turn
+    each row back into instances (``joined_instances``)."""
+
+    text: str  # up to the WHERE clause
+    slices: tuple  # per model: (model, attribute names, index of its primary key, start, end of its columns)
+    converters: tuple  # per column: the ORM's converters of the value read, as (converter, column) pairs
+
+
+def joined_select(tables: Sequence[tuple[type[Model], str, str]]) -> JoinedSelect:
+    """``tables``: (model, alias, source), the source being the FROM or JOIN clause with ``{table}`` for the
+    model's table, e.g. ``(Hold, "r", "LEFT JOIN {table} r ON r.id = m.hold_id")``. Build it once (cache it):
+    it is what an ORM queryset compiles again on every run."""
+    qn = connection.ops.quote_name
+    columns, converters, sources, slices = [], [], [], []
+    for model, alias, source in tables:
+        fields = model._meta.concrete_fields
+        slices.append((model, [f.attname for f in fields], fields.index(model._meta.pk), len(columns),
+                       len(columns) + len(fields)))
+        columns += [f"{alias}.{qn(f.column)}" for f in fields]
+        # What the ORM applies to these columns on reading (e.g. JSONField decodes its text, SQLite's decimals).
+        cols = [f.get_col(alias) for f in fields]
+        converters += [tuple((convert, col) for convert in connection.ops.get_db_converters(col)
+                             + col.get_db_converters(connection)) for col in cols]
+        sources.append(source.format(table=qn(model._meta.db_table)))
+    return JoinedSelect(f"SELECT {', '.join(columns)} FROM {' '.join(sources)}", tuple(slices), tuple(converters))
+
+
+def joined_instances(select: JoinedSelect, row: Sequence) -> list[Model | None]:
+    """One instance per model of ``select`` from a row it read (None where a LEFT JOIN found no row)."""
+    row = [value if value is None or not converters else _converted(value, converters)
+           for value, converters in zip(row, select.converters)]
+    return [model.from_db(connection.alias, names, row[start:end]) if row[start + pk_index] is not None else None
+            for model, names, pk_index, start, end in select.slices]
+
+
+def _converted(value, converters):
+    for convert, col in converters:
+        value = convert(value, col, connection)
+    return value
+
+
 @cache
-def _joined_select(model: type[Model], related: str | None) -> tuple[str, int]:
-    """``SELECT <model's columns>[, <related model's columns>] FROM <table> AS m [LEFT JOIN ... AS r]`` and the
-    number of the model's columns. Cached: models don't change."""
-    fields = model._meta.concrete_fields
-    columns = [f'm."{field.column}"' for field in fields]
-    joins = ""
+def _model_select(model: type[Model], related: str | None) -> JoinedSelect:
+    tables = [(model, "m", "{table} m")]
     if related is not None:
         field = model._meta.get_field(related)
         target = field.related_model
-        columns += [f'r."{f.column}"' for f in target._meta.concrete_fields]
-        joins = (f' LEFT JOIN "{target._meta.db_table}" AS r'
-                 f' ON r."{target._meta.pk.column}" = m."{field.column}"')
-    return f'SELECT {", ".join(columns)} FROM "{model._meta.db_table}" AS m{joins}', len(fields)
+        qn = connection.ops.quote_name
+        tables.append((target, "r", f"LEFT JOIN {{table}} r ON r.{qn(target._meta.pk.column)} = m.{qn(field.column)}"))
+    return joined_select(tables)
 
 
 def models_select(model: type[Model], where: str, params: Sequence, *, related: str | None = None) -> list[Model]:
     """Instances of ``model`` for the rows that ``where`` (SQL after ``WHERE``, the table aliased ``m``; it may go
     on with ORDER BY and LIMIT) selects, with the foreign key ``related`` loaded as ``select_related`` would
     (joined as ``r``). For the fixed reads of a hot path: the statement text is built once per model and bound
-    on the server (``prepared_cursor``), where an ORM queryset is compiled again on every run. PostgreSQL only:
-    values are taken as psycopg returns them (other backends need Django's converters, e.g. for decimals)."""
-    text, width = _joined_select(model, related)
-    db = connection.alias
-    names = [field.attname for field in model._meta.concrete_fields]
-    if related is not None:
-        target = model._meta.get_field(related).related_model
-        related_names = [field.attname for field in target._meta.concrete_fields]
+    on the server (``prepared_cursor``), where an ORM queryset is compiled again on every run."""
+    select = _model_select(model, related)
     with prepared_cursor() as cursor:
-        cursor.execute(f"{text} WHERE {where}", params)
+        cursor.execute(f"{select.text} WHERE {where}", params)
         rows = cursor.fetchall()
-    converters = _converters(model, related)
     out = []
     for row in rows:
-        row = [convert(value) for convert, value in zip(converters, row)] if converters else row
-        obj = model.from_db(db, names, row[:width])
+        obj, *joined = joined_instances(select, row)
         if related is not None:
-            rest = row[width:]
-            obj._state.fields_cache[related] = None if rest[0] is None else target.from_db(db, related_names, rest)
+            model._meta.get_field(related).set_cached_value(obj, joined[0])
         out.append(obj)
     return out
-
-
-@cache
-def _converters(model: type[Model], related: str | None) -> list | None:
-    """What Django's query would convert each column's value with (``from_db_value``: e.g. JSON fields on backends
-    that return text), or None when no column needs it."""
-    fields = list(model._meta.concrete_fields)
-    if related is not None:
-        fields += list(model._meta.get_field(related).related_model._meta.concrete_fields)
-    if not any(hasattr(field, "from_db_value") for field in fields):
-        return None
-    return [(lambda value, f=field: f.from_db_value(value, None, connection)) if hasattr(field, "from_db_value")
-            else (lambda value: value) for field in fields]
 
 
 def _attname(model: type[Model], name: str) -> str:
