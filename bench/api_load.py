@@ -41,8 +41,8 @@ def server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
-                        help="the WSGI server: gunicorn (brokerage/gunicorn_conf.py), or granian (Rust HTTP server with threads; "
-                             "not a dependency: .venv/bin/pip install granian)")
+                        help="the WSGI server: gunicorn (brokerage/gunicorn_conf.py), or granian (Rust HTTP server "
+                             "with threads; not a dependency: .venv/bin/pip install granian)")
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="CPU priority of the matcher worker (nice); ./run starts it at 10 as well")
 

@@ -21,9 +21,16 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")  # wake-
 WARM_UP_BATCHES = 20
 
 
+def sizes_list(text: str) -> list[int]:
+    sizes = [int(n) for n in text.split(",") if n.strip().isdigit()]
+    if not sizes or len(sizes) != len(text.split(",")) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("whole numbers of 1 or more, comma-separated (e.g. 1,20)")
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--per-batch", default="1,20", help="orders per batch, comma-separated")
+    parser.add_argument("--per-batch", type=sizes_list, default="1,20", help="orders per batch, comma-separated")
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--accounts", type=int, default=20)
     args = parser.parse_args()
@@ -46,7 +53,7 @@ def main() -> None:
     place(200)  # a resting book to trade with
     services.market_match(market_id=market_id, wait=True)
     figures = {}
-    for per_batch in (int(n) for n in args.per_batch.split(",")):
+    for per_batch in args.per_batch:
         for _ in range(WARM_UP_BATCHES):
             place(per_batch)
             services.market_match(market_id=market_id, wait=True)

@@ -1,9 +1,9 @@
 """Django's Redis cache, with its redis-py client built once per connection pool instead of on every call.
 
 Django's ``RedisCacheClient.get_client`` wraps its pool in a new ``redis.Redis`` for each cache operation, and
-redis-py 5 and later fill a table of response callbacks (some 170 entries) in every new client: about a tenth of
-the CPU of a ``POST /orders`` that checks its rate limits and failed authentications on Redis (README
-"Benchmarks"). A ``redis.Redis`` is safe to share between threads (each command takes a connection from the
+redis-py 5 and later fill a table of response callbacks (some 170 entries) in every new client: in a profile of
+``POST /orders``, which checks its rate limits and failed authentications on Redis, a large share of the request.
+A ``redis.Redis`` is safe to share between threads (each command takes a connection from the
 pool), so one per pool serves the process.
 """
 
