@@ -302,6 +302,9 @@ WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
 # Orders per matcher transaction under backlog (steady load makes small batches anyway). Larger batches amortise
 # the fixed cost per batch: 10,000 orders in-process ran at 2,785 orders/s with 500, 3,051 with 1,000.
 MATCHER_BATCH_SIZE = env_int("MATCHER_BATCH_SIZE", 1000)
+# A market's batches start at most this often under steady load (trading.wakeups.batch_pace): one batch per order
+# or two costs a task and a wake-up each. An order arriving after a quiet spell is matched at once. 0: no pacing.
+MATCHER_BATCH_INTERVAL_MS = env_int("MATCHER_BATCH_INTERVAL_MS", 20)
 WITHDRAWAL_FOUR_EYES_THRESHOLD_USD = env_decimal("WITHDRAWAL_FOUR_EYES_THRESHOLD_USD", Decimal("10000"))
 # Four-eyes thresholds of other assets, in the asset's own units ("BTC=0.25,ETH=5"). There is no price feed
 # the back office trusts for this, so an asset without a threshold always needs two approvers (fail safe).

@@ -23,7 +23,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from core.heartbeats import MATCHER, heartbeat_record
-from trading import clock, metrics
+from trading import clock, metrics, wakeups
 from trading.models import OPEN_STATUSES, TRADING_STATUSES, Order, OrderStatus
 from trading.services import controls, market_match
 
@@ -36,11 +36,16 @@ logger = logging.getLogger(__name__)
 @shared_task(name="trading.tasks.match_market", ignore_result=True, autoretry_for=(OperationalError, InterfaceError),
              retry_backoff=0.5, retry_backoff_max=10, max_retries=5)
 def match_market(market_id: int) -> dict:
+    in_process = bool(match_market.app.conf.task_always_eager)
+    if not in_process:
+        wakeups.batch_pace(market_id)
+    started = time.monotonic()
     # Run in-process (no broker), a re-queue would recurse: wait for the lock instead.
-    started = time.perf_counter()
-    summary = market_match(market_id=market_id, wait=bool(match_market.app.conf.task_always_eager))
+    summary = market_match(market_id=market_id, wait=in_process)
+    if summary.locked:
+        wakeups.batch_started(market_id, at=started, full=summary.more)
     metrics.batch_observed(market_id=market_id, locked=summary.locked, orders=summary.orders, fills=summary.fills,
-                           seconds=time.perf_counter() - started)
+                           seconds=time.monotonic() - started)
     if not summary.locked:
         match_market.apply_async((market_id,), countdown=LOCKED_RETRY_SECONDS)
     elif summary.more:

@@ -6,6 +6,10 @@ the matcher started a batch publishes a task, the next ones see the flag and do 
 flag under its lock *before* it reads the new orders, so an order committed after that read always publishes
 again. A lost message costs at most the flag's expiry or the periodic sweep, never an order.
 Without a Redis broker (embedded default, tasks run in-process) every wake-up is published.
+
+Under steady load a worker paces each market's batches (``batch_pace``): a batch starts no sooner than
+``MATCHER_BATCH_INTERVAL_MS`` after the previous one did. The flag stays set while the worker waits, so the orders
+arriving meanwhile publish nothing and join the batch: fewer, larger batches, each a task and a wake-up less.
 """
 
 from __future__ import annotations
@@ -71,6 +75,27 @@ def wake_flag_clear(market_id: int) -> None:
             client.delete(_flag(market_id))
         except redis.RedisError:  # a stale flag only delays the next wake-up by FLAG_TTL_SECONDS
             logger.warning("could not clear the wake-up flag of market %s", market_id, exc_info=True)
+
+
+# Per worker process: when this process last started a batch of the market, and whether that batch was full
+# (a backlog, whose next batch must not wait).
+_batches_started: dict[int, tuple[float, bool]] = {}
+
+
+def batch_pace(market_id: int) -> None:
+    """Wait until ``MATCHER_BATCH_INTERVAL_MS`` has passed since this process last started a batch of the market.
+    No wait for a market's first batch, after a quiet spell, or after a full batch. Call it before the batch;
+    ``batch_started`` after."""
+    last = _batches_started.get(market_id)
+    if last is None or last[1]:
+        return
+    remaining = last[0] + settings.MATCHER_BATCH_INTERVAL_MS / 1000 - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def batch_started(market_id: int, *, at: float, full: bool) -> None:
+    _batches_started[market_id] = (at, full)
 
 
 def _timer(market_id: int) -> str:
