@@ -82,7 +82,9 @@ def web_command(server: str, web_workers: int, threads: int) -> list[str]:
 
 
 def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int,
-                 server: str = "gunicorn") -> list[subprocess.Popen]:
+                 server: str = "gunicorn", relay: bool = False) -> list[subprocess.Popen]:
+    """The web server, then the matcher worker (``matcher``), then the events relay at nice 5 as ``./run`` starts it
+    (``relay``): the processes in that order."""
     if serving():  # another bench's server: its figures would be taken for ours
         raise SystemExit(f"port {PORT} is already in use")
     # Production settings, but plain HTTP on loopback (no TLS proxy in front): no redirect to https.
@@ -95,10 +97,14 @@ def server_start(web_workers: int, threads: int, matcher: bool, worker_nice: int
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log, stderr=log,
     ) if matcher else None
+    events_relay = subprocess.Popen(
+        ["nice", "-n", "5", str(ROOT / ".venv/bin/python"), "manage.py", "events_relay"],
+        cwd=ROOT, env=env, stdout=log, stderr=log,
+    ) if relay else None
     deadline = time.time() + 30
     while time.time() < deadline:
         if serving():
-            return [web, worker] if worker else [web]
+            return [process for process in (web, worker, events_relay) if process is not None]
         time.sleep(0.2)
     raise SystemExit(f"{server} did not start; see /tmp/bench-api.log")
 

@@ -1,9 +1,10 @@
 """End-to-end capacity (issue 15): the highest offered rate of ``POST /api/v1/orders/`` at which the API answers
-in time and the matcher keeps up, with everything on this machine (gunicorn, one Celery matcher worker, PostgreSQL,
-Redis and the load generator).
+in time and the matcher keeps up, with everything on this machine (gunicorn, one Celery matcher worker, the events
+relay, PostgreSQL, Redis and the load generator).
 
-Reuses ``api_load``'s machinery: gunicorn with ``brokerage/gunicorn_conf.py`` and one matcher worker (nice 10) on
-production settings (DEBUG unset), a fresh database (``brokerage_bench``, or DATABASE_URL) and Celery broker
+Reuses ``api_load``'s machinery: gunicorn with ``brokerage/gunicorn_conf.py``, one matcher worker (nice 10) and the
+events relay that numbers the orders' events (nice 5, as ``./run`` starts it; ``--no-relay``: without it, as the
+first two rounds measured) on production settings (DEBUG unset), a fresh database (``brokerage_bench``, or DATABASE_URL) and Celery broker
 (CELERY_BROKER_URL, else REDIS_URL, else Redis db 14; the web's cache on it too, as deployed), the order mix of
 ``setup_desk.random_order`` from ``--accounts`` (50) accounts with one API key each, and the open-loop asyncio
 client on keep-alive connections with latency from the *scheduled* send time. After one warm-up (not measured) it
@@ -15,7 +16,7 @@ Per step: offered and completed rate (orders answered 201 per second, from the f
 answer), status counts, latency p50 / p99 / p99.9 / max, matcher lag (from the last answer until no order is left
 ``new``: every order matched and settled; the next step starts only then), CPU ms per completed order of each
 component from /proc over the step and its drain (web: the gunicorn tree; PostgreSQL: every process of the local
-cluster, the postmaster's tree; matcher: the Celery worker tree; Redis: redis-server; the load generator: this
+cluster, the postmaster's tree; matcher: the Celery worker tree; events relay: its process; Redis: redis-server; the load generator: this
 process), and the machine's idle share (/proc/stat). PostgreSQL, Redis and the machine are shared: whatever else
 runs on them counts, so measure on a quiet machine.
 
@@ -31,7 +32,7 @@ default: 200 requests/s from one address) is raised for the run (``API_IP_THROTT
 clients come from many addresses); per-key and per-account throttles stay as configured.
 
 Run: .venv/bin/python bench/capacity.py [--rates 200,300,400,500,600,800,1000,1200] [--seconds 10] [--all-steps]
-         [--batch N] [--web-workers 3] [--threads 4] [--worker-nice 10] [--accounts 50] [--port 8767]
+         [--batch N] [--no-relay] [--web-workers 3] [--threads 4] [--worker-nice 10] [--accounts 50] [--port 8767]
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ MATCHER_LAG_LIMIT_S = 1.0
 SATURATED_AFTER = 2  # failing steps in a row
 TARGET_RATE, TARGET_P99_MS = 500, 25  # issue 15: p99 < 25 ms at 500 orders/s
 DRAIN_TIMEOUT_S = 120
-COMPONENTS = ("web", "PostgreSQL", "matcher", "Redis", "load generator")
+COMPONENTS = ("web", "PostgreSQL", "matcher", "events relay", "Redis", "load generator")
 
 
 @dataclass
@@ -124,7 +125,10 @@ def watched_pids(processes) -> dict[str, int]:
         os.stat(f"/proc/{redis_pid}")
     except OSError:
         raise SystemExit("PostgreSQL and Redis must run on this machine: their CPU is read from /proc") from None
-    return {"web": processes[0].pid, "PostgreSQL": postmaster, "matcher": processes[1].pid, "Redis": redis_pid}
+    pids = {"web": processes[0].pid, "PostgreSQL": postmaster, "matcher": processes[1].pid, "Redis": redis_pid}
+    if len(processes) > 2:
+        pids["events relay"] = processes[2].pid
+    return pids
 
 
 def machine_idle() -> tuple[int, int]:
@@ -191,7 +195,7 @@ def step_run(pids, headers, rng, offered: float, seconds: int, batch: int | None
     lag = api_load.matcher_drained(timeout=DRAIN_TIMEOUT_S)
     cpu1 = cpu_seconds(pids)
     idle1, total1 = machine_idle()
-    cpu_ms = {name: (cpu1[name] - cpu0[name]) * 1000 / max(load.completed, 1) for name in COMPONENTS}
+    cpu_ms = {name: (cpu1[name] - cpu0[name]) * 1000 / max(load.completed, 1) for name in COMPONENTS if name in cpu0}
     return Step(**vars(load), matcher_lag=lag, cpu_ms=cpu_ms, idle_share=(idle1 - idle0) / (total1 - total0),
                 p99_limit_ms=p99_limit_ms)
 
@@ -259,13 +263,15 @@ def main() -> None:
     parser.add_argument("--p99-ms", type=float, default=P99_LIMIT_MS,
                         help="the capacity condition's bound on p99 latency per request (issue 15: 50 ms)")
     parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument("--no-relay", action="store_true",
+                        help="without the events relay that ./run starts (the first two rounds' figures ran so)")
     api_load.server_options(parser)
     args = parser.parse_args()
     api_load.PORT = args.port
     django_setup()
     headers = api_load.desk_prepare(args.accounts)
     processes = api_load.server_start(args.web_workers, args.threads, matcher=True, worker_nice=args.worker_nice,
-                                      server=args.server)
+                                      server=args.server, relay=not args.no_relay)
     rng = random.Random(7)
     endpoint = "POST /api/v1/orders/" if args.batch is None else f"POST /api/v1/orders/batch/, {args.batch} per request"
     try:
@@ -281,8 +287,9 @@ def main() -> None:
             failing = failing + 1 if steps[-1].failures() else 0
             if failing == SATURATED_AFTER and not args.all_steps:
                 break
+        relay = "no events relay" if args.no_relay else "the events relay (nice 5)"
         print(f"== {args.server} {args.web_workers} workers x {args.threads} threads, 1 matcher worker "
-              f"(nice {args.worker_nice}), {args.accounts} accounts")
+              f"(nice {args.worker_nice}), {relay}, {args.accounts} accounts")
         print("\n".join(capacity_lines(steps, args.batch)))
     finally:
         api_load.server_stop(processes)
