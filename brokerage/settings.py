@@ -398,6 +398,9 @@ EVENTS_REDIS_URL = env_str("EVENTS_REDIS_URL", "") or env_str("REDIS_URL", "") o
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")) else ""
 )
 EVENTS_SEQUENCE_BATCH = env_int("EVENTS_SEQUENCE_BATCH", 5000)
+# Under load the relay's sequencer and webhook dispatcher look again at most this often (events.relay): a pass per
+# writer's commit or two costs a transaction each. After a quiet spell they look at once. 0: at every wake-up.
+EVENTS_RELAY_INTERVAL_MS = env_int("EVENTS_RELAY_INTERVAL_MS", 50)
 EVENTS_PAGE_MAX = 500
 EVENTS_LONG_POLL_MAX_SECONDS = env_int("EVENTS_LONG_POLL_MAX_SECONDS", 30)  # caps ``wait`` (at most 30)
 # Long-polls waiting at once per web process (each holds a request thread, never a database connection).

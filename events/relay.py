@@ -5,6 +5,10 @@ log after commit, each in its own thread.
   (``events:written``) or every second; runs again at once while a pass was cut short.
 - ``webhooks``: delivers to due endpoints on a bounded pool (``WEBHOOK_CONCURRENCY``), woken when events are
   numbered or when the earliest retry is due.
+
+Both loops look again at once when woken after a quiet spell, but under load at most every
+``EVENTS_RELAY_INTERVAL_MS``: the messages that come meanwhile are taken together, so a pass (a transaction and
+its dozen fixed queries) numbers what many commits wrote instead of what one or two did.
 - ``amqp``: publishes to RabbitMQ when ``EVENTS_AMQP_URL`` is set (``events.amqp``).
 
 Any number of relays may run: the sequencer and the RabbitMQ publisher each run in one of them at a time
@@ -43,17 +47,23 @@ def _resilient(name: str, step, stop: threading.Event) -> None:
     connection.close()
 
 
+def _interval() -> float:
+    """The shortest time between two looks of a loop woken by messages (``EVENTS_RELAY_INTERVAL_MS``)."""
+    return settings.EVENTS_RELAY_INTERVAL_MS / 1000
+
+
 def sequence_loop(stop: threading.Event) -> None:
     waiter = wakeups.Waiter([wakeups.WRITTEN])
 
     def step():
+        started = time.monotonic()
         result = services.sequence_pass()
         if result.more:
             return
         if not result.locked:  # another process is numbering: look again shortly
             stop.wait(0.05)
             return
-        waiter.wait(IDLE_SECONDS)
+        waiter.wait_paced(IDLE_SECONDS, not_before=started + _interval(), stop=stop)
 
     try:
         _resilient("sequencer", step, stop)
@@ -78,6 +88,7 @@ def webhook_loop(stop: threading.Event) -> None:
                 busy.discard(endpoint_id)
 
     def step():
+        started = time.monotonic()
         for endpoint_id in webhooks.endpoints_due():
             with lock:
                 if endpoint_id in busy:
@@ -88,7 +99,7 @@ def webhook_loop(stop: threading.Event) -> None:
         pause = IDLE_SECONDS
         if retry_at is not None:
             pause = min(pause, max((retry_at - timezone.now()).total_seconds(), 0.01))
-        waiter.wait(pause)
+        waiter.wait_paced(pause, not_before=started + _interval(), stop=stop)
 
     try:
         _resilient("webhooks", step, stop)

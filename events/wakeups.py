@@ -12,6 +12,7 @@ Without Redis (embedded default) nothing is published and every waiter polls.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from functools import cache
@@ -109,6 +110,25 @@ class Waiter:
             time.sleep(min(max(deadline - time.monotonic(), 0), POLL_SECONDS))
             return True
         return False
+
+    def wait_paced(self, seconds: float, *, not_before: float, stop: threading.Event) -> bool:
+        """``wait``, and if a message came before ``not_before`` (``time.monotonic()``), hold on until then and take
+        the messages that came meanwhile too: under load the caller looks once per interval, not once per message.
+        ``stop`` cuts the hold short."""
+        came = self.wait(seconds)
+        if came and (hold := not_before - time.monotonic()) > 0:
+            stop.wait(hold)
+            self._drain()
+        return came
+
+    def _drain(self) -> None:
+        if self.pubsub is None:
+            return
+        try:
+            while self.pubsub.get_message(timeout=0) is not None:
+                pass
+        except redis.RedisError:  # the next wait() notices and polls
+            logger.warning("lost the Redis subscription", exc_info=True)
 
     def close(self) -> None:
         if self.pubsub is not None:
