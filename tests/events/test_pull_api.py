@@ -3,7 +3,6 @@ milliseconds over Redis and waits without a database connection."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -11,22 +10,10 @@ import pytest
 from django.db import connection, transaction
 
 from events import api as events_api
-from events import wakeups
 from events.services import event_record, sequence_all, sequence_pass
 from tests.api import api_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def redis_wakeups(settings):
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set")
-    settings.EVENTS_REDIS_URL = url
-    wakeups.reset()
-    yield url
-    wakeups.reset()
 
 
 def record(account_id, type_="order.accepted", **data):

@@ -4,7 +4,6 @@ so the sequencer numbers many commits' events in one pass. Against the real Redi
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -20,14 +19,8 @@ CHANNEL = "events:test-pacing"
 
 
 @pytest.fixture
-def redis_wakeups(settings):
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set")
-    settings.EVENTS_REDIS_URL = url
-    wakeups.reset()
-    yield wakeups.redis_client()
-    wakeups.reset()
+def publisher(redis_wakeups):
+    return wakeups.redis_client()
 
 
 class RecordingStop(threading.Event):
@@ -43,25 +36,25 @@ class RecordingStop(threading.Event):
 
 
 def test_a_message_within_the_interval_holds_until_its_end_and_takes_the_messages_that_came_meanwhile(
-        redis_wakeups):
+        publisher):
     stop = RecordingStop()
     with wakeups.Waiter([CHANNEL]) as waiter:
         for n in range(3):
-            redis_wakeups.publish(CHANNEL, str(n))
+            publisher.publish(CHANNEL, str(n))
         assert waiter.wait_paced(1.0, not_before=time.monotonic() + 0.2, stop=stop)
         assert len(stop.holds) == 1 and 0.1 < stop.holds[0] <= 0.2
         assert not waiter.wait(0.1), "the messages that came during the hold were not taken"
 
 
-def test_a_message_after_a_quiet_spell_is_answered_at_once(redis_wakeups):
+def test_a_message_after_a_quiet_spell_is_answered_at_once(publisher):
     stop = RecordingStop()
     with wakeups.Waiter([CHANNEL]) as waiter:
-        redis_wakeups.publish(CHANNEL, "1")
+        publisher.publish(CHANNEL, "1")
         assert waiter.wait_paced(1.0, not_before=time.monotonic() - 0.5, stop=stop)
     assert stop.holds == []
 
 
-def test_no_message_is_a_plain_timeout(redis_wakeups):
+def test_no_message_is_a_plain_timeout(publisher):
     stop = RecordingStop()
     with wakeups.Waiter([CHANNEL]) as waiter:
         assert not waiter.wait_paced(0.2, not_before=time.monotonic() + 1, stop=stop)
