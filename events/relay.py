@@ -89,13 +89,13 @@ def webhook_loop(stop: threading.Event) -> None:
 
     def step():
         started = time.monotonic()
-        for endpoint_id in webhooks.endpoints_due():
+        due, retry_at = webhooks.dispatch_plan()
+        for endpoint_id in due:
             with lock:
                 if endpoint_id in busy:
                     continue
                 busy.add(endpoint_id)
             pool.submit(deliver, endpoint_id)
-        retry_at = webhooks.next_retry_at()
         pause = IDLE_SECONDS
         if retry_at is not None:
             pause = min(pause, max((retry_at - timezone.now()).total_seconds(), 0.01))

@@ -132,3 +132,24 @@ def consumer_lock(name: str):
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s::int, hashtext(%s))", [LOCK_NAMESPACE, name])
         return cursor.fetchone()[0]
+
+
+# Enabled endpoints no dispatcher holds that have numbered events past their position (their own account's, or
+# public ones other than ``excluded`` types): what ``events.webhooks._deliverable`` selects, written once.
+WEBHOOKS_DELIVERABLE = (
+    "SELECT e.id, e.next_attempt_at FROM events_webhookendpoint e"
+    " WHERE e.enabled AND e.deleted_at IS NULL AND (e.lease_until IS NULL OR e.lease_until < %s)"
+    " AND (EXISTS (SELECT 1 FROM events_sequenced q WHERE q.account_id = e.account_id AND q.seq > e.position)"
+    " OR EXISTS (SELECT 1 FROM events_sequenced q WHERE q.account_id IS NULL AND q.seq > e.position"
+    " AND q.type <> ALL(%s)))"
+    " ORDER BY e.next_attempt_at, e.id"
+)
+
+
+def webhooks_deliverable(now, excluded: Sequence[str]) -> list[tuple]:
+    """PostgreSQL: (endpoint id, next attempt time) of every deliverable endpoint, ordered as the dispatcher takes
+    them (the next attempt's time, never-failed ones last as PostgreSQL sorts NULL, then id). One prepared
+    statement where the ORM compiles two queries on every wake-up of the dispatcher."""
+    with prepared_cursor() as cursor:
+        cursor.execute(WEBHOOKS_DELIVERABLE, [now, list(excluded)])
+        return cursor.fetchall()

@@ -23,7 +23,7 @@ import logging
 import random
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import orjson
 from django.conf import settings
@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from core.exceptions import Code as CoreCode
-from events import http
+from events import http, sql
 from events.errors import EventsError, TooManyWebhooks, WebhookDeleted
 from events.models import AttemptKind, Event, Sequenced, WebhookAttempt, WebhookEndpoint
 from events.selectors import account_events, envelope
@@ -196,6 +196,16 @@ def endpoints_due(*, limit: int = 100) -> list[int]:
 def next_retry_at():
     """When the earliest scheduled retry is due (None: none is scheduled)."""
     return _deliverable(timezone.now()).filter(next_attempt_at__isnull=False).aggregate(t=Min("next_attempt_at"))["t"]
+
+
+def dispatch_plan(*, limit: int = 100) -> tuple[list[int], datetime | None]:
+    """The dispatcher's next step from one read: ``endpoints_due`` and ``next_retry_at`` together."""
+    if not sql.is_postgresql():
+        return endpoints_due(limit=limit), next_retry_at()
+    now = timezone.now()
+    rows = sql.webhooks_deliverable(now, STREAM_ONLY)
+    due = [endpoint_id for endpoint_id, at in rows if at is None or at <= now][:limit]
+    return due, min((at for _, at in rows if at is not None), default=None)
 
 
 def endpoint_deliver(endpoint_id: int, *, max_events: int = 100) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from core.db import models_by_id
 from core.representation import fixed, iso
 from events.rendering import draft
 from events.services import NewEvent, events_record
@@ -199,7 +200,7 @@ def _markets(market_ids) -> dict[int, Market]:
 def render_orders(drafts: list[list]) -> list[dict]:
     """Order drafts -> orders as ``GET /orders/<id>/`` showed them then: the order's parameters from its row
     (they never change), its state from the draft."""
-    orders = Order.objects.in_bulk({d[0] for d in drafts})
+    orders = models_by_id(Order, (d[0] for d in drafts))
     markets = _markets(o.market_id for o in orders.values())
     out = []
     for order_id, status, reason, filled_size, filled_quote, fees_paid, settled_quote, updated_at, *size in drafts:
@@ -215,7 +216,7 @@ def render_orders(drafts: list[list]) -> list[dict]:
 
 def render_fills(drafts: list[list]) -> list[dict]:
     """Fill drafts -> the fill as that side sees it (``GET /fills/``) and its balances after it."""
-    fills = Fill.objects.in_bulk({d[0] for d in drafts})
+    fills = models_by_id(Fill, (d[0] for d in drafts))
     markets = _markets(f.market_id for f in fills.values())
     out = []
     for fill_id, account_id, balances in drafts:
@@ -231,6 +232,6 @@ def render_fills(drafts: list[list]) -> list[dict]:
 
 def render_holds(drafts: list[list]) -> list[dict]:
     """Hold drafts -> the released hold (released holds never change again)."""
-    holds = Hold.objects.in_bulk({d[0] for d in drafts})
+    holds = models_by_id(Hold, (d[0] for d in drafts))
     return [hold_data(holds[hold_id], released=Decimal(released), updated_at=updated_at)
             for hold_id, released, updated_at in drafts]

@@ -15,6 +15,7 @@ from django.forms.models import model_to_dict
 
 from accounts.models import AssetLimit, Tier
 from audit.models import AuditLog
+from core.db import models_by_id
 from events.models import Event
 from ledger.errors import InsufficientFunds
 from ledger.models import Balance, Hold
@@ -363,3 +364,21 @@ def test_risk_reads_see_the_book_the_last_trade_and_the_accounts_open_and_daily_
 
     assert (reads.best_bid, reads.best_ask, reads.last_price) == (D("100"), D("103"), D("103"))
     assert (reads.open_orders, reads.daily_notional) == (2, D("20.6") + D("99") + D("50"))
+
+
+# --- core.db.models_by_id (the sequencer's drafts read their orders, fills and holds through it) ---------------
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_models_by_id_loads_what_in_bulk_loads(trader, monkeypatch, vendor):
+    market = MarketFactory()
+    orders = [place(trader, market, "buy", size="0.1", price=price, metadata={"n": price})
+              for price in ("19000", "19100")]
+    ids = [orders[0].pk, orders[1].pk, 999_999]
+    expected = {pk: model_to_dict(order) for pk, order in Order.objects.in_bulk(ids).items()}
+    with monkeypatch.context() as patched:
+        patched.setattr(connection, "vendor", vendor)  # "sqlite": the IN-list form, on this database
+        loaded = models_by_id(Order, ids)
+    assert {pk: model_to_dict(order) for pk, order in loaded.items()} == expected
+    assert sorted(expected) == sorted(o.pk for o in orders)
+    assert models_by_id(Order, []) == {}
