@@ -5,11 +5,11 @@ log after commit, each in its own thread.
   (``events:written``) or every second; runs again at once while a pass was cut short.
 - ``webhooks``: delivers to due endpoints on a bounded pool (``WEBHOOK_CONCURRENCY``), woken when events are
   numbered or when the earliest retry is due.
-
-Both loops look again at once when woken after a quiet spell, but under load at most every
-``EVENTS_RELAY_INTERVAL_MS``: the messages that come meanwhile are taken together, so a pass (a transaction and
-its dozen fixed queries) numbers what many commits wrote instead of what one or two did.
 - ``amqp``: publishes to RabbitMQ when ``EVENTS_AMQP_URL`` is set (``events.amqp``).
+
+The sequencer and the webhook dispatcher look again at once when woken after a quiet spell, but under load at most
+every ``EVENTS_RELAY_INTERVAL_MS``: the messages that come meanwhile are taken together, so a pass (a transaction and
+its dozen fixed queries) numbers what many commits wrote instead of what one or two did.
 
 Any number of relays may run: the sequencer and the RabbitMQ publisher each run in one of them at a time
 (advisory locks) and webhook endpoints are leased one dispatcher at a time. A loop that meets an error logs it,
