@@ -35,20 +35,18 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20)
     args = parser.parse_args()
     django_setup()
-    from setup_desk import in_process_desk_create, random_order
+    from setup_desk import in_process_desk_create
 
     from trading import services
 
     desk = in_process_desk_create(accounts=args.accounts)
-    market, accounts, backend = desk.market, desk.accounts, desk.backend
-    market_id = market.pk
+    market_id, backend = desk.market.pk, desk.backend
     rng, placed = random.Random(7), iter(range(10**9))
 
     def place(count: int) -> None:
         for _ in range(count):
             i = next(placed)
-            services.order_place(account=accounts[i % len(accounts)], market=market, acting_user=None,
-                                 client_order_id=f"o-{i}", **random_order(rng))
+            desk.order_place(i, rng, f"o-{i}")
 
     place(200)  # a resting book to trade with
     services.market_match(market_id=market_id, wait=True)

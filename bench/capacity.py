@@ -4,8 +4,9 @@ relay, PostgreSQL, Redis and the load generator).
 
 Reuses ``api_load``'s machinery: gunicorn with ``brokerage/gunicorn_conf.py``, one matcher worker (nice 10) and the
 events relay that numbers the orders' events (nice 5, as ``./run`` starts it; ``--no-relay``: without it, as the
-first two rounds measured) on production settings (DEBUG unset), a fresh database (``brokerage_bench``, or DATABASE_URL) and Celery broker
-(CELERY_BROKER_URL, else REDIS_URL, else Redis db 14; the web's cache on it too, as deployed), the order mix of
+first two rounds measured) on production settings (DEBUG unset), a fresh database (``brokerage_bench``, or
+DATABASE_URL) and Celery broker (CELERY_BROKER_URL, else REDIS_URL, else Redis db 14; the web's cache on it too, as
+deployed), the order mix of
 ``setup_desk.random_order`` from ``--accounts`` (50) accounts with one API key each, and the open-loop asyncio
 client on keep-alive connections with latency from the *scheduled* send time. After one warm-up (not measured) it
 steps the offered rate through ``--rates``, ``--seconds`` each, and stops after two steps in a row fail the capacity
@@ -16,8 +17,8 @@ Per step: offered and completed rate (orders answered 201 per second, from the f
 answer), status counts, latency p50 / p99 / p99.9 / max, matcher lag (from the last answer until no order is left
 ``new``: every order matched and settled; the next step starts only then), CPU ms per completed order of each
 component from /proc over the step and its drain (web: the gunicorn tree; PostgreSQL: every process of the local
-cluster, the postmaster's tree; matcher: the Celery worker tree; events relay: its process; Redis: redis-server; the load generator: this
-process), and the machine's idle share (/proc/stat). PostgreSQL, Redis and the machine are shared: whatever else
+cluster, the postmaster's tree; matcher: the Celery worker tree; events relay: its process; Redis: redis-server;
+the load generator: this process), and the machine's idle share (/proc/stat). PostgreSQL, Redis and the machine are shared: whatever else
 runs on them counts, so measure on a quiet machine.
 
 A step passes when p99 < 50 ms (``--p99-ms``: a batch of 50 orders is one request carrying 50 placements, so
@@ -243,7 +244,11 @@ def capacity_lines(steps: list[Step], batch: int | None) -> list[str]:
 
 
 def rates_list(text: str) -> list[float]:
-    return [float(rate) for rate in text.split(",")]
+    """``--rates``: comma-separated rates above zero (argparse reports anything else as the option's error)."""
+    rates = [float(rate) for rate in text.split(",")]
+    if min(rates) <= 0:
+        raise argparse.ArgumentTypeError("rates must be above zero")
+    return rates
 
 
 def batch_size(text: str) -> int:

@@ -23,7 +23,7 @@ import sys
 import time
 
 from api_load import PORT, LoadClient, open_loop, server_stop, serving, web_command
-from capacity import machine_idle
+from capacity import machine_idle, rates_list
 from common import ROOT, percentile, report, tree_cpu_seconds
 
 TARGETS = {
@@ -49,15 +49,20 @@ def web_start(target: str, workers: int, threads: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start; see /tmp/bench-floor.log")
 
 
-def step(web: subprocess.Popen, path: str, rate: float, seconds: int) -> dict[str, str]:
+def getter(path: str):
+    """``open_loop``'s request: ``GET path``, answering its status."""
     message = LoadClient.message("GET", path, "none", None)
 
     async def get(client: LoadClient, i: int) -> int:
         status, _ = await client.send(message)
         return status
 
+    return get
+
+
+def step(web: subprocess.Popen, path: str, rate: float, seconds: int) -> dict[str, str]:
     web_cpu, (idle0, total0) = tree_cpu_seconds(web.pid), machine_idle()
-    latencies, statuses, elapsed, client_cpu_ms = open_loop(get, rate, seconds)
+    latencies, statuses, elapsed, client_cpu_ms = open_loop(getter(path), rate, seconds)
     web_ms = (tree_cpu_seconds(web.pid) - web_cpu) * 1000 / len(latencies)
     idle1, total1 = machine_idle()
     return {
@@ -72,7 +77,7 @@ def step(web: subprocess.Popen, path: str, rate: float, seconds: int) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rates", default="600,1000", help="requests/s offered, step by step")
+    parser.add_argument("--rates", type=rates_list, default=[600, 1000], help="requests/s offered, step by step")
     parser.add_argument("--seconds", type=int, default=10, help="per step")
     parser.add_argument("--targets", default="bare,healthz", help=f"comma-separated: {', '.join(TARGETS)}")
     parser.add_argument("--web-workers", type=int, default=3)
@@ -82,13 +87,12 @@ def main() -> None:
     unknown = [target for target in targets if target not in TARGETS]
     if unknown:
         parser.error(f"unknown targets {unknown}; choose from {list(TARGETS)}")
-    rates = [float(rate) for rate in args.rates.split(",")]
     for target in targets:
         web = web_start(target, args.web_workers, args.threads)
         try:
             path = TARGETS[target][1]
-            open_loop(lambda client, i: client.send(LoadClient.message("GET", path, "none", None)), rates[0], 2)
-            for rate in rates:
+            open_loop(getter(path), args.rates[0], 2)  # warm-up, not measured
+            for rate in args.rates:
                 report(f"{target} (GET {path}): {rate:g} req/s offered for {args.seconds} s, gunicorn "
                        f"{args.web_workers} x {args.threads} threads", step(web, path, rate, args.seconds))
         finally:

@@ -63,18 +63,15 @@ def main() -> None:
 
     from accounts.authentication import api_key_by_prefix
     from accounts.models import ApiKey
-    from trading import services
 
     desk = in_process_desk_create(accounts=args.accounts)
-    market, accounts, backend = desk.market, desk.accounts, desk.backend
+    backend = desk.backend
     headers = api_keys_create(account_ids=desk.account_ids)
     prefix = ApiKey.objects.first().prefix
     rng, app = random.Random(7), WSGIHandler()
 
     def place(i: int) -> None:
-        order = random_order(rng)
-        services.order_place(account=accounts[i % len(accounts)], market=market, acting_user=None,
-                             client_order_id=f"service-{i}", **order)
+        desk.order_place(i, rng, f"service-{i}")
 
     def post(i: int) -> None:
         order = {k: str(v) for k, v in random_order(rng).items()}

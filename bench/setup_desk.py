@@ -77,6 +77,13 @@ class InProcessDesk:
     accounts: list  # accounts.models.ClientAccount, with their ledger accounts
     backend: int  # the PostgreSQL backend of this process's connection, for its CPU time
 
+    def order_place(self, i: int, rng, client_order_id: str):
+        """The bench mix's next order (``random_order``) for the i-th account (round robin), through the service."""
+        from trading import services
+
+        return services.order_place(account=self.accounts[i % len(self.accounts)], market=self.market,
+                                    acting_user=None, client_order_id=client_order_id, **random_order(rng))
+
 
 def in_process_desk_create(*, accounts: int) -> InProcessDesk:
     """For the benches that measure one process and its PostgreSQL backend: a fresh database and broker database
